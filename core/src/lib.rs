@@ -1,0 +1,41 @@
+//! The `no_std` core of ringledger.
+//!
+//! - [`spsc`]: a lock-free single-producer single-consumer ring, in a `static` or on the heap.
+//! - [`mpsc`]: a lock-free bounded multi-producer single-consumer ring.
+//! - [`buffer`]: the [`Buffer`](buffer::Buffer) trait both rings' endpoints implement.
+//!
+//! Nothing here allocates unless the `alloc` feature is on, and nothing blocks: waiting,
+//! deadlines and closing live in the std layer (`ringledger::blocking`).
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `std` | yes | implies `alloc` |
+//! | `alloc` | via `std` | heap rings: [`spsc::channel`], [`mpsc::channel`] |
+//! | `critical-section` | no | [`mpsc`] on targets without compare-and-swap (thumbv6m), through `portable-atomic`'s critical-section backend |
+//! | `unsafe-assume-single-core` | no | the same, by disabling interrupts on a single-core target |
+//!
+//! [`spsc`] only ever loads and stores atomics, so it runs natively on every target with atomic
+//! loads and stores, thumbv6m included.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod sync;
+
+pub mod buffer;
+#[cfg(any(
+    target_has_atomic = "ptr",
+    feature = "critical-section",
+    feature = "unsafe-assume-single-core"
+))]
+pub mod mpsc;
+pub mod spsc;
+
+pub use buffer::{Buffer, BufferRead, BufferWrite, Empty, Full};

@@ -1,0 +1,510 @@
+//! A lock-free bounded multi-producer single-consumer ring.
+//!
+//! Each slot carries a *stamp* next to its item (Vyukov's bounded queue): producers claim a
+//! position with one compare-and-swap on the shared tail, write the item, and publish it by
+//! storing the stamp; the consumer sees an item is ready from the stamp in the same cache line
+//! as the item, and frees the slot by storing the stamp again. The consumer never does a
+//! read-modify-write, and its index is private to it, so popping moves no shared index line.
+//!
+//! A producer that stalls between claiming a slot and publishing it delays only the consumer
+//! (which must take items in order); other producers keep pushing while there is room.
+//!
+//! Like [`spsc`](crate::spsc), the ring lives inline in a [`Ring<T, N>`] (a `const fn new()`)
+//! or on the heap through [`channel`] (feature `alloc`). On targets without compare-and-swap
+//! (thumbv6m) it needs the `critical-section` or `unsafe-assume-single-core` feature.
+//!
+//! # Examples
+//!
+//! ```
+//! let (producer, mut consumer) = ringledger_core::mpsc::channel::<u64>(64);
+//! let workers: Vec<_> = (0..4u64)
+//!     .map(|w| {
+//!         let producer = producer.clone();
+//!         std::thread::spawn(move || {
+//!             for i in 0..100 {
+//!                 while producer.push(w * 1000 + i).is_err() {
+//!                     std::hint::spin_loop();
+//!                 }
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! let mut received = 0;
+//! while received < 400 {
+//!     received += consumer.pop_many(usize::MAX, |_item| {});
+//! }
+//! for worker in workers {
+//!     worker.join().unwrap();
+//! }
+//! ```
+//!
+//! A capacity below 2 or not a power of two does not compile:
+//!
+//! ```compile_fail
+//! let ring = ringledger_core::mpsc::Ring::<u8, 1>::new();
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use crate::buffer::{BufferRead, BufferWrite, Empty, Full};
+use crate::sync::{atomic_usize, AtomicUsize, Ordering, UnsafeCell};
+
+/// One slot: the stamp says whose turn it is, the item is valid when it is the consumer's.
+///
+/// For the position `p` mapping to this slot, the stamp is `p` when the slot is free for the
+/// producer of `p`, and `p + 1` once that producer has written it. The consumer then sets it to
+/// `p + capacity`, the free stamp of the next lap.
+struct Slot<T> {
+    stamp: AtomicUsize,
+    item: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Slot<T> {
+    #[cfg(not(loom))]
+    const fn new(position: usize) -> Self {
+        Self { stamp: atomic_usize(position), item: UnsafeCell::new(MaybeUninit::uninit()) }
+    }
+
+    #[cfg(loom)]
+    fn new(position: usize) -> Self {
+        Self { stamp: atomic_usize(position), item: UnsafeCell::new(MaybeUninit::uninit()) }
+    }
+}
+
+/// Drops the items still in `slots`, found from their stamps, so that it is right whatever the
+/// consumer did (even if it was leaked). If an item's `Drop` panics, the rest are still dropped
+/// while unwinding.
+///
+/// # Safety
+/// Exclusive access to the slots: no producer or consumer is alive.
+unsafe fn drop_items<T>(slots: &mut [Slot<T>]) {
+    if core::mem::needs_drop::<T>() {
+        // SAFETY: forwarded from the caller.
+        unsafe { drop_items_from(slots, 0) }
+    }
+}
+
+/// # Safety
+/// As for [`drop_items`]; slots below `start` are already handled.
+unsafe fn drop_items_from<T>(slots: *mut [Slot<T>], start: usize) {
+    /// Continues with the next slot if dropping the current item unwinds.
+    struct Continue<T> {
+        slots: *mut [Slot<T>],
+        next: usize,
+    }
+    impl<T> Drop for Continue<T> {
+        fn drop(&mut self) {
+            // SAFETY: the same exclusive slots, from the slot after the one that panicked.
+            unsafe { drop_items_from(self.slots, self.next) }
+        }
+    }
+    let len = slots.len();
+    let mask = len - 1;
+    for index in start..len {
+        let guard = Continue { slots, next: index + 1 };
+        // SAFETY: in bounds, and exclusive by the caller's contract.
+        let slot = unsafe { &mut *slots.cast::<Slot<T>>().add(index) };
+        // With no producer alive every claimed slot was written, so a slot holds an item exactly
+        // when its stamp is `p + 1` for a position `p` of this slot; capacity >= 2 keeps that
+        // apart from the free stamp `p`.
+        let stamp = slot.stamp.load(Ordering::Relaxed);
+        if stamp.wrapping_sub(1) & mask == index {
+            // SAFETY: written and never read, by the stamp.
+            slot.item.with_mut(|p| unsafe { (*p).assume_init_drop() });
+        }
+        core::mem::forget(guard);
+    }
+}
+
+/// Shared state of one ring: the producers' claim index and the slots.
+struct Shared {
+    /// The next position a producer will claim.
+    tail: CachePadded<AtomicUsize>,
+}
+
+/// An MPSC ring with `N` slots stored inline.
+///
+/// `N` must be a power of two of at least 2 (checked at compile time).
+pub struct Ring<T, const N: usize> {
+    shared: Shared,
+    slots: [Slot<T>; N],
+}
+
+// SAFETY: a shared `&Ring` only gives `capacity`; items move through the handles.
+unsafe impl<T: Send, const N: usize> Sync for Ring<T, N> {}
+
+impl<T, const N: usize> Ring<T, N> {
+    const CAPACITY_IS_VALID: () = assert!(
+        N.is_power_of_two() && N >= 2,
+        "mpsc::Ring capacity N must be a power of two of at least 2"
+    );
+
+    /// Creates an empty ring. Usable in a `static` or a `const`.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_IS_VALID;
+        let mut slots = [const { Slot::new(0) }; N];
+        let mut i = 0;
+        while i < N {
+            slots[i] = Slot::new(i);
+            i += 1;
+        }
+        Self { shared: Shared { tail: CachePadded::new(atomic_usize(0)) }, slots }
+    }
+
+    /// Creates an empty ring (not `const` under loom, whose atomics cannot be).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_IS_VALID;
+        Self {
+            shared: Shared { tail: CachePadded::new(atomic_usize(0)) },
+            slots: core::array::from_fn(Slot::new),
+        }
+    }
+
+    /// The number of slots, `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Splits the ring into a producer (clone it for more) and the consumer.
+    pub fn split(&mut self) -> (Producer<'_, T>, Consumer<'_, T>) {
+        let raw = RawRing {
+            shared: NonNull::from(&self.shared),
+            slots: NonNull::from(&mut self.slots).cast(),
+            capacity: N,
+        };
+        // SAFETY: the ring outlives the handles, which borrow it mutably.
+        unsafe { raw.into_handles(Owner::Borrowed(PhantomData)) }
+    }
+}
+
+impl<T, const N: usize> Default for Ring<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize> fmt::Debug for Ring<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpsc::Ring").field("capacity", &N).finish_non_exhaustive()
+    }
+}
+
+impl<T, const N: usize> Drop for Ring<T, N> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no handle is alive.
+        unsafe { drop_items(&mut self.slots) }
+    }
+}
+
+#[cfg(feature = "alloc")]
+struct HeapRing<T> {
+    shared: Shared,
+    slots: alloc::boxed::Box<[Slot<T>]>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Drop for HeapRing<T> {
+    fn drop(&mut self) {
+        // SAFETY: the last handle is gone.
+        unsafe { drop_items(&mut self.slots) }
+    }
+}
+
+/// Creates an MPSC ring with `capacity` slots on the heap and returns a producer (clone it for
+/// more) and the consumer.
+///
+/// # Panics
+/// If `capacity` is not a power of two of at least 2.
+///
+/// # Examples
+/// ```
+/// let (producer, mut consumer) = ringledger_core::mpsc::channel(2);
+/// let second = producer.clone();
+/// producer.push(1).unwrap();
+/// second.push(2).unwrap();
+/// assert!(producer.push(3).is_err());
+/// assert_eq!(consumer.pop(), Some(1));
+/// ```
+#[cfg(feature = "alloc")]
+pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T>) {
+    assert!(
+        capacity.is_power_of_two() && capacity >= 2,
+        "mpsc::channel capacity must be a power of two of at least 2, got {capacity}"
+    );
+    let ring = crate::sync::Arc::new(HeapRing {
+        shared: Shared { tail: CachePadded::new(atomic_usize(0)) },
+        slots: (0..capacity).map(Slot::new).collect(),
+    });
+    let raw = RawRing {
+        shared: NonNull::from(&ring.shared),
+        slots: NonNull::new(ring.slots.as_ptr().cast_mut()).expect("a boxed slice is non-null"),
+        capacity,
+    };
+    // SAFETY: every handle keeps the `Arc` alive.
+    unsafe { raw.into_handles(Owner::Heap(ring)) }
+}
+
+enum Owner<'a, T> {
+    Borrowed(PhantomData<&'a mut [T]>),
+    #[cfg(feature = "alloc")]
+    Heap(#[allow(dead_code)] crate::sync::Arc<HeapRing<T>>),
+}
+
+impl<T> Clone for Owner<'_, T> {
+    fn clone(&self) -> Self {
+        match self {
+            Owner::Borrowed(p) => Owner::Borrowed(*p),
+            #[cfg(feature = "alloc")]
+            Owner::Heap(ring) => Owner::Heap(ring.clone()),
+        }
+    }
+}
+
+struct RawRing<T> {
+    shared: NonNull<Shared>,
+    slots: NonNull<Slot<T>>,
+    capacity: usize,
+}
+
+impl<T> RawRing<T> {
+    /// # Safety
+    /// The pointers stay valid while `owner` (or a clone) lives; no consumer of this ring exists.
+    unsafe fn into_handles<'a>(self, owner: Owner<'a, T>) -> (Producer<'a, T>, Consumer<'a, T>) {
+        // Positions are free-running; the consumer starts at the oldest unread position, which
+        // with no consumer alive is the lowest position whose slot is written, or the tail.
+        // SAFETY: valid by the caller's contract.
+        let tail = unsafe { self.shared.as_ref() }.tail.load(Ordering::Acquire);
+        let mask = self.capacity - 1;
+        let mut head = tail;
+        for back in 1..=self.capacity {
+            let position = tail.wrapping_sub(back);
+            // SAFETY: masked in bounds; valid by the caller's contract.
+            let slot = unsafe { &*self.slots.as_ptr().add(position & mask) };
+            if slot.stamp.load(Ordering::Acquire) != position.wrapping_add(1) {
+                break;
+            }
+            head = position;
+        }
+        let producer = Producer {
+            shared: self.shared,
+            slots: self.slots,
+            mask,
+            _owner: owner.clone(),
+        };
+        let consumer = Consumer { slots: self.slots, mask, head, _owner: owner };
+        (producer, consumer)
+    }
+}
+
+/// A writing end of an MPSC ring: `Clone`, `Send` and `Sync`, so any number of threads push.
+pub struct Producer<'a, T> {
+    shared: NonNull<Shared>,
+    slots: NonNull<Slot<T>>,
+    mask: usize,
+    _owner: Owner<'a, T>,
+}
+
+// SAFETY: pushing through `&Producer` from many threads is the point of the algorithm: slots are
+// claimed with a CAS and handed over with release stores; `T: Send` because items cross threads.
+unsafe impl<T: Send> Send for Producer<'_, T> {}
+// SAFETY: as above; `push` takes `&self`.
+unsafe impl<T: Send> Sync for Producer<'_, T> {}
+
+impl<T> Clone for Producer<'_, T> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared, slots: self.slots, mask: self.mask, _owner: self._owner.clone() }
+    }
+}
+
+impl<T> Producer<'_, T> {
+    /// The number of slots of the ring.
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Pushes `item` to the back of the ring, or hands it back in [`Full`] when every slot holds
+    /// an item the consumer has not taken yet.
+    ///
+    /// Lock-free: it fails only when the ring is full, never because another producer is
+    /// halfway through its own push.
+    #[inline]
+    pub fn push(&self, item: T) -> Result<(), Full<T>> {
+        // SAFETY: the owner keeps the shared state alive.
+        let tail = &unsafe { self.shared.as_ref() }.tail;
+        let mut position = tail.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: masked in bounds; the owner keeps the slots alive.
+            let slot = unsafe { &*self.slots.as_ptr().add(position & self.mask) };
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            let lag = stamp.wrapping_sub(position) as isize;
+            if lag == 0 {
+                match tail.compare_exchange_weak(
+                    position,
+                    position.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the CAS made position ours, and its stamp (acquired above)
+                        // says the consumer is done with the slot's previous item.
+                        slot.item.with_mut(|p| unsafe { (*p).write(item) });
+                        slot.stamp.store(position.wrapping_add(1), Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(current) => position = current,
+                }
+            } else if lag < 0 {
+                // The slot still holds the item from one lap ago: the ring is full.
+                return Err(Full(item));
+            } else {
+                // Another producer claimed `position` already; catch up.
+                position = tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The reading end of an MPSC ring.
+pub struct Consumer<'a, T> {
+    slots: NonNull<Slot<T>>,
+    mask: usize,
+    /// The next position to read; private, since producers go by the stamps.
+    head: usize,
+    _owner: Owner<'a, T>,
+}
+
+// SAFETY: the consumer takes items written by other threads; `T: Send`.
+unsafe impl<T: Send> Send for Consumer<'_, T> {}
+
+impl<'a, T> Consumer<'a, T> {
+    /// The number of slots of the ring.
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        // SAFETY: masked in bounds; the owner keeps the slots alive.
+        unsafe { &*self.slots.as_ptr().add(position & self.mask) }
+    }
+
+    /// Pops the oldest item, or `None` when the ring is empty (or the oldest item's producer has
+    /// claimed its slot but not finished writing it).
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        let position = self.head;
+        let slot = self.slot(position);
+        if slot.stamp.load(Ordering::Acquire) != position.wrapping_add(1) {
+            return None;
+        }
+        // SAFETY: the stamp (acquired) says the producer of `position` wrote the item.
+        let item = slot.item.with(|p| unsafe { (*p).assume_init_read() });
+        slot.stamp.store(position.wrapping_add(self.mask + 1), Ordering::Release);
+        self.head = position.wrapping_add(1);
+        Some(item)
+    }
+
+    /// Pops up to `max` items in order, handing each to `f`, and returns how many it popped.
+    ///
+    /// ```
+    /// let (producer, mut consumer) = ringledger_core::mpsc::channel(8);
+    /// for i in 0..5 {
+    ///     producer.push(i).unwrap();
+    /// }
+    /// let mut taken = Vec::new();
+    /// assert_eq!(consumer.pop_many(3, |item| taken.push(item)), 3);
+    /// assert_eq!(taken, [0, 1, 2]);
+    /// ```
+    pub fn pop_many(&mut self, max: usize, mut f: impl FnMut(T)) -> usize {
+        let mut count = 0;
+        while count < max {
+            let Some(item) = self.pop() else { break };
+            count += 1;
+            f(item);
+        }
+        count
+    }
+
+    /// An iterator that pops items until the ring is empty; items not taken stay in the ring.
+    pub fn drain(&mut self) -> Drain<'_, 'a, T> {
+        Drain { consumer: self }
+    }
+
+    /// Whether the oldest item is not ready yet (the ring is empty, or its producer is still
+    /// writing it).
+    pub fn is_empty(&self) -> bool {
+        self.slot(self.head).stamp.load(Ordering::Acquire) != self.head.wrapping_add(1)
+    }
+
+    /// The number of items ready to pop in order right now (at most the capacity).
+    pub fn len(&self) -> usize {
+        (0..self.capacity())
+            .take_while(|&i| {
+                let position = self.head.wrapping_add(i);
+                self.slot(position).stamp.load(Ordering::Acquire) == position.wrapping_add(1)
+            })
+            .count()
+    }
+}
+
+/// Pops items until the ring is empty; from [`Consumer::drain`].
+pub struct Drain<'c, 'a, T> {
+    consumer: &'c mut Consumer<'a, T>,
+}
+
+impl<T> Iterator for Drain<'_, '_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        self.consumer.pop()
+    }
+}
+
+impl<T> BufferWrite<T> for Producer<'_, T> {
+    #[inline]
+    fn try_write(&mut self, item: T) -> Result<(), Full<T>> {
+        self.push(item)
+    }
+}
+
+impl<T> BufferRead<T> for Consumer<'_, T> {
+    #[inline]
+    fn try_read(&mut self) -> Result<T, Empty> {
+        self.pop().ok_or(Empty)
+    }
+}
+
+impl<T> fmt::Debug for Producer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpsc::Producer").field("capacity", &self.capacity()).finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Consumer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mpsc::Consumer").field("capacity", &self.capacity()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(not(loom))]
+mod layout {
+    use super::*;
+    use static_assertions::{assert_impl_all, assert_not_impl_any};
+
+    assert_impl_all!(Producer<'static, u64>: Send, Sync, Clone);
+    assert_impl_all!(Consumer<'static, u64>: Send);
+    assert_not_impl_any!(Consumer<'static, u64>: Sync, Clone);
+    assert_not_impl_any!(Producer<'static, *const u8>: Send, Sync);
+    assert_not_impl_any!(Consumer<'static, *const u8>: Send);
+    assert_impl_all!(Ring<u64, 4>: Send, Sync);
+}

@@ -1,0 +1,670 @@
+//! A lock-free single-producer single-consumer ring.
+//!
+//! One algorithm, two storages: [`Ring<T, N>`] keeps its slots inline (a `const fn new()`, so it
+//! can live in a `static` on a microcontroller), and [`channel`] (feature `alloc`) puts them on the
+//! heap. Either way the ring is used through a [`Producer`] and a [`Consumer`].
+//!
+//! # How it works
+//!
+//! Capacity is a power of two and every slot is usable. The producer owns the `tail` index and
+//! the consumer owns `head`; both run freely (wrapping) and are masked into slot positions. The two
+//! indices live on separate cache lines, and each handle keeps a private copy of the *other*
+//! side's index, rereading the shared one only when its copy says the ring is full (producer) or
+//! empty (consumer). Only atomic loads and stores are used, never a read-modify-write, so the ring
+//! runs natively on targets without compare-and-swap such as thumbv6m.
+//!
+//! # Examples
+//!
+//! On the heap:
+//!
+//! ```
+//! let (mut producer, mut consumer) = ringledger_core::spsc::channel::<u32>(4);
+//! std::thread::spawn(move || {
+//!     for i in 0..100 {
+//!         while producer.push(i).is_err() {
+//!             std::hint::spin_loop();
+//!         }
+//!     }
+//! });
+//! let mut expected = 0;
+//! while expected < 100 {
+//!     if let Some(value) = consumer.pop() {
+//!         assert_eq!(value, expected);
+//!         expected += 1;
+//!     }
+//! }
+//! ```
+//!
+//! In a `static`, with handles that are `'static` once the ring is borrowed `&'static mut`
+//! (here through `Box::leak`; on a microcontroller use e.g. `static_cell::StaticCell`):
+//!
+//! ```
+//! use ringledger_core::spsc::Ring;
+//!
+//! // `new` is `const`: this is evaluated at compile time.
+//! static EMPTY: Ring<u8, 16> = Ring::new();
+//! assert_eq!(EMPTY.capacity(), 16);
+//!
+//! let ring: &'static mut Ring<u8, 16> = Box::leak(Box::new(Ring::new()));
+//! let (mut producer, mut consumer) = ring.split();
+//! producer.push(7).unwrap();
+//! assert_eq!(consumer.pop(), Some(7));
+//! ```
+//!
+//! A capacity that is not a power of two does not compile:
+//!
+//! ```compile_fail
+//! let ring = ringledger_core::spsc::Ring::<u8, 3>::new();
+//! ```
+
+mod chunks;
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr::{self, NonNull};
+
+use crossbeam_utils::CachePadded;
+
+use crate::buffer::{BufferRead, BufferWrite, Empty, Full};
+use crate::sync::{atomic_usize, AtomicUsize, Ordering, UnsafeCell};
+
+pub use chunks::{Drain, ReadChunk, ReadChunkIntoIter, TooFewSlots, WriteChunkUninit};
+
+/// One slot of the ring: initialized exactly when its position lies in `head..tail`.
+type Slot<T> = UnsafeCell<MaybeUninit<T>>;
+
+/// The two shared indices, each alone on its cache line.
+///
+/// `tail` is written only by the producer and `head` only by the consumer; everything else a
+/// handle needs (its own index, its copy of the other's, the mask) lives in the handle itself.
+pub(crate) struct Indices {
+    /// The producer line: how many items were ever pushed (wrapping).
+    tail: CachePadded<AtomicUsize>,
+    /// The consumer line: how many items were ever popped (wrapping).
+    head: CachePadded<AtomicUsize>,
+}
+
+impl Indices {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            tail: CachePadded::new(atomic_usize(0)),
+            head: CachePadded::new(atomic_usize(0)),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self {
+            tail: CachePadded::new(atomic_usize(0)),
+            head: CachePadded::new(atomic_usize(0)),
+        }
+    }
+}
+
+/// Drops the items in positions `head..tail` of `slots` exactly once, even when one of their
+/// `Drop`s panics (the other items are still dropped while unwinding).
+///
+/// # Safety
+/// The caller has exclusive access to `slots`, and exactly the positions `head..tail` are
+/// initialized, with `tail - head <= slots.len()` and `slots.len()` a power of two.
+unsafe fn drop_items<T>(slots: *mut Slot<T>, capacity: usize, head: usize, tail: usize) {
+    if !core::mem::needs_drop::<T>() {
+        return;
+    }
+    let (first, second) = ring_ranges(capacity, head, tail.wrapping_sub(head));
+    // `UnsafeCell<MaybeUninit<T>>` has the layout of `T` outside loom; under loom it does not, so
+    // go slot by slot there.
+    #[cfg(not(loom))]
+    {
+        let as_items = |(start, len): (usize, usize)| {
+            // SAFETY: `start + len <= capacity`, and the slots are `repr(transparent)` wrappers
+            // of `T`, initialized in this range by the caller's contract.
+            unsafe { ptr::slice_from_raw_parts_mut(slots.add(start).cast::<T>(), len) }
+        };
+        let _second = DropOnUnwind(as_items(second));
+        // SAFETY: initialized, exclusively ours, and dropped only here (`_second` covers the
+        // other range, which does not overlap).
+        unsafe { ptr::drop_in_place(as_items(first)) };
+    }
+    #[cfg(loom)]
+    for (start, len) in [first, second] {
+        for i in start..start + len {
+            // SAFETY: initialized and exclusively ours, by the caller's contract.
+            unsafe { (*slots.add(i)).with_mut(|p| (*p).assume_init_drop()) };
+        }
+    }
+}
+
+/// Drops the items of a slice when dropped itself, so a panic in an earlier drop still drops them.
+#[cfg(not(loom))]
+struct DropOnUnwind<T>(*mut [T]);
+
+#[cfg(not(loom))]
+impl<T> Drop for DropOnUnwind<T> {
+    fn drop(&mut self) {
+        // SAFETY: constructed only over initialized items that nothing else drops.
+        unsafe { ptr::drop_in_place(self.0) }
+    }
+}
+
+/// Splits `len` positions starting at free-running index `start` into the (offset, length) of
+/// the run up to the end of the slot array and the run that wraps to its start.
+#[inline(always)]
+fn ring_ranges(capacity: usize, start: usize, len: usize) -> ((usize, usize), (usize, usize)) {
+    let offset = start & (capacity - 1);
+    let first = len.min(capacity - offset);
+    ((offset, first), (0, len - first))
+}
+
+/// An SPSC ring with `N` slots stored inline.
+///
+/// `N` must be a power of two (checked at compile time). `new` is `const`, so a `Ring` can be a
+/// `static`; [`split`](Self::split) hands out the two endpoints. Items still in the ring when it
+/// is dropped are dropped with it.
+pub struct Ring<T, const N: usize> {
+    indices: Indices,
+    slots: [Slot<T>; N],
+}
+
+// SAFETY: a shared `&Ring` only gives access to `capacity` and `len` (atomic loads); items move
+// between threads only through the handles, which `split(&mut self)` hands out once per borrow.
+unsafe impl<T: Send, const N: usize> Sync for Ring<T, N> {}
+
+impl<T, const N: usize> Ring<T, N> {
+    const CAPACITY_IS_A_POWER_OF_TWO: () = assert!(
+        N.is_power_of_two(),
+        "spsc::Ring capacity N must be a power of two greater than zero"
+    );
+
+    /// Creates an empty ring. Usable in a `static` or a `const`.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_IS_A_POWER_OF_TWO;
+        Self {
+            indices: Indices::new(),
+            slots: [const { UnsafeCell::new(MaybeUninit::uninit()) }; N],
+        }
+    }
+
+    /// Creates an empty ring (not `const` under loom, whose atomics cannot be).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_IS_A_POWER_OF_TWO;
+        Self {
+            indices: Indices::new(),
+            slots: core::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+        }
+    }
+
+    /// The number of slots, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// The number of items in the ring right now.
+    pub fn len(&self) -> usize {
+        let head = self.indices.head.load(Ordering::Acquire);
+        self.indices.tail.load(Ordering::Acquire).wrapping_sub(head)
+    }
+
+    /// Whether the ring holds no items right now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Splits the ring into its producer and consumer.
+    ///
+    /// The handles borrow the ring; once both are dropped it can be split again, and the items
+    /// left in it are still there.
+    pub fn split(&mut self) -> (Producer<'_, T>, Consumer<'_, T>) {
+        let raw = RawRing {
+            indices: NonNull::from(&self.indices),
+            slots: NonNull::from(&mut self.slots).cast(),
+            capacity: N,
+        };
+        // SAFETY: the ring outlives the handles (they borrow it mutably for '_), and this is the
+        // only pair of handles while that borrow lasts.
+        unsafe { raw.into_handles(Owner::Borrowed(PhantomData)) }
+    }
+}
+
+impl<T, const N: usize> Default for Ring<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize> fmt::Debug for Ring<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("spsc::Ring")
+            .field("capacity", &N)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<T, const N: usize> Drop for Ring<T, N> {
+    fn drop(&mut self) {
+        let head = self.indices.head.load(Ordering::Relaxed);
+        let tail = self.indices.tail.load(Ordering::Relaxed);
+        // SAFETY: `&mut self`: no handle is alive, and `head..tail` are the initialized slots.
+        unsafe { drop_items(self.slots.as_mut_ptr(), N, head, tail) }
+    }
+}
+
+/// The slots and indices of a ring stored on the heap, shared by its two handles.
+#[cfg(feature = "alloc")]
+struct HeapRing<T> {
+    indices: Indices,
+    slots: alloc::boxed::Box<[Slot<T>]>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Drop for HeapRing<T> {
+    fn drop(&mut self) {
+        let head = self.indices.head.load(Ordering::Relaxed);
+        let tail = self.indices.tail.load(Ordering::Relaxed);
+        let capacity = self.slots.len();
+        // SAFETY: the last handle is gone, and `head..tail` are the initialized slots.
+        unsafe { drop_items(self.slots.as_mut_ptr(), capacity, head, tail) }
+    }
+}
+
+/// Creates an SPSC ring with `capacity` slots on the heap and returns its two endpoints.
+///
+/// The slots are freed, and items still in them dropped, when both endpoints are dropped.
+///
+/// # Panics
+/// If `capacity` is zero or not a power of two.
+///
+/// # Examples
+/// ```
+/// let (mut producer, mut consumer) = ringledger_core::spsc::channel::<String>(2);
+/// producer.push("a".to_string()).unwrap();
+/// producer.push("b".to_string()).unwrap();
+/// assert!(producer.push("c".to_string()).is_err());
+/// assert_eq!(consumer.pop().as_deref(), Some("a"));
+/// ```
+#[cfg(feature = "alloc")]
+pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T>) {
+    assert!(
+        capacity.is_power_of_two(),
+        "spsc::channel capacity must be a power of two greater than zero, got {capacity}"
+    );
+    let slots = (0..capacity)
+        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+        .collect();
+    let ring = crate::sync::Arc::new(HeapRing {
+        indices: Indices::new(),
+        slots,
+    });
+    let raw = RawRing {
+        indices: NonNull::from(&ring.indices),
+        slots: NonNull::new(ring.slots.as_ptr().cast_mut()).expect("a boxed slice is non-null"),
+        capacity,
+    };
+    // SAFETY: both handles keep the `Arc` alive, so the pointers stay valid; this is the only
+    // pair of handles of this ring.
+    unsafe { raw.into_handles(Owner::Heap(ring)) }
+}
+
+/// What keeps a handle's ring alive: a borrow of a [`Ring`], or a share of a heap ring.
+enum Owner<'a, T> {
+    Borrowed(PhantomData<&'a mut [T]>),
+    #[cfg(feature = "alloc")]
+    Heap(#[allow(dead_code)] crate::sync::Arc<HeapRing<T>>),
+}
+
+impl<T> Clone for Owner<'_, T> {
+    fn clone(&self) -> Self {
+        match self {
+            Owner::Borrowed(p) => Owner::Borrowed(*p),
+            #[cfg(feature = "alloc")]
+            Owner::Heap(ring) => Owner::Heap(ring.clone()),
+        }
+    }
+}
+
+/// The storage-independent view of a ring that the handles work on.
+struct RawRing<T> {
+    indices: NonNull<Indices>,
+    slots: NonNull<Slot<T>>,
+    capacity: usize,
+}
+
+impl<T> RawRing<T> {
+    /// # Safety
+    /// `indices` and `capacity` slots at `slots` stay valid while `owner` lives, and no other
+    /// handle of this ring exists.
+    unsafe fn into_handles<'a>(self, owner: Owner<'a, T>) -> (Producer<'a, T>, Consumer<'a, T>) {
+        // SAFETY: valid by the caller's contract.
+        let indices = unsafe { self.indices.as_ref() };
+        let head = indices.head.load(Ordering::Acquire);
+        let tail = indices.tail.load(Ordering::Acquire);
+        let producer = Producer {
+            indices: self.indices,
+            slots: self.slots,
+            mask: self.capacity - 1,
+            tail,
+            cached_head: head,
+            _owner: owner.clone(),
+        };
+        let consumer = Consumer {
+            indices: self.indices,
+            slots: self.slots,
+            mask: self.capacity - 1,
+            head,
+            cached_tail: tail,
+            _owner: owner,
+        };
+        (producer, consumer)
+    }
+}
+
+/// The writing end of an SPSC ring.
+///
+/// `Send` when `T` is, so it can move to the producing thread; not `Sync` (every write needs
+/// `&mut self` anyway).
+pub struct Producer<'a, T> {
+    indices: NonNull<Indices>,
+    slots: NonNull<Slot<T>>,
+    mask: usize,
+    /// Our own index, as last published.
+    tail: usize,
+    /// The consumer's index as we last read it: a lower bound of the real one.
+    cached_head: usize,
+    _owner: Owner<'a, T>,
+}
+
+// SAFETY: the producer only writes items into slots the consumer has released, and hands them
+// over with a release store; moving it to another thread moves `T`s across threads.
+unsafe impl<T: Send> Send for Producer<'_, T> {}
+
+/// The reading end of an SPSC ring.
+///
+/// `Send` when `T` is, so it can move to the consuming thread; not `Sync` (every read needs
+/// `&mut self` except [`peek`](Self::peek), whose reference must stay on one thread).
+pub struct Consumer<'a, T> {
+    indices: NonNull<Indices>,
+    slots: NonNull<Slot<T>>,
+    mask: usize,
+    /// Our own index, as last published.
+    head: usize,
+    /// The producer's index as we last read it: a lower bound of the real one.
+    cached_tail: usize,
+    _owner: Owner<'a, T>,
+}
+
+// SAFETY: see `Producer`; the consumer takes items written by another thread.
+unsafe impl<T: Send> Send for Consumer<'_, T> {}
+
+impl<T> Producer<'_, T> {
+    #[inline(always)]
+    fn indices(&self) -> &Indices {
+        // SAFETY: the owner keeps the indices alive as long as the handle.
+        unsafe { self.indices.as_ref() }
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        // SAFETY: masked into `0..capacity`; the owner keeps the slots alive.
+        unsafe { &*self.slots.as_ptr().add(position & self.mask) }
+    }
+
+    /// The number of slots of the ring.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Free slots, from the cached head if that shows at least `wanted`, else from a fresh read.
+    #[inline(always)]
+    fn free_slots(&mut self, wanted: usize) -> usize {
+        let free = self.capacity() - self.tail.wrapping_sub(self.cached_head);
+        if free >= wanted {
+            return free;
+        }
+        self.cached_head = self.indices().head.load(Ordering::Acquire);
+        self.capacity() - self.tail.wrapping_sub(self.cached_head)
+    }
+
+    /// Makes `count` newly written items visible to the consumer.
+    #[inline(always)]
+    fn publish(&mut self, count: usize) {
+        self.tail = self.tail.wrapping_add(count);
+        self.indices().tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Pushes `item` to the back of the ring, or hands it back in [`Full`] when there is no room.
+    ///
+    /// ```
+    /// use ringledger_core::{spsc, Full};
+    /// let (mut producer, _consumer) = spsc::channel(1);
+    /// assert_eq!(producer.push(1), Ok(()));
+    /// assert_eq!(producer.push(2), Err(Full(2)));
+    /// ```
+    #[inline]
+    pub fn push(&mut self, item: T) -> Result<(), Full<T>> {
+        if self.free_slots(1) == 0 {
+            return Err(Full(item));
+        }
+        // SAFETY: the slot at `tail` is free (the consumer released it: checked above with an
+        // acquire load of `head`), and only the producer writes slots.
+        self.slot(self.tail)
+            .with_mut(|p| unsafe { (*p).write(item) });
+        self.publish(1);
+        Ok(())
+    }
+
+    /// The number of free slots right now (a fresh read of the consumer's index).
+    pub fn slots(&mut self) -> usize {
+        self.free_slots(usize::MAX)
+    }
+
+    /// The number of items in the ring right now.
+    pub fn len(&mut self) -> usize {
+        self.capacity() - self.slots()
+    }
+
+    /// Whether the ring is empty right now.
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring is full right now (a push would fail).
+    pub fn is_full(&mut self) -> bool {
+        self.free_slots(1) == 0
+    }
+}
+
+impl<T: Copy> Producer<'_, T> {
+    /// Copies as many items from the front of `items` as fit, and returns how many that was.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringledger_core::spsc::channel(4);
+    /// assert_eq!(producer.push_slice(&[1, 2, 3, 4, 5, 6]), 4);
+    /// let mut out = [0; 8];
+    /// assert_eq!(consumer.pop_slice(&mut out), 4);
+    /// assert_eq!(out[..4], [1, 2, 3, 4]);
+    /// ```
+    pub fn push_slice(&mut self, items: &[T]) -> usize {
+        let count = items.len().min(self.free_slots(items.len()));
+        let (first, second) = ring_ranges(self.capacity(), self.tail, count);
+        for (dst, src) in [(first, &items[..first.1]), (second, &items[first.1..count])] {
+            for (i, item) in src.iter().enumerate() {
+                // SAFETY: these `count` slots are free (see `push`), in bounds by `ring_ranges`.
+                self.slot(dst.0 + i).with_mut(|p| unsafe { (*p).write(*item) });
+            }
+        }
+        self.publish(count);
+        count
+    }
+}
+
+impl<T> Consumer<'_, T> {
+    #[inline(always)]
+    fn indices(&self) -> &Indices {
+        // SAFETY: the owner keeps the indices alive as long as the handle.
+        unsafe { self.indices.as_ref() }
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        // SAFETY: masked into `0..capacity`; the owner keeps the slots alive.
+        unsafe { &*self.slots.as_ptr().add(position & self.mask) }
+    }
+
+    /// The number of slots of the ring.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Items ready to read, from the cached tail if that shows at least `wanted`, else from a
+    /// fresh read.
+    #[inline(always)]
+    fn ready_items(&mut self, wanted: usize) -> usize {
+        let ready = self.cached_tail.wrapping_sub(self.head);
+        if ready >= wanted {
+            return ready;
+        }
+        self.cached_tail = self.indices().tail.load(Ordering::Acquire);
+        self.cached_tail.wrapping_sub(self.head)
+    }
+
+    /// Releases `count` read slots to the producer.
+    #[inline(always)]
+    fn release(&mut self, count: usize) {
+        self.head = self.head.wrapping_add(count);
+        self.indices().head.store(self.head, Ordering::Release);
+    }
+
+    /// Pops the item at the front of the ring, or `None` when it is empty.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringledger_core::spsc::channel(2);
+    /// assert_eq!(consumer.pop(), None);
+    /// producer.push('x').unwrap();
+    /// assert_eq!(consumer.pop(), Some('x'));
+    /// ```
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        if self.ready_items(1) == 0 {
+            return None;
+        }
+        // SAFETY: the slot at `head` was written and published by the producer (acquire load of
+        // `tail` above); we move the item out and release the slot right after.
+        let item = self
+            .slot(self.head)
+            .with(|p| unsafe { (*p).assume_init_read() });
+        self.release(1);
+        Some(item)
+    }
+
+    /// The item at the front of the ring, without removing it.
+    pub fn peek(&mut self) -> Option<&T> {
+        if self.ready_items(1) == 0 {
+            return None;
+        }
+        // SAFETY: initialized (see `pop`), and the producer does not touch it until we release
+        // it, which needs `&mut self` and so ends this borrow first.
+        Some(self.slot(self.head).with(|p| unsafe { (*p).assume_init_ref() }))
+    }
+
+    /// The number of items in the ring right now (a fresh read of the producer's index).
+    pub fn len(&mut self) -> usize {
+        self.ready_items(usize::MAX)
+    }
+
+    /// Whether the ring is empty right now.
+    pub fn is_empty(&mut self) -> bool {
+        self.ready_items(1) == 0
+    }
+
+    /// Whether the ring is full right now.
+    pub fn is_full(&mut self) -> bool {
+        self.len() == self.capacity()
+    }
+}
+
+impl<T: Copy> Consumer<'_, T> {
+    /// Copies items from the front of the ring into `out` until it is full or the ring is
+    /// empty, and returns how many it copied.
+    pub fn pop_slice(&mut self, out: &mut [T]) -> usize {
+        let count = out.len().min(self.ready_items(out.len()));
+        let (first, second) = ring_ranges(self.capacity(), self.head, count);
+        let (out_first, out_second) = out[..count].split_at_mut(first.1);
+        for (src, dst) in [(first, out_first), (second, out_second)] {
+            for (i, item) in dst.iter_mut().enumerate() {
+                // SAFETY: these `count` slots hold published items (see `pop`); `T: Copy`.
+                *item = self.slot(src.0 + i).with(|p| unsafe { (*p).assume_init_read() });
+            }
+        }
+        self.release(count);
+        count
+    }
+}
+
+impl<T> BufferWrite<T> for Producer<'_, T> {
+    #[inline]
+    fn try_write(&mut self, item: T) -> Result<(), Full<T>> {
+        self.push(item)
+    }
+}
+
+impl<T> BufferRead<T> for Consumer<'_, T> {
+    #[inline]
+    fn try_read(&mut self) -> Result<T, Empty> {
+        self.pop().ok_or(Empty)
+    }
+}
+
+impl<T> fmt::Debug for Producer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("spsc::Producer")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Consumer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("spsc::Consumer")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(not(loom))]
+mod layout {
+    use super::*;
+    use static_assertions::{assert_impl_all, assert_not_impl_any, const_assert};
+
+    assert_impl_all!(Producer<'static, u64>: Send);
+    assert_impl_all!(Consumer<'static, u64>: Send);
+    assert_not_impl_any!(Producer<'static, u64>: Sync, Clone);
+    assert_not_impl_any!(Consumer<'static, u64>: Sync, Clone);
+    assert_not_impl_any!(Producer<'static, core::cell::Cell<u8>>: Sync);
+    assert_not_impl_any!(Producer<'static, *const u8>: Send);
+    assert_not_impl_any!(Consumer<'static, *const u8>: Send);
+    assert_impl_all!(Ring<u64, 4>: Send, Sync);
+    assert_not_impl_any!(Ring<*const u8, 4>: Send, Sync);
+
+    // The producer line and the consumer line never share a cache line (128 bytes covers the
+    // adjacent-line prefetcher on x86_64 and the 128-byte lines of Apple and other aarch64 parts).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    const_assert!(core::mem::align_of::<CachePadded<AtomicUsize>>() == 128);
+    const_assert!(
+        core::mem::offset_of!(Indices, head).abs_diff(core::mem::offset_of!(Indices, tail))
+            >= core::mem::align_of::<CachePadded<AtomicUsize>>()
+    );
+    const_assert!(
+        core::mem::size_of::<CachePadded<AtomicUsize>>()
+            >= core::mem::align_of::<CachePadded<AtomicUsize>>()
+    );
+}

@@ -1,0 +1,71 @@
+//! The one place atomics and interior-mutable cells come from.
+//!
+//! Normally they are `portable-atomic`'s (so the same code runs on targets without
+//! compare-and-swap); under `cfg(loom)` they are loom's, so the very same algorithms are
+//! model-checked by `loom-tests/`. The [`UnsafeCell`] wrapper gives the std cell loom's
+//! closure-based API, so that every access to a slot is visible to loom.
+#![allow(unused_imports)]
+
+#[cfg(not(loom))]
+pub(crate) use portable_atomic::{fence, AtomicUsize, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+
+#[cfg(all(feature = "alloc", not(loom)))]
+pub(crate) use alloc::sync::Arc;
+#[cfg(all(feature = "alloc", loom))]
+pub(crate) use loom::sync::Arc;
+
+/// Tells the processor (or loom's scheduler) that this thread is spinning.
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// A `core::cell::UnsafeCell` with loom's access API.
+#[cfg(not(loom))]
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    #[inline]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a shared pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with a mutable pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// An `AtomicUsize` constructor that is `const` outside loom (loom's atomics are not).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) const fn atomic_usize(value: usize) -> AtomicUsize {
+    AtomicUsize::new(value)
+}
+
+/// An `AtomicUsize` constructor that is `const` outside loom (loom's atomics are not).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn atomic_usize(value: usize) -> AtomicUsize {
+    AtomicUsize::new(value)
+}

@@ -1,0 +1,7 @@
+//! ringledger: event buffering and an append-only event ledger for servers and hosts.
+//!
+//! This is the std layer over [`ringledger_core`]: the rings are re-exported as they are, and
+//! this crate adds what needs an operating system (waiting, files, threads).
+#![warn(missing_docs)]
+
+pub use ringledger_core as core;
