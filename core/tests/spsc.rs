@@ -121,10 +121,10 @@ fn run_model(capacity: usize, ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 512 }))]
+    #![proptest_config(common::proptest_config(512))]
 
     #[test]
-    fn behaves_like_a_vecdeque(capacity_log2 in 0u32..4, ops in proptest::collection::vec(op(), 0..200)) {
+    fn behaves_like_a_vecdeque(capacity_log2 in 0u32..4, ops in proptest::collection::vec(op(), 0..common::max_ops(200))) {
         run_model(1 << capacity_log2, &ops);
     }
 }
@@ -198,10 +198,10 @@ fn write_chunk_spans_the_wrap() {
 #[test]
 fn uncommitted_chunks_change_nothing() {
     let (mut producer, mut consumer) = spsc::channel::<u32>(4);
-    drop(producer.write_chunk_uninit(4).unwrap());
+    let _ = producer.write_chunk_uninit(4).unwrap();
     assert!(consumer.is_empty());
     producer.push(5).unwrap();
-    drop(consumer.read_chunk(1).unwrap());
+    let _ = consumer.read_chunk(1).unwrap();
     assert_eq!(consumer.pop(), Some(5));
 }
 
@@ -277,7 +277,11 @@ fn leftovers_are_dropped_exactly_once() {
         drop(consumer.pop());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         drop(producer);
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "the consumer still holds the ring");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the consumer still holds the ring"
+        );
     }
     assert_eq!(drops.load(Ordering::SeqCst), 6);
 
@@ -309,9 +313,15 @@ fn a_panicking_drop_in_commit_never_double_drops() {
     producer.push(Tracked::panicking(1, &drops)).unwrap();
     producer.push(Tracked::new(2, &drops)).unwrap();
     producer.push(Tracked::new(3, &drops)).unwrap();
-    let result = catch_unwind(AssertUnwindSafe(|| consumer.read_chunk(3).unwrap().commit_all()));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        consumer.read_chunk(3).unwrap().commit_all()
+    }));
     assert!(result.is_err(), "the item's drop panicked");
-    assert_eq!(drops.load(Ordering::SeqCst), 2 + 3, "all three committed items dropped once");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2 + 3,
+        "all three committed items dropped once"
+    );
     assert_eq!(consumer.len(), 1, "the committed slots were released");
     assert_eq!(consumer.pop().map(|t| t.id), Some(3));
     drop((producer, consumer));

@@ -5,3 +5,13 @@
 #![warn(missing_docs)]
 
 pub use ringledger_core as core;
+
+pub mod blocking;
+pub mod dedupe;
+mod sync;
+pub mod wait;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

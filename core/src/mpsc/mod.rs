@@ -67,12 +67,18 @@ struct Slot<T> {
 impl<T> Slot<T> {
     #[cfg(not(loom))]
     const fn new(position: usize) -> Self {
-        Self { stamp: atomic_usize(position), item: UnsafeCell::new(MaybeUninit::uninit()) }
+        Self {
+            stamp: atomic_usize(position),
+            item: UnsafeCell::new(MaybeUninit::uninit()),
+        }
     }
 
     #[cfg(loom)]
     fn new(position: usize) -> Self {
-        Self { stamp: atomic_usize(position), item: UnsafeCell::new(MaybeUninit::uninit()) }
+        Self {
+            stamp: atomic_usize(position),
+            item: UnsafeCell::new(MaybeUninit::uninit()),
+        }
     }
 }
 
@@ -106,7 +112,10 @@ unsafe fn drop_items_from<T>(slots: *mut [Slot<T>], start: usize) {
     let len = slots.len();
     let mask = len - 1;
     for index in start..len {
-        let guard = Continue { slots, next: index + 1 };
+        let guard = Continue {
+            slots,
+            next: index + 1,
+        };
         // SAFETY: in bounds, and exclusive by the caller's contract.
         let slot = unsafe { &mut *slots.cast::<Slot<T>>().add(index) };
         // With no producer alive every claimed slot was written, so a slot holds an item exactly
@@ -155,7 +164,12 @@ impl<T, const N: usize> Ring<T, N> {
             slots[i] = Slot::new(i);
             i += 1;
         }
-        Self { shared: Shared { tail: CachePadded::new(atomic_usize(0)) }, slots }
+        Self {
+            shared: Shared {
+                tail: CachePadded::new(atomic_usize(0)),
+            },
+            slots,
+        }
     }
 
     /// Creates an empty ring (not `const` under loom, whose atomics cannot be).
@@ -164,7 +178,9 @@ impl<T, const N: usize> Ring<T, N> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_IS_VALID;
         Self {
-            shared: Shared { tail: CachePadded::new(atomic_usize(0)) },
+            shared: Shared {
+                tail: CachePadded::new(atomic_usize(0)),
+            },
             slots: core::array::from_fn(Slot::new),
         }
     }
@@ -194,7 +210,9 @@ impl<T, const N: usize> Default for Ring<T, N> {
 
 impl<T, const N: usize> fmt::Debug for Ring<T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("mpsc::Ring").field("capacity", &N).finish_non_exhaustive()
+        f.debug_struct("mpsc::Ring")
+            .field("capacity", &N)
+            .finish_non_exhaustive()
     }
 }
 
@@ -241,7 +259,9 @@ pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T
         "mpsc::channel capacity must be a power of two of at least 2, got {capacity}"
     );
     let ring = crate::sync::Arc::new(HeapRing {
-        shared: Shared { tail: CachePadded::new(atomic_usize(0)) },
+        shared: Shared {
+            tail: CachePadded::new(atomic_usize(0)),
+        },
         slots: (0..capacity).map(Slot::new).collect(),
     });
     let raw = RawRing {
@@ -300,7 +320,12 @@ impl<T> RawRing<T> {
             mask,
             _owner: owner.clone(),
         };
-        let consumer = Consumer { slots: self.slots, mask, head, _owner: owner };
+        let consumer = Consumer {
+            slots: self.slots,
+            mask,
+            head,
+            _owner: owner,
+        };
         (producer, consumer)
     }
 }
@@ -321,7 +346,12 @@ unsafe impl<T: Send> Sync for Producer<'_, T> {}
 
 impl<T> Clone for Producer<'_, T> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared, slots: self.slots, mask: self.mask, _owner: self._owner.clone() }
+        Self {
+            shared: self.shared,
+            slots: self.slots,
+            mask: self.mask,
+            _owner: self._owner.clone(),
+        }
     }
 }
 
@@ -357,7 +387,8 @@ impl<T> Producer<'_, T> {
                         // SAFETY: the CAS made position ours, and its stamp (acquired above)
                         // says the consumer is done with the slot's previous item.
                         slot.item.with_mut(|p| unsafe { (*p).write(item) });
-                        slot.stamp.store(position.wrapping_add(1), Ordering::Release);
+                        slot.stamp
+                            .store(position.wrapping_add(1), Ordering::Release);
                         return Ok(());
                     }
                     Err(current) => position = current,
@@ -408,7 +439,8 @@ impl<'a, T> Consumer<'a, T> {
         }
         // SAFETY: the stamp (acquired) says the producer of `position` wrote the item.
         let item = slot.item.with(|p| unsafe { (*p).assume_init_read() });
-        slot.stamp.store(position.wrapping_add(self.mask + 1), Ordering::Release);
+        slot.stamp
+            .store(position.wrapping_add(self.mask + 1), Ordering::Release);
         self.head = position.wrapping_add(1);
         Some(item)
     }
@@ -486,13 +518,17 @@ impl<T> BufferRead<T> for Consumer<'_, T> {
 
 impl<T> fmt::Debug for Producer<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("mpsc::Producer").field("capacity", &self.capacity()).finish_non_exhaustive()
+        f.debug_struct("mpsc::Producer")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> fmt::Debug for Consumer<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("mpsc::Consumer").field("capacity", &self.capacity()).finish_non_exhaustive()
+        f.debug_struct("mpsc::Consumer")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
     }
 }
 

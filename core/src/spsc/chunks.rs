@@ -5,12 +5,12 @@
 //! publication however many items they move, which is what makes bulk transfer cheap.
 
 use core::fmt;
-use core::mem::MaybeUninit;
-use core::slice;
-
-use super::{ring_ranges, Consumer, Producer};
 #[cfg(not(loom))]
-use super::DropOnUnwind;
+use core::{mem::MaybeUninit, slice};
+
+#[cfg(not(loom))]
+use super::{ring_ranges, DropOnUnwind};
+use super::{Consumer, Producer};
 
 /// Fewer slots (or items) than asked for were available; `available` is how many there were.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,12 +40,18 @@ impl<'a, T> Producer<'a, T> {
     /// assert_eq!(consumer.pop(), Some(10));
     /// assert_eq!(producer.write_chunk_uninit(7).unwrap_err().available, 6);
     /// ```
-    pub fn write_chunk_uninit(&mut self, n: usize) -> Result<WriteChunkUninit<'_, 'a, T>, TooFewSlots> {
+    pub fn write_chunk_uninit(
+        &mut self,
+        n: usize,
+    ) -> Result<WriteChunkUninit<'_, 'a, T>, TooFewSlots> {
         let available = self.free_slots(n);
         if available < n {
             return Err(TooFewSlots { available });
         }
-        Ok(WriteChunkUninit { producer: self, len: n })
+        Ok(WriteChunkUninit {
+            producer: self,
+            len: n,
+        })
     }
 }
 
@@ -92,7 +98,11 @@ impl<T> WriteChunkUninit<'_, '_, T> {
     /// # Panics
     /// If `n` is larger than the chunk.
     pub unsafe fn commit(self, n: usize) {
-        assert!(n <= self.len, "cannot commit {n} of {} reserved slots", self.len);
+        assert!(
+            n <= self.len,
+            "cannot commit {n} of {} reserved slots",
+            self.len
+        );
         self.producer.publish(n);
     }
 
@@ -112,7 +122,10 @@ impl<T> WriteChunkUninit<'_, '_, T> {
     pub fn fill_from_iter<I: IntoIterator<Item = T>>(self, iter: I) -> usize {
         let len = self.len;
         // Publish whatever was written, also when `iter.next()` panics.
-        let mut guard = PublishOnDrop { producer: self.producer, written: 0 };
+        let mut guard = PublishOnDrop {
+            producer: self.producer,
+            written: 0,
+        };
         for item in iter.into_iter().take(len) {
             let position = guard.producer.tail.wrapping_add(guard.written);
             // SAFETY: one of the reserved free slots, written once.
@@ -139,7 +152,9 @@ impl<T> Drop for PublishOnDrop<'_, '_, T> {
 
 impl<T> fmt::Debug for WriteChunkUninit<'_, '_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriteChunkUninit").field("len", &self.len).finish()
+        f.debug_struct("WriteChunkUninit")
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -163,7 +178,10 @@ impl<'a, T> Consumer<'a, T> {
         if available < n {
             return Err(TooFewSlots { available });
         }
-        Ok(ReadChunk { consumer: self, len: n })
+        Ok(ReadChunk {
+            consumer: self,
+            len: n,
+        })
     }
 
     /// An iterator that pops items until the ring is empty.
@@ -243,7 +261,10 @@ impl<T> ReadChunk<'_, '_, T> {
     pub fn commit(self, n: usize) {
         assert!(n <= self.len, "cannot commit {n} of {} items", self.len);
         // Release the slots last, after every drop, including on unwind.
-        let release = ReleaseOnDrop { consumer: self.consumer, count: n };
+        let release = ReleaseOnDrop {
+            consumer: self.consumer,
+            count: n,
+        };
         if !core::mem::needs_drop::<T>() {
             return;
         }
@@ -304,7 +325,10 @@ impl<'c, 'a, T> IntoIterator for ReadChunk<'c, 'a, T> {
 
     /// Moves the chunk's items out one by one, releasing each slot as its item is taken.
     fn into_iter(self) -> Self::IntoIter {
-        ReadChunkIntoIter { consumer: self.consumer, remaining: self.len }
+        ReadChunkIntoIter {
+            consumer: self.consumer,
+            remaining: self.len,
+        }
     }
 }
 

@@ -35,17 +35,18 @@
 //! }
 //! ```
 //!
-//! In a `static`, with handles that are `'static` once the ring is borrowed `&'static mut`
-//! (here through `Box::leak`; on a microcontroller use e.g. `static_cell::StaticCell`):
+//! Inline, without allocation. `new` is `const`, so a ring can be a `static`; split a
+//! `&'static mut Ring` (from `static_cell::StaticCell`, `cortex_m::singleton!` or `Box::leak`)
+//! and the handles are `'static`, ready to move into an interrupt handler or a thread:
 //!
 //! ```
 //! use ringledger_core::spsc::Ring;
 //!
-//! // `new` is `const`: this is evaluated at compile time.
+//! // Evaluated at compile time.
 //! static EMPTY: Ring<u8, 16> = Ring::new();
 //! assert_eq!(EMPTY.capacity(), 16);
 //!
-//! let ring: &'static mut Ring<u8, 16> = Box::leak(Box::new(Ring::new()));
+//! let mut ring = Ring::<u8, 16>::new();
 //! let (mut producer, mut consumer) = ring.split();
 //! producer.push(7).unwrap();
 //! assert_eq!(consumer.pop(), Some(7));
@@ -62,7 +63,9 @@ mod chunks;
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
-use core::ptr::{self, NonNull};
+#[cfg(not(loom))]
+use core::ptr;
+use core::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
 
@@ -462,23 +465,24 @@ impl<T> Producer<'_, T> {
     }
 
     /// The number of free slots right now (a fresh read of the consumer's index).
-    pub fn slots(&mut self) -> usize {
-        self.free_slots(usize::MAX)
+    pub fn slots(&self) -> usize {
+        self.capacity() - self.len()
     }
 
-    /// The number of items in the ring right now.
-    pub fn len(&mut self) -> usize {
-        self.capacity() - self.slots()
+    /// The number of items in the ring right now (a fresh read of the consumer's index).
+    pub fn len(&self) -> usize {
+        self.tail
+            .wrapping_sub(self.indices().head.load(Ordering::Acquire))
     }
 
     /// Whether the ring is empty right now.
-    pub fn is_empty(&mut self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the ring is full right now (a push would fail).
-    pub fn is_full(&mut self) -> bool {
-        self.free_slots(1) == 0
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
     }
 }
 
@@ -498,7 +502,8 @@ impl<T: Copy> Producer<'_, T> {
         for (dst, src) in [(first, &items[..first.1]), (second, &items[first.1..count])] {
             for (i, item) in src.iter().enumerate() {
                 // SAFETY: these `count` slots are free (see `push`), in bounds by `ring_ranges`.
-                self.slot(dst.0 + i).with_mut(|p| unsafe { (*p).write(*item) });
+                self.slot(dst.0 + i)
+                    .with_mut(|p| unsafe { (*p).write(*item) });
             }
         }
         self.publish(count);
@@ -573,21 +578,27 @@ impl<T> Consumer<'_, T> {
         }
         // SAFETY: initialized (see `pop`), and the producer does not touch it until we release
         // it, which needs `&mut self` and so ends this borrow first.
-        Some(self.slot(self.head).with(|p| unsafe { (*p).assume_init_ref() }))
+        Some(
+            self.slot(self.head)
+                .with(|p| unsafe { (*p).assume_init_ref() }),
+        )
     }
 
     /// The number of items in the ring right now (a fresh read of the producer's index).
-    pub fn len(&mut self) -> usize {
-        self.ready_items(usize::MAX)
+    pub fn len(&self) -> usize {
+        self.indices()
+            .tail
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.head)
     }
 
     /// Whether the ring is empty right now.
-    pub fn is_empty(&mut self) -> bool {
-        self.ready_items(1) == 0
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether the ring is full right now.
-    pub fn is_full(&mut self) -> bool {
+    pub fn is_full(&self) -> bool {
         self.len() == self.capacity()
     }
 }
@@ -602,7 +613,9 @@ impl<T: Copy> Consumer<'_, T> {
         for (src, dst) in [(first, out_first), (second, out_second)] {
             for (i, item) in dst.iter_mut().enumerate() {
                 // SAFETY: these `count` slots hold published items (see `pop`); `T: Copy`.
-                *item = self.slot(src.0 + i).with(|p| unsafe { (*p).assume_init_read() });
+                *item = self
+                    .slot(src.0 + i)
+                    .with(|p| unsafe { (*p).assume_init_read() });
             }
         }
         self.release(count);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// Scales an iteration count down under Miri, where everything is thousands of times slower.
 pub fn scaled(n: usize) -> usize {
     if cfg!(miri) {
-        (n / 500).max(8)
+        (n / 2000).max(8)
     } else {
         n
     }
@@ -26,11 +26,19 @@ pub struct Tracked {
 
 impl Tracked {
     pub fn new(id: usize, drops: &Arc<AtomicUsize>) -> Self {
-        Self { id, drops: drops.clone(), panic_on_drop: false }
+        Self {
+            id,
+            drops: drops.clone(),
+            panic_on_drop: false,
+        }
     }
 
     pub fn panicking(id: usize, drops: &Arc<AtomicUsize>) -> Self {
-        Self { id, drops: drops.clone(), panic_on_drop: true }
+        Self {
+            id,
+            drops: drops.clone(),
+            panic_on_drop: true,
+        }
     }
 }
 
@@ -50,5 +58,24 @@ pub struct Logged(pub usize, pub Rc<RefCell<Vec<usize>>>);
 impl Drop for Logged {
     fn drop(&mut self) {
         self.1.borrow_mut().push(self.0);
+    }
+}
+
+/// Proptest settings: `cases` runs natively, a handful under Miri, and no failure files under
+/// Miri (whose isolation forbids touching the file system).
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let mut config = proptest::test_runner::Config::with_cases(if cfg!(miri) { 4 } else { cases });
+    if cfg!(miri) {
+        config.failure_persistence = None;
+    }
+    config
+}
+
+/// The longest operation sequence a model test generates: shorter under Miri.
+pub fn max_ops(native: usize) -> usize {
+    if cfg!(miri) {
+        native / 5
+    } else {
+        native
     }
 }

@@ -1,0 +1,120 @@
+//! Loom models of the waiting protocol (`ringledger::wait`) and the blocking buffers built on
+//! it (`ringledger::blocking`), one property each. Every wait here is `Deadline::Forever`:
+//! loom has no clock, and a lost wake-up shows up as a deadlock loom reports.
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use ringledger::blocking::{mpsc, spsc, PopError, PushError};
+use ringledger::wait::{CancelToken, Deadline, WaitError, Waiters};
+
+/// publish; notify (fence, check sleepers) never loses the wake-up of a sleeper that
+/// registers, fences and re-checks.
+#[test]
+fn waiter_flag_protocol_never_loses_a_wakeup() {
+    loom::model(|| {
+        let ready = Arc::new(AtomicBool::new(false));
+        let waiters = Arc::new(Waiters::new());
+        let notifier = {
+            let (ready, waiters) = (ready.clone(), waiters.clone());
+            thread::spawn(move || {
+                ready.store(true, Ordering::Relaxed);
+                waiters.notify();
+            })
+        };
+        let got = waiters.wait_until(Deadline::Forever, None, || {
+            ready.load(Ordering::Relaxed).then_some(())
+        });
+        assert_eq!(got, Ok(()));
+        notifier.join().unwrap();
+    });
+}
+
+#[test]
+fn cancel_wakes_a_registered_waiter() {
+    loom::model(|| {
+        let token = CancelToken::new();
+        let waiters = Waiters::new();
+        let canceller = {
+            let token = token.clone();
+            thread::spawn(move || token.cancel())
+        };
+        let got: Result<(), _> = waiters.wait_until(Deadline::Forever, Some(&token), || None);
+        assert_eq!(got, Err(WaitError::Cancelled));
+        canceller.join().unwrap();
+    });
+}
+
+#[test]
+fn spsc_pop_wakes_when_an_item_is_pushed() {
+    loom::model(|| {
+        let (mut producer, mut consumer) = spsc::channel::<u32>(1);
+        let writer = thread::spawn(move || {
+            producer.push(7, Deadline::Forever).unwrap();
+            producer // keep the buffer open until joined
+        });
+        assert_eq!(consumer.pop(Deadline::Forever), Ok(7));
+        drop(writer.join().unwrap());
+    });
+}
+
+#[test]
+fn spsc_push_wakes_when_room_is_made() {
+    loom::model(|| {
+        let (mut producer, mut consumer) = spsc::channel::<u32>(1);
+        producer.try_push(1).unwrap();
+        let writer = thread::spawn(move || {
+            producer.push(2, Deadline::Forever).unwrap();
+            producer
+        });
+        assert_eq!(consumer.pop(Deadline::Forever), Ok(1));
+        assert_eq!(consumer.pop(Deadline::Forever), Ok(2));
+        drop(writer.join().unwrap());
+    });
+}
+
+#[test]
+fn close_after_push_drains_then_reports_closed() {
+    loom::model(|| {
+        let (mut producer, mut consumer) = spsc::channel::<u32>(2);
+        let writer = thread::spawn(move || {
+            producer.push(1, Deadline::Forever).unwrap();
+            drop(producer); // closes
+        });
+        assert_eq!(consumer.pop(Deadline::Forever), Ok(1));
+        assert_eq!(consumer.pop(Deadline::Forever), Err(PopError::Closed));
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn close_wakes_a_producer_waiting_for_room() {
+    loom::model(|| {
+        let (producer, consumer) = mpsc::channel::<u32>(2);
+        producer.try_push(1).unwrap();
+        producer.try_push(2).unwrap();
+        let closer = thread::spawn(move || consumer.close());
+        assert_eq!(
+            producer.push(3, Deadline::Forever),
+            Err(PushError::Closed(3))
+        );
+        closer.join().unwrap();
+    });
+}
+
+#[test]
+fn mpsc_pop_wakes_for_either_producer() {
+    loom::model(|| {
+        let (producer, mut consumer) = mpsc::channel::<u32>(2);
+        let second = producer.clone();
+        let a = thread::spawn(move || producer.push(1, Deadline::Forever).unwrap());
+        let b = thread::spawn(move || second.push(2, Deadline::Forever).unwrap());
+        let mut sum = consumer.pop(Deadline::Forever).unwrap();
+        sum += consumer.pop(Deadline::Forever).unwrap();
+        assert_eq!(sum, 3);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(consumer.pop(Deadline::Forever), Err(PopError::Closed));
+    });
+}
