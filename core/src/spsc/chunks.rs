@@ -77,7 +77,7 @@ impl<T> WriteChunkUninit<'_, '_, T> {
     pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
         let p = &*self.producer;
         let ((start1, len1), (start2, len2)) = ring_ranges(p.capacity(), p.tail, self.len);
-        let base = p.slots.as_ptr();
+        let base = p.ring.slots.as_ptr();
         // SAFETY: the runs are in bounds, disjoint, and free (reserved from the consumer's
         // published head); we hold the producer mutably, so nobody else writes them. Outside
         // loom a slot is a `repr(transparent)` wrapper of `MaybeUninit<T>`.
@@ -131,6 +131,7 @@ impl<T> WriteChunkUninit<'_, '_, T> {
             // SAFETY: one of the reserved free slots, written once.
             guard
                 .producer
+                .ring
                 .slot(position)
                 .with_mut(|p| unsafe { (*p).write(item) });
             guard.written += 1;
@@ -226,7 +227,7 @@ impl<T> ReadChunk<'_, '_, T> {
     #[cfg(not(loom))]
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let ((start1, len1), (start2, len2)) = self.runs();
-        let base = self.consumer.slots.as_ptr();
+        let base = self.consumer.ring.slots.as_ptr();
         // SAFETY: the runs are in bounds and hold items the producer published (acquire load of
         // its tail); it will not touch them before we release them. Outside loom a slot is a
         // `repr(transparent)` wrapper of `T`.
@@ -242,7 +243,7 @@ impl<T> ReadChunk<'_, '_, T> {
     #[cfg(not(loom))]
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
         let ((start1, len1), (start2, len2)) = self.runs();
-        let base = self.consumer.slots.as_ptr();
+        let base = self.consumer.ring.slots.as_ptr();
         // SAFETY: as in `as_slices`, and `&mut self` makes the access exclusive.
         unsafe {
             (
@@ -272,7 +273,7 @@ impl<T> ReadChunk<'_, '_, T> {
         {
             let c = &*release.consumer;
             let ((start1, len1), (start2, len2)) = ring_ranges(c.capacity(), c.head, n);
-            let base = c.slots.as_ptr();
+            let base = c.ring.slots.as_ptr();
             // SAFETY: in bounds, initialized, ours until released, dropped only here.
             let (run1, run2) = unsafe {
                 (
@@ -290,6 +291,7 @@ impl<T> ReadChunk<'_, '_, T> {
             // SAFETY: initialized and ours until released.
             release
                 .consumer
+                .ring
                 .slot(position)
                 .with_mut(|p| unsafe { (*p).assume_init_drop() });
         }
@@ -347,7 +349,8 @@ impl<T> Iterator for ReadChunkIntoIter<'_, '_, T> {
             return None;
         }
         self.remaining -= 1;
-        self.consumer.take_front()
+        // Published (the chunk counted it), so this pops it without rereading the tail.
+        self.consumer.pop()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -368,19 +371,5 @@ impl<T> Iterator for Drain<'_, '_, T> {
     #[inline]
     fn next(&mut self) -> Option<T> {
         self.consumer.pop()
-    }
-}
-
-impl<T> Consumer<'_, T> {
-    /// Moves out the front item, known to be published, and releases its slot.
-    #[inline]
-    fn take_front(&mut self) -> Option<T> {
-        debug_assert!(self.cached_tail != self.head);
-        // SAFETY: the caller counted this item among the published ones.
-        let item = self
-            .slot(self.head)
-            .with(|p| unsafe { (*p).assume_init_read() });
-        self.release(1);
-        Some(item)
     }
 }

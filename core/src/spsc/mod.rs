@@ -225,14 +225,15 @@ impl<T, const N: usize> Ring<T, N> {
     /// The handles borrow the ring; once both are dropped it can be split again, and the items
     /// left in it are still there.
     pub fn split(&mut self) -> (Producer<'_, T>, Consumer<'_, T>) {
-        let raw = RawRing {
+        let ring = RingRef {
             indices: NonNull::from(&self.indices),
             slots: NonNull::from(&mut self.slots).cast(),
-            capacity: N,
+            mask: N - 1,
+            _owner: Owner::Borrowed(PhantomData),
         };
         // SAFETY: the ring outlives the handles (they borrow it mutably for '_), and this is the
         // only pair of handles while that borrow lasts.
-        unsafe { raw.into_handles(Owner::Borrowed(PhantomData)) }
+        unsafe { ring.into_handles() }
     }
 }
 
@@ -306,14 +307,15 @@ pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T
         indices: Indices::new(),
         slots,
     });
-    let raw = RawRing {
+    let ring = RingRef {
         indices: NonNull::from(&ring.indices),
         slots: NonNull::new(ring.slots.as_ptr().cast_mut()).expect("a boxed slice is non-null"),
-        capacity,
+        mask: capacity - 1,
+        _owner: Owner::Heap(ring),
     };
     // SAFETY: both handles keep the `Arc` alive, so the pointers stay valid; this is the only
     // pair of handles of this ring.
-    unsafe { raw.into_handles(Owner::Heap(ring)) }
+    unsafe { ring.into_handles() }
 }
 
 /// What keeps a handle's ring alive: a borrow of a [`Ring`], or a share of a heap ring.
@@ -333,80 +335,41 @@ impl<T> Clone for Owner<'_, T> {
     }
 }
 
-/// The storage-independent view of a ring that the handles work on.
-struct RawRing<T> {
+/// The storage-independent view of a ring that both handles work on: where its indices and
+/// slots are, its mask, and what keeps them alive.
+struct RingRef<'a, T> {
     indices: NonNull<Indices>,
     slots: NonNull<Slot<T>>,
-    capacity: usize,
+    mask: usize,
+    _owner: Owner<'a, T>,
 }
 
-impl<T> RawRing<T> {
+impl<'a, T> RingRef<'a, T> {
     /// # Safety
-    /// `indices` and `capacity` slots at `slots` stay valid while `owner` lives, and no other
+    /// `indices` and `mask + 1` slots at `slots` stay valid while the owner lives, and no other
     /// handle of this ring exists.
-    unsafe fn into_handles<'a>(self, owner: Owner<'a, T>) -> (Producer<'a, T>, Consumer<'a, T>) {
-        // SAFETY: valid by the caller's contract.
-        let indices = unsafe { self.indices.as_ref() };
-        let head = indices.head.load(Ordering::Acquire);
-        let tail = indices.tail.load(Ordering::Acquire);
-        let producer = Producer {
+    unsafe fn into_handles(self) -> (Producer<'a, T>, Consumer<'a, T>) {
+        let head = self.indices().head.load(Ordering::Acquire);
+        let tail = self.indices().tail.load(Ordering::Acquire);
+        let consumer_ring = RingRef {
             indices: self.indices,
             slots: self.slots,
-            mask: self.capacity - 1,
+            mask: self.mask,
+            _owner: self._owner.clone(),
+        };
+        let producer = Producer {
+            ring: self,
             tail,
             cached_head: head,
-            _owner: owner.clone(),
         };
         let consumer = Consumer {
-            indices: self.indices,
-            slots: self.slots,
-            mask: self.capacity - 1,
+            ring: consumer_ring,
             head,
             cached_tail: tail,
-            _owner: owner,
         };
         (producer, consumer)
     }
-}
 
-/// The writing end of an SPSC ring.
-///
-/// `Send` when `T` is, so it can move to the producing thread; not `Sync` (every write needs
-/// `&mut self` anyway).
-pub struct Producer<'a, T> {
-    indices: NonNull<Indices>,
-    slots: NonNull<Slot<T>>,
-    mask: usize,
-    /// Our own index, as last published.
-    tail: usize,
-    /// The consumer's index as we last read it: a lower bound of the real one.
-    cached_head: usize,
-    _owner: Owner<'a, T>,
-}
-
-// SAFETY: the producer only writes items into slots the consumer has released, and hands them
-// over with a release store; moving it to another thread moves `T`s across threads.
-unsafe impl<T: Send> Send for Producer<'_, T> {}
-
-/// The reading end of an SPSC ring.
-///
-/// `Send` when `T` is, so it can move to the consuming thread; not `Sync` (every read needs
-/// `&mut self` except [`peek`](Self::peek), whose reference must stay on one thread).
-pub struct Consumer<'a, T> {
-    indices: NonNull<Indices>,
-    slots: NonNull<Slot<T>>,
-    mask: usize,
-    /// Our own index, as last published.
-    head: usize,
-    /// The producer's index as we last read it: a lower bound of the real one.
-    cached_tail: usize,
-    _owner: Owner<'a, T>,
-}
-
-// SAFETY: see `Producer`; the consumer takes items written by another thread.
-unsafe impl<T: Send> Send for Consumer<'_, T> {}
-
-impl<T> Producer<'_, T> {
     #[inline(always)]
     fn indices(&self) -> &Indices {
         // SAFETY: the owner keeps the indices alive as long as the handle.
@@ -419,10 +382,48 @@ impl<T> Producer<'_, T> {
         unsafe { &*self.slots.as_ptr().add(position & self.mask) }
     }
 
+    #[inline(always)]
+    fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+}
+
+/// The writing end of an SPSC ring.
+///
+/// `Send` when `T` is, so it can move to the producing thread; not `Sync` (every write needs
+/// `&mut self` anyway).
+pub struct Producer<'a, T> {
+    ring: RingRef<'a, T>,
+    /// Our own index, as last published.
+    tail: usize,
+    /// The consumer's index as we last read it: a lower bound of the real one.
+    cached_head: usize,
+}
+
+// SAFETY: the producer only writes items into slots the consumer has released, and hands them
+// over with a release store; moving it to another thread moves `T`s across threads.
+unsafe impl<T: Send> Send for Producer<'_, T> {}
+
+/// The reading end of an SPSC ring.
+///
+/// `Send` when `T` is, so it can move to the consuming thread; not `Sync` (every read needs
+/// `&mut self` except [`peek`](Self::peek), whose reference must stay on one thread).
+pub struct Consumer<'a, T> {
+    ring: RingRef<'a, T>,
+    /// Our own index, as last published.
+    head: usize,
+    /// The producer's index as we last read it: a lower bound of the real one.
+    cached_tail: usize,
+}
+
+// SAFETY: see `Producer`; the consumer takes items written by another thread.
+unsafe impl<T: Send> Send for Consumer<'_, T> {}
+
+impl<T> Producer<'_, T> {
     /// The number of slots of the ring.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.mask + 1
+        self.ring.capacity()
     }
 
     /// Free slots, from the cached head if that shows at least `wanted`, else from a fresh read.
@@ -432,7 +433,7 @@ impl<T> Producer<'_, T> {
         if free >= wanted {
             return free;
         }
-        self.cached_head = self.indices().head.load(Ordering::Acquire);
+        self.cached_head = self.ring.indices().head.load(Ordering::Acquire);
         self.capacity() - self.tail.wrapping_sub(self.cached_head)
     }
 
@@ -440,7 +441,7 @@ impl<T> Producer<'_, T> {
     #[inline(always)]
     fn publish(&mut self, count: usize) {
         self.tail = self.tail.wrapping_add(count);
-        self.indices().tail.store(self.tail, Ordering::Release);
+        self.ring.indices().tail.store(self.tail, Ordering::Release);
     }
 
     /// Pushes `item` to the back of the ring, or hands it back in [`Full`] when there is no room.
@@ -458,7 +459,8 @@ impl<T> Producer<'_, T> {
         }
         // SAFETY: the slot at `tail` is free (the consumer released it: checked above with an
         // acquire load of `head`), and only the producer writes slots.
-        self.slot(self.tail)
+        self.ring
+            .slot(self.tail)
             .with_mut(|p| unsafe { (*p).write(item) });
         self.publish(1);
         Ok(())
@@ -472,7 +474,7 @@ impl<T> Producer<'_, T> {
     /// The number of items in the ring right now (a fresh read of the consumer's index).
     pub fn len(&self) -> usize {
         self.tail
-            .wrapping_sub(self.indices().head.load(Ordering::Acquire))
+            .wrapping_sub(self.ring.indices().head.load(Ordering::Acquire))
     }
 
     /// Whether the ring is empty right now.
@@ -502,7 +504,8 @@ impl<T: Copy> Producer<'_, T> {
         for (dst, src) in [(first, &items[..first.1]), (second, &items[first.1..count])] {
             for (i, item) in src.iter().enumerate() {
                 // SAFETY: these `count` slots are free (see `push`), in bounds by `ring_ranges`.
-                self.slot(dst.0 + i)
+                self.ring
+                    .slot(dst.0 + i)
                     .with_mut(|p| unsafe { (*p).write(*item) });
             }
         }
@@ -512,22 +515,10 @@ impl<T: Copy> Producer<'_, T> {
 }
 
 impl<T> Consumer<'_, T> {
-    #[inline(always)]
-    fn indices(&self) -> &Indices {
-        // SAFETY: the owner keeps the indices alive as long as the handle.
-        unsafe { self.indices.as_ref() }
-    }
-
-    #[inline(always)]
-    fn slot(&self, position: usize) -> &Slot<T> {
-        // SAFETY: masked into `0..capacity`; the owner keeps the slots alive.
-        unsafe { &*self.slots.as_ptr().add(position & self.mask) }
-    }
-
     /// The number of slots of the ring.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.mask + 1
+        self.ring.capacity()
     }
 
     /// Items ready to read, from the cached tail if that shows at least `wanted`, else from a
@@ -538,7 +529,7 @@ impl<T> Consumer<'_, T> {
         if ready >= wanted {
             return ready;
         }
-        self.cached_tail = self.indices().tail.load(Ordering::Acquire);
+        self.cached_tail = self.ring.indices().tail.load(Ordering::Acquire);
         self.cached_tail.wrapping_sub(self.head)
     }
 
@@ -546,7 +537,7 @@ impl<T> Consumer<'_, T> {
     #[inline(always)]
     fn release(&mut self, count: usize) {
         self.head = self.head.wrapping_add(count);
-        self.indices().head.store(self.head, Ordering::Release);
+        self.ring.indices().head.store(self.head, Ordering::Release);
     }
 
     /// Pops the item at the front of the ring, or `None` when it is empty.
@@ -565,6 +556,7 @@ impl<T> Consumer<'_, T> {
         // SAFETY: the slot at `head` was written and published by the producer (acquire load of
         // `tail` above); we move the item out and release the slot right after.
         let item = self
+            .ring
             .slot(self.head)
             .with(|p| unsafe { (*p).assume_init_read() });
         self.release(1);
@@ -579,14 +571,16 @@ impl<T> Consumer<'_, T> {
         // SAFETY: initialized (see `pop`), and the producer does not touch it until we release
         // it, which needs `&mut self` and so ends this borrow first.
         Some(
-            self.slot(self.head)
+            self.ring
+                .slot(self.head)
                 .with(|p| unsafe { (*p).assume_init_ref() }),
         )
     }
 
     /// The number of items in the ring right now (a fresh read of the producer's index).
     pub fn len(&self) -> usize {
-        self.indices()
+        self.ring
+            .indices()
             .tail
             .load(Ordering::Acquire)
             .wrapping_sub(self.head)
@@ -614,6 +608,7 @@ impl<T: Copy> Consumer<'_, T> {
             for (i, item) in dst.iter_mut().enumerate() {
                 // SAFETY: these `count` slots hold published items (see `pop`); `T: Copy`.
                 *item = self
+                    .ring
                     .slot(src.0 + i)
                     .with(|p| unsafe { (*p).assume_init_read() });
             }
