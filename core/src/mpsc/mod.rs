@@ -223,13 +223,13 @@ impl<T, const N: usize> Drop for Ring<T, N> {
     }
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 struct HeapRing<T> {
     shared: Shared,
     slots: alloc::boxed::Box<[Slot<T>]>,
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 impl<T> Drop for HeapRing<T> {
     fn drop(&mut self) {
         // SAFETY: the last handle is gone.
@@ -252,7 +252,7 @@ impl<T> Drop for HeapRing<T> {
 /// assert!(producer.push(3).is_err());
 /// assert_eq!(consumer.pop(), Some(1));
 /// ```
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T>) {
     assert!(
         capacity.is_power_of_two() && capacity >= 2,
@@ -275,7 +275,7 @@ pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T
 
 enum Owner<'a, T> {
     Borrowed(PhantomData<&'a mut [T]>),
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     Heap(#[allow(dead_code)] crate::sync::Arc<HeapRing<T>>),
 }
 
@@ -283,7 +283,7 @@ impl<T> Clone for Owner<'_, T> {
     fn clone(&self) -> Self {
         match self {
             Owner::Borrowed(p) => Owner::Borrowed(*p),
-            #[cfg(feature = "alloc")]
+            #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
             Owner::Heap(ring) => Owner::Heap(ring.clone()),
         }
     }

@@ -70,7 +70,7 @@ use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 
 use crate::buffer::{BufferRead, BufferWrite, Empty, Full};
-use crate::sync::{atomic_usize, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{atomic_usize, prefetch_read, AtomicUsize, Ordering, UnsafeCell};
 
 pub use chunks::{Drain, ReadChunk, ReadChunkIntoIter, TooFewSlots, WriteChunkUninit};
 
@@ -262,13 +262,13 @@ impl<T, const N: usize> Drop for Ring<T, N> {
 }
 
 /// The slots and indices of a ring stored on the heap, shared by its two handles.
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 struct HeapRing<T> {
     indices: Indices,
     slots: alloc::boxed::Box<[Slot<T>]>,
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 impl<T> Drop for HeapRing<T> {
     fn drop(&mut self) {
         let head = self.indices.head.load(Ordering::Relaxed);
@@ -294,7 +294,7 @@ impl<T> Drop for HeapRing<T> {
 /// assert!(producer.push("c".to_string()).is_err());
 /// assert_eq!(consumer.pop().as_deref(), Some("a"));
 /// ```
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T>) {
     assert!(
         capacity.is_power_of_two(),
@@ -321,7 +321,7 @@ pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T
 /// What keeps a handle's ring alive: a borrow of a [`Ring`], or a share of a heap ring.
 enum Owner<'a, T> {
     Borrowed(PhantomData<&'a mut [T]>),
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
     Heap(#[allow(dead_code)] crate::sync::Arc<HeapRing<T>>),
 }
 
@@ -329,7 +329,7 @@ impl<T> Clone for Owner<'_, T> {
     fn clone(&self) -> Self {
         match self {
             Owner::Borrowed(p) => Owner::Borrowed(*p),
-            #[cfg(feature = "alloc")]
+            #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
             Owner::Heap(ring) => Owner::Heap(ring.clone()),
         }
     }
@@ -529,6 +529,10 @@ impl<T> Consumer<'_, T> {
         if ready >= wanted {
             return ready;
         }
+        // When the ring ran empty, the next item and the tail both come from the producer's
+        // core: start fetching the item's line now, so the two misses overlap instead of
+        // following one another.
+        prefetch_read(self.ring.slot(self.head));
         self.cached_tail = self.ring.indices().tail.load(Ordering::Acquire);
         self.cached_tail.wrapping_sub(self.head)
     }
