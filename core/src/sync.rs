@@ -12,7 +12,21 @@ pub(crate) use portable_atomic::{fence, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
-#[cfg(all(feature = "alloc", not(loom)))]
+/// 64-bit atomics (the sequence generator's state), where the target or a
+/// `portable-atomic` backend provides compare-and-swap on them.
+#[cfg(all(
+    not(loom),
+    any(
+        target_has_atomic = "64",
+        feature = "critical-section",
+        feature = "unsafe-assume-single-core"
+    )
+))]
+pub(crate) use portable_atomic::AtomicU64;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU64;
+
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr", not(loom)))]
 pub(crate) use alloc::sync::Arc;
 #[cfg(all(feature = "alloc", loom))]
 pub(crate) use loom::sync::Arc;
@@ -68,4 +82,19 @@ pub(crate) const fn atomic_usize(value: usize) -> AtomicUsize {
 #[inline]
 pub(crate) fn atomic_usize(value: usize) -> AtomicUsize {
     AtomicUsize::new(value)
+}
+
+/// Asks the processor to start fetching the cache line at `ptr` for reading. Only a hint: it
+/// reads nothing in the language's sense, so it cannot race, and it is a no-op where there is
+/// no such instruction (and under loom and Miri).
+#[inline(always)]
+pub(crate) fn prefetch_read<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch never faults and has no effect on memory, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast()) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = ptr;
 }
