@@ -83,18 +83,3 @@ pub(crate) const fn atomic_usize(value: usize) -> AtomicUsize {
 pub(crate) fn atomic_usize(value: usize) -> AtomicUsize {
     AtomicUsize::new(value)
 }
-
-/// Asks the processor to start fetching the cache line at `ptr` for reading. Only a hint: it
-/// reads nothing in the language's sense, so it cannot race, and it is a no-op where there is
-/// no such instruction (and under loom and Miri).
-#[inline(always)]
-pub(crate) fn prefetch_read<T>(ptr: *const T) {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch never faults and has no effect on memory, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast()) }
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    let _ = ptr;
-}

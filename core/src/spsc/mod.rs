@@ -70,7 +70,7 @@ use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 
 use crate::buffer::{BufferRead, BufferWrite, Empty, Full};
-use crate::sync::{atomic_usize, prefetch_read, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{atomic_usize, AtomicUsize, Ordering, UnsafeCell};
 
 pub use chunks::{Drain, ReadChunk, ReadChunkIntoIter, TooFewSlots, WriteChunkUninit};
 
@@ -529,10 +529,6 @@ impl<T> Consumer<'_, T> {
         if ready >= wanted {
             return ready;
         }
-        // When the ring ran empty, the next item and the tail both come from the producer's
-        // core: start fetching the item's line now, so the two misses overlap instead of
-        // following one another.
-        prefetch_read(self.ring.slot(self.head));
         self.cached_tail = self.ring.indices().tail.load(Ordering::Acquire);
         self.cached_tail.wrapping_sub(self.head)
     }
