@@ -3,6 +3,11 @@
 //! - [`spsc`]: a lock-free single-producer single-consumer ring, in a `static` or on the heap.
 //! - [`mpsc`]: a lock-free bounded multi-producer single-consumer ring.
 //! - [`buffer`]: the [`Buffer`](buffer::Buffer) trait both rings' endpoints implement.
+//! - [`sequence`]: the `u64` sequence numbers that order ledger entries (quasar-compatible), and
+//!   a lock-free [`Generator`](sequence::Generator) for them.
+//! - [`segment`]: the byte format of the on-disk segment log: frames, seals, the scanner and
+//!   the recovery rule, as pure functions over byte slices.
+//! - [`crc32c`]: the CRC-32C checksum of the segment format, hardware-accelerated where the CPU has it.
 //!
 //! Nothing here allocates unless the `alloc` feature is on, and nothing blocks: waiting,
 //! deadlines and closing live in the std layer (`ringledger::blocking`).
@@ -12,7 +17,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `std` | yes | implies `alloc` |
-//! | `alloc` | via `std` | heap rings: [`spsc::channel`], [`mpsc::channel`] |
+//! | `alloc` | via `std` | heap rings, [`spsc::channel`] and [`mpsc::channel`] (on targets with pointer-sized compare-and-swap, which `Arc` needs) |
 //! | `critical-section` | no | [`mpsc`] on targets without compare-and-swap (thumbv6m), through `portable-atomic`'s critical-section backend |
 //! | `unsafe-assume-single-core` | no | the same, by disabling interrupts on a single-core target |
 //!
@@ -37,5 +42,8 @@ pub mod buffer;
 ))]
 pub mod mpsc;
 pub mod spsc;
+pub mod crc32c;
+pub mod segment;
+pub mod sequence;
 
 pub use buffer::{Buffer, BufferRead, BufferWrite, Empty, Full};

@@ -1,0 +1,93 @@
+//! The recovery rule for the last segment of a ledger.
+//!
+//! The rule (also in `core/FORMAT.md`):
+//!
+//! 1. Scan the segment from its first frame.
+//! 2. The valid frames before the first invalid byte are the segment's content; appends
+//!    continue right after the last one, at offset `E`.
+//! 3. A torn tail (an interrupted append) and a corrupt frame are both cut at `E`: every
+//!    non-zero byte from `E` on is zeroed, the footer included, and the caller syncs the file
+//!    before accepting writes. After a power loss, pages the writer had not synced may come
+//!    back in any order, so nothing after the first invalid frame can be trusted. The
+//!    difference is what the caller reports: a torn tail is expected after a crash, a corrupt
+//!    frame is logged as possible damage to synced data.
+//! 4. A sealed segment that scans cleanly is left as it is (the ledger starts a new segment).
+//!
+//! Sealed segments other than the last are not recovered: they are validated through their
+//! seal ([`SealedSegment::open`](super::SealedSegment::open)), and damage there is an error for
+//! the caller, never silently cut.
+//!
+//! Recovery is idempotent: running it again on its own output changes nothing.
+
+use core::ops::Range;
+
+use super::header::HeaderError;
+use super::last_non_zero;
+use super::scan::{CorruptReason, ScanEnd, Scanner, SegmentStats};
+
+/// What recovery found after the valid frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// An interrupted append.
+    TornTail,
+    /// An invalid frame that an interrupted append does not explain.
+    Corrupt(CorruptReason),
+}
+
+/// The outcome of [`recover`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// End of the valid frames: where appends continue (unless `sealed`).
+    pub end: usize,
+    /// The valid records.
+    pub stats: SegmentStats,
+    /// Whether the segment ends with a valid seal.
+    pub sealed: bool,
+    /// What was cut, if anything.
+    pub damage: Option<Damage>,
+    /// The bytes that were zeroed (empty when nothing was): the caller must sync them.
+    pub zeroed: Range<usize>,
+}
+
+/// Applies the recovery rule to the last segment's image, zeroing whatever follows the valid
+/// frames. Fails only when the file header itself is invalid.
+pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
+    let (end, stats, sealed, damage, tail_end) = {
+        let mut scanner = Scanner::new(image)?;
+        for _ in scanner.by_ref() {}
+        let stats = *scanner.stats();
+        let tail_end =
+            usize::try_from(scanner.header().capacity).map_or(image.len(), |c| c.min(image.len()));
+        match scanner.end() {
+            Some(&ScanEnd::CleanEnd { offset, seal }) => {
+                (offset, stats, seal.is_some(), None, tail_end)
+            }
+            Some(&ScanEnd::TornTail { offset }) => {
+                (offset, stats, false, Some(Damage::TornTail), tail_end)
+            }
+            Some(&ScanEnd::Corrupt { offset, reason }) => (
+                offset,
+                stats,
+                false,
+                Some(Damage::Corrupt(reason)),
+                tail_end,
+            ),
+            None => (image.len(), stats, false, None, tail_end),
+        }
+    };
+    let mut zeroed = end..end;
+    if damage.is_some() {
+        // Zero up to the last non-zero byte only, so a mostly empty segment is not rewritten.
+        if let Some(last) = last_non_zero(&image[end..tail_end]) {
+            zeroed = end..end + last + 1;
+            image[zeroed.clone()].fill(0);
+        }
+    }
+    Ok(Recovered {
+        end,
+        stats,
+        sealed,
+        damage,
+        zeroed,
+    })
+}
