@@ -8,8 +8,11 @@ pub use ringledger_core as core;
 
 pub mod blocking;
 pub mod dedupe;
+pub mod sequence;
 mod sync;
 pub mod wait;
+
+pub use sequence::generate;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,0 +1,181 @@
+//! Blocking buffers: Ensign's event buffers done right, over the lock-free core rings.
+//!
+//! [`spsc::channel`] and [`mpsc::channel`] wrap the rings of `ringledger_core` with endpoints
+//! whose `push`/`pop` wait until a [`Deadline`](crate::wait::Deadline) (optionally also until a
+//! [`CancelToken`](crate::wait::CancelToken) is cancelled), `try_*` forms that never wait, and
+//! a `close()` that wakes every waiter: pops then drain what is left and report
+//! [`Closed`](PopError::Closed); pushes hand their item back in [`PushError::Closed`]. Dropping
+//! the consumer, or the last producer, closes the buffer.
+//!
+//! Waiting costs nothing on the fast path: a push or pop is the ring operation plus the
+//! [`Waiters::notify`](crate::wait::Waiters::notify) protocol (a fence and a load of a line
+//! nobody writes while nobody sleeps). No mutex is taken and no notification is sent unless a
+//! thread is actually asleep on the other side.
+//!
+//! A push that runs concurrently with `close()` may still land after the consumer has seen
+//! `Closed`; it is not lost: pops keep returning anything in the ring. A push that starts after
+//! `close()` returned always fails.
+//!
+//! ```
+//! use ringledger::blocking::{spsc, PopError};
+//! use ringledger::wait::Deadline;
+//!
+//! let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+//! let t = std::thread::spawn(move || {
+//!     for i in 0..100 {
+//!         producer.push(i, Deadline::Forever).unwrap(); // waits while the ring is full
+//!     }
+//!     // dropping the producer closes the buffer
+//! });
+//! for i in 0..100 {
+//!     assert_eq!(consumer.pop(Deadline::Forever), Ok(i));
+//! }
+//! assert_eq!(consumer.pop(Deadline::Forever), Err(PopError::Closed));
+//! t.join().unwrap();
+//! ```
+
+pub mod mpsc;
+pub mod spsc;
+
+use std::fmt;
+
+use crate::sync::{AtomicBool, Ordering};
+use crate::wait::{WaitError, Waiters};
+
+/// Why [`try_push`](spsc::Producer::try_push) did not push. The item is handed back.
+#[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryPushError<T> {
+    /// The buffer is full right now.
+    #[error("buffer is full")]
+    Full(T),
+    /// The buffer was closed.
+    #[error("buffer is closed")]
+    Closed(T),
+}
+
+/// Why [`push`](spsc::Producer::push) did not push. The item is handed back.
+#[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError<T> {
+    /// The buffer stayed full until the deadline.
+    #[error("timed out waiting for room in the buffer")]
+    TimedOut(T),
+    /// The cancel token was cancelled while waiting.
+    #[error("cancelled while waiting for room in the buffer")]
+    Cancelled(T),
+    /// The buffer was closed.
+    #[error("buffer is closed")]
+    Closed(T),
+}
+
+/// Why [`try_pop`](spsc::Consumer::try_pop) returned nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum TryPopError {
+    /// The buffer is empty right now.
+    #[error("buffer is empty")]
+    Empty,
+    /// The buffer was closed and everything in it has been taken.
+    #[error("buffer is closed")]
+    Closed,
+}
+
+/// Why [`pop`](spsc::Consumer::pop) returned nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum PopError {
+    /// The buffer stayed empty until the deadline.
+    #[error("timed out waiting for an item")]
+    TimedOut,
+    /// The cancel token was cancelled while waiting.
+    #[error("cancelled while waiting for an item")]
+    Cancelled,
+    /// The buffer was closed and everything in it has been taken.
+    #[error("buffer is closed")]
+    Closed,
+}
+
+impl<T> TryPushError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            TryPushError::Full(item) | TryPushError::Closed(item) => item,
+        }
+    }
+}
+
+impl<T> PushError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::TimedOut(item) | PushError::Cancelled(item) | PushError::Closed(item) => {
+                item
+            }
+        }
+    }
+
+    fn from_wait(error: WaitError, item: T) -> Self {
+        match error {
+            WaitError::TimedOut => PushError::TimedOut(item),
+            WaitError::Cancelled => PushError::Cancelled(item),
+        }
+    }
+}
+
+impl From<WaitError> for PopError {
+    fn from(error: WaitError) -> Self {
+        match error {
+            WaitError::TimedOut => PopError::TimedOut,
+            WaitError::Cancelled => PopError::Cancelled,
+        }
+    }
+}
+
+// Debug without requiring `T: Debug`, like std's `SendError`.
+impl<T> fmt::Debug for TryPushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryPushError::Full(_) => "Full(..)",
+            TryPushError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PushError::TimedOut(_) => "TimedOut(..)",
+            PushError::Cancelled(_) => "Cancelled(..)",
+            PushError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+/// What the two sides of a blocking buffer share besides the ring: the closed flag and the
+/// sleepers on each side. Read-mostly: nothing here is written while nobody sleeps.
+#[derive(Debug, Default)]
+struct Signals {
+    closed: AtomicBool,
+    /// The consumer sleeps here while the ring is empty.
+    not_empty: Waiters,
+    /// Producers sleep here while the ring is full.
+    not_full: Waiters,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            closed: AtomicBool::new(false),
+            not_empty: Waiters::new(),
+            not_full: Waiters::new(),
+        }
+    }
+
+    #[inline]
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.not_empty.notify();
+        self.not_full.notify();
+    }
+}

@@ -1,0 +1,325 @@
+//! A blocking single-producer single-consumer buffer over [`ringledger_core::spsc`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use ringledger::blocking::{spsc, PopError, PushError, TryPopError, TryPushError};
+//! use ringledger::wait::Deadline;
+//!
+//! let (mut producer, mut consumer) = spsc::channel::<&str>(1);
+//! producer.try_push("a").unwrap();
+//! assert_eq!(producer.try_push("b"), Err(TryPushError::Full("b")));
+//! let waited = producer.push("b", Deadline::Timeout(Duration::from_millis(1)));
+//! assert_eq!(waited, Err(PushError::TimedOut("b")));
+//! assert_eq!(consumer.try_pop(), Ok("a"));
+//! assert_eq!(consumer.try_pop(), Err(TryPopError::Empty));
+//! producer.close();
+//! assert_eq!(producer.try_push("c"), Err(TryPushError::Closed("c")));
+//! assert_eq!(consumer.pop(Deadline::Forever), Err(PopError::Closed));
+//! ```
+
+use std::fmt;
+
+use ringledger_core::{spsc, Full};
+
+use super::{PopError, PushError, Signals, TryPopError, TryPushError};
+use crate::sync::Arc;
+use crate::wait::{CancelToken, Deadline};
+
+/// Creates a blocking SPSC buffer of `capacity` items and returns its two endpoints.
+///
+/// # Panics
+/// If `capacity` is zero or not a power of two (as [`spsc::channel`]).
+pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T>) {
+    let (producer, consumer) = spsc::channel(capacity);
+    from_ring(producer, consumer)
+}
+
+/// Adds blocking to the two endpoints of a core ring, such as one living in a `static`.
+///
+/// ```
+/// use ringledger::blocking;
+/// use ringledger::core::spsc::Ring;
+/// use ringledger::wait::Deadline;
+///
+/// let mut ring = Ring::<u8, 4>::new();
+/// let (producer, consumer) = ring.split();
+/// let (mut producer, mut consumer) = blocking::spsc::from_ring(producer, consumer);
+/// producer.push(1, Deadline::Forever).unwrap();
+/// assert_eq!(consumer.pop(Deadline::Forever), Ok(1));
+/// ```
+pub fn from_ring<'a, T>(
+    ring_producer: spsc::Producer<'a, T>,
+    ring_consumer: spsc::Consumer<'a, T>,
+) -> (Producer<'a, T>, Consumer<'a, T>) {
+    let signals = Arc::new(Signals::new());
+    (
+        Producer {
+            ring: ring_producer,
+            signals: Arc::clone(&signals),
+        },
+        Consumer {
+            ring: ring_consumer,
+            signals,
+        },
+    )
+}
+
+/// The writing end of a blocking SPSC buffer. Dropping it closes the buffer.
+pub struct Producer<'a, T> {
+    ring: spsc::Producer<'a, T>,
+    signals: Arc<Signals>,
+}
+
+/// The reading end of a blocking SPSC buffer. Dropping it closes the buffer.
+pub struct Consumer<'a, T> {
+    ring: spsc::Consumer<'a, T>,
+    signals: Arc<Signals>,
+}
+
+impl<T> Producer<'_, T> {
+    /// Pushes `item` if there is room now; never waits.
+    #[inline]
+    pub fn try_push(&mut self, item: T) -> Result<(), TryPushError<T>> {
+        if self.signals.is_closed() {
+            return Err(TryPushError::Closed(item));
+        }
+        match self.ring.push(item) {
+            Ok(()) => {
+                self.signals.not_empty.notify();
+                Ok(())
+            }
+            Err(Full(item)) => Err(TryPushError::Full(item)),
+        }
+    }
+
+    /// Pushes `item`, waiting for room until `deadline`.
+    #[inline]
+    pub fn push(&mut self, item: T, deadline: Deadline) -> Result<(), PushError<T>> {
+        self.push_until(item, deadline, None)
+    }
+
+    /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
+    pub fn push_cancellable(
+        &mut self,
+        item: T,
+        deadline: Deadline,
+        cancel: &CancelToken,
+    ) -> Result<(), PushError<T>> {
+        self.push_until(item, deadline, Some(cancel))
+    }
+
+    #[inline]
+    fn push_until(
+        &mut self,
+        item: T,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(), PushError<T>> {
+        match self.try_push(item) {
+            Ok(()) => Ok(()),
+            Err(TryPushError::Closed(item)) => Err(PushError::Closed(item)),
+            Err(TryPushError::Full(item)) => self.push_slow(item, deadline, cancel),
+        }
+    }
+
+    #[cold]
+    fn push_slow(
+        &mut self,
+        item: T,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(), PushError<T>> {
+        let Producer { ring, signals } = self;
+        let mut pending = Some(item);
+        let outcome = signals.not_full.wait_until(deadline, cancel, || {
+            let item = pending.take()?;
+            if signals.is_closed() {
+                return Some(Err(PushError::Closed(item)));
+            }
+            match ring.push(item) {
+                Ok(()) => Some(Ok(())),
+                Err(Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+            }
+        });
+        match outcome {
+            Ok(Ok(())) => {
+                signals.not_empty.notify();
+                Ok(())
+            }
+            Ok(Err(closed)) => Err(closed),
+            Err(error) => match pending {
+                Some(item) => Err(PushError::from_wait(error, item)),
+                None => unreachable!("a failed wait leaves the item with the caller"),
+            },
+        }
+    }
+
+    /// Closes the buffer: pushes fail from now on, and every waiter wakes up.
+    pub fn close(&self) {
+        self.signals.close();
+    }
+
+    /// Whether the buffer was closed (by either end).
+    pub fn is_closed(&self) -> bool {
+        self.signals.is_closed()
+    }
+
+    /// How many items the buffer holds at most.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// How many items are in the buffer (a snapshot).
+    pub fn len(&mut self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the buffer is empty (a snapshot).
+    pub fn is_empty(&mut self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Whether the buffer is full (a snapshot).
+    pub fn is_full(&mut self) -> bool {
+        self.ring.is_full()
+    }
+}
+
+impl<T> Consumer<'_, T> {
+    /// Pops the oldest item if there is one; never waits.
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, TryPopError> {
+        if let Some(item) = self.ring.pop() {
+            self.signals.not_full.notify();
+            return Ok(item);
+        }
+        match self.pop_if_closed() {
+            Some(Ok(item)) => Ok(item),
+            Some(Err(PopError::Closed)) => Err(TryPopError::Closed),
+            _ => Err(TryPopError::Empty),
+        }
+    }
+
+    /// After finding the ring empty: if the buffer is closed, the last items pushed before the
+    /// close are visible now (the close was published after them), so look once more.
+    fn pop_if_closed(&mut self) -> Option<Result<T, PopError>> {
+        if !self.signals.is_closed() {
+            return None;
+        }
+        Some(match self.ring.pop() {
+            Some(item) => {
+                self.signals.not_full.notify();
+                Ok(item)
+            }
+            None => Err(PopError::Closed),
+        })
+    }
+
+    /// Pops the oldest item, waiting until `deadline` for one.
+    #[inline]
+    pub fn pop(&mut self, deadline: Deadline) -> Result<T, PopError> {
+        self.pop_until(deadline, None)
+    }
+
+    /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
+    pub fn pop_cancellable(
+        &mut self,
+        deadline: Deadline,
+        cancel: &CancelToken,
+    ) -> Result<T, PopError> {
+        self.pop_until(deadline, Some(cancel))
+    }
+
+    #[inline]
+    fn pop_until(
+        &mut self,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+    ) -> Result<T, PopError> {
+        match self.try_pop() {
+            Ok(item) => Ok(item),
+            Err(TryPopError::Closed) => Err(PopError::Closed),
+            Err(TryPopError::Empty) => self.pop_slow(deadline, cancel),
+        }
+    }
+
+    #[cold]
+    fn pop_slow(
+        &mut self,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+    ) -> Result<T, PopError> {
+        let Consumer { ring, signals } = self;
+        let outcome = signals.not_empty.wait_until(deadline, cancel, || {
+            if let Some(item) = ring.pop() {
+                return Some(Ok(item));
+            }
+            if signals.is_closed() {
+                return Some(ring.pop().ok_or(PopError::Closed));
+            }
+            None
+        });
+        let item = outcome??;
+        signals.not_full.notify();
+        Ok(item)
+    }
+
+    /// Closes the buffer: pushes fail from now on, and every waiter wakes up. Items already
+    /// in the buffer can still be popped.
+    pub fn close(&self) {
+        self.signals.close();
+    }
+
+    /// Whether the buffer was closed (by either end).
+    pub fn is_closed(&self) -> bool {
+        self.signals.is_closed()
+    }
+
+    /// How many items the buffer holds at most.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// How many items are in the buffer (a snapshot).
+    pub fn len(&mut self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the buffer is empty (a snapshot).
+    pub fn is_empty(&mut self) -> bool {
+        self.ring.is_empty()
+    }
+}
+
+impl<T> Drop for Producer<'_, T> {
+    fn drop(&mut self) {
+        self.signals.close();
+    }
+}
+
+impl<T> Drop for Consumer<'_, T> {
+    fn drop(&mut self) {
+        self.signals.close();
+    }
+}
+
+impl<T> fmt::Debug for Producer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::spsc::Producer")
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Consumer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("blocking::spsc::Consumer")
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
