@@ -35,15 +35,15 @@ extern crate std;
 mod sync;
 
 pub mod buffer;
+pub mod crc32c;
 #[cfg(any(
     target_has_atomic = "ptr",
     feature = "critical-section",
     feature = "unsafe-assume-single-core"
 ))]
 pub mod mpsc;
-pub mod spsc;
-pub mod crc32c;
 pub mod segment;
 pub mod sequence;
+pub mod spsc;
 
 pub use buffer::{Buffer, BufferRead, BufferWrite, Empty, Full};

@@ -12,6 +12,8 @@ pub(crate) use portable_atomic::{fence, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU64;
 /// 64-bit atomics (the sequence generator's state), where the target or a
 /// `portable-atomic` backend provides compare-and-swap on them.
 #[cfg(all(
@@ -23,8 +25,6 @@ pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
     )
 ))]
 pub(crate) use portable_atomic::AtomicU64;
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicU64;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr", not(loom)))]
 pub(crate) use alloc::sync::Arc;

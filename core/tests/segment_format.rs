@@ -4,6 +4,7 @@
 //!
 //! Under Miri the images are smaller so that the exhaustive loops stay fast.
 
+use ringledger_core::crc32c::{crc32c, crc32c_append};
 use ringledger_core::segment::{
     frame_len, recover, CorruptReason, Damage, FileHeader, Record, ScanEnd, Scanner, SealedSegment,
     WriteError, Writer, FILE_HEADER_LEN, FOOTER_LEN,
@@ -191,8 +192,43 @@ fn every_single_bit_flip_is_detected_and_no_changed_frame_is_returned() {
                 !matches!(end, ScanEnd::CleanEnd { .. }),
                 "bit {bit}: flip in byte {byte} went unnoticed ({end:?})"
             );
+            // Only the last frame of an open segment, or bytes after it, can look like an
+            // interrupted append; a flip anywhere before (a length bit included) is corruption.
+            if let ScanEnd::TornTail { offset } = end {
+                let last = records.last().unwrap();
+                let in_last = offset == last.offset && byte < frame_end(last);
+                let after_last = offset == frame_end(last) && byte >= offset;
+                assert!(
+                    !sealed && (in_last || after_last),
+                    "bit {bit}: flip in byte {byte} reported as a torn tail at {offset}"
+                );
+            }
         }
     }
+}
+
+#[test]
+fn a_flipped_length_bit_before_intact_frames_is_corruption_not_a_torn_tail() {
+    // Regression: the first record's length grown by 256 claims an end in the zero gap after
+    // the last record; the unverified length made the scan call it a torn tail, and recovery
+    // would have cut the intact records after it as an expected crash artefact.
+    let (image, records) = small_image(false, SALT);
+    let mut flipped = image.clone();
+    flipped[records[0].offset + 1] ^= 1;
+    let (got, end) = scan(&flipped);
+    assert!(got.is_empty());
+    assert_eq!(
+        end,
+        ScanEnd::Corrupt {
+            offset: records[0].offset,
+            reason: CorruptReason::HeaderChecksum
+        }
+    );
+    let recovered = recover(&mut flipped).unwrap();
+    assert_eq!(
+        recovered.damage,
+        Some(Damage::Corrupt(CorruptReason::HeaderChecksum))
+    );
 }
 
 #[test]
@@ -446,4 +482,71 @@ fn sealed_segment_finds_every_sequence_through_its_index() {
     // An unsealed image is not opened as sealed.
     let (small, _) = small_image(false, SALT);
     assert!(SealedSegment::open(&small).is_err());
+}
+
+#[test]
+fn damage_after_a_valid_seal_is_cut_and_the_segment_stays_sealed() {
+    // Regression: recovery reported such a segment as unsealed, with appends continuing after
+    // the seal (or at the footer), and a second run disagreed with the first.
+    let (image, records) = small_image(true, SALT);
+    let seal_end = scan(&image).1.offset();
+    let footer_at = image.len() - FOOTER_LEN;
+    let mut gap = image.clone();
+    gap[seal_end + 8] = 7;
+    let mut footer = image.clone();
+    footer[footer_at] ^= 0x40;
+    for (damaged, reason) in [(gap, "gap"), (footer, "footer")] {
+        let mut damaged = damaged;
+        let recovered = recover(&mut damaged).unwrap();
+        assert!(recovered.sealed, "{reason}");
+        assert_eq!(recovered.end, seal_end, "{reason}");
+        assert_eq!(recovered.stats.count, records.len() as u64, "{reason}");
+        assert!(
+            matches!(recovered.damage, Some(Damage::Corrupt(_))),
+            "{reason}"
+        );
+        assert!(damaged[seal_end..].iter().all(|&b| b == 0), "{reason}");
+        assert_eq!(damaged[..seal_end], image[..seal_end], "{reason}");
+        let again = recover(&mut damaged).unwrap();
+        assert_eq!(
+            (again.end, again.sealed, again.damage, again.zeroed.len()),
+            (seal_end, true, None, 0),
+            "{reason}"
+        );
+        assert_eq!(
+            Writer::resume(&mut damaged, 0).err(),
+            Some(WriteError::Sealed),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_seal_index_out_of_order_is_rejected_by_the_scan_too() {
+    // Regression: the scan accepted a seal whose (checksummed) index was out of order, which
+    // `SealedSegment::open` and its binary search reject.
+    let (mut image, _) = small_image(true, SALT);
+    let seal_at = scan(&image).1.offset() - frame_len(56 + 16 * payload_lens().len());
+    let seal = SealedSegment::open(&image).unwrap();
+    assert_eq!(seal.seal().index_len(), payload_lens().len());
+    // Swap index entries 0 and 1, then re-checksum the payload and the header.
+    let payload_at = seal_at + 40;
+    let len = 56 + 16 * payload_lens().len();
+    let (e0, e1) = (payload_at + 56, payload_at + 72);
+    let entry0: Vec<u8> = image[e0..e0 + 16].to_vec();
+    image.copy_within(e1..e1 + 16, e0);
+    image[e1..e1 + 16].copy_from_slice(&entry0);
+    let payload_crc = crc32c(&image[payload_at..payload_at + len]);
+    image[seal_at + 12..seal_at + 16].copy_from_slice(&payload_crc.to_le_bytes());
+    let header_crc =
+        crc32c_append(crc32c(&SALT.to_le_bytes()), &image[seal_at..seal_at + 36]) ^ 0xA282_EAD8;
+    image[seal_at + 36..seal_at + 40].copy_from_slice(&header_crc.to_le_bytes());
+    assert!(SealedSegment::open(&image).is_err());
+    assert_eq!(
+        scan(&image).1,
+        ScanEnd::Corrupt {
+            offset: seal_at,
+            reason: CorruptReason::SealIndex { entry: 1 }
+        }
+    );
 }

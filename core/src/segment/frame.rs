@@ -129,6 +129,18 @@ pub(super) enum Inspect<'a> {
     },
 }
 
+/// Whether the 40 bytes at `at` are a frame header with a valid checksum under `seed` (the
+/// payload and the other rules unchecked).
+pub(super) fn header_checksum_holds(image: &[u8], at: usize, seed: u32) -> bool {
+    match image.get(at..at.saturating_add(FRAME_HEADER_LEN)) {
+        Some(header) if !all_zero(header) => {
+            crc32c_append(seed, &header[..HEADER_CRC_AT]) ^ HEADER_CRC_MASK
+                == u32_at(header, HEADER_CRC_AT)
+        }
+        _ => false,
+    }
+}
+
 /// Checks the frame at `at` (8-aligned) in `image`, whose frame area ends at `area_end`.
 pub(super) fn inspect(image: &[u8], at: usize, area_end: usize, seed: u32) -> Inspect<'_> {
     let Some(header) = image

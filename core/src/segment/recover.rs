@@ -12,6 +12,9 @@
 //!    difference is what the caller reports: a torn tail is expected after a crash, a corrupt
 //!    frame is logged as possible damage to synced data.
 //! 4. A sealed segment that scans cleanly is left as it is (the ledger starts a new segment).
+//!    When the seal matches the records but non-zero bytes follow it (in the gap or a footer
+//!    that does not point at it), `E` is the seal's end: the bytes from there on are zeroed,
+//!    the footer included, and the segment stays sealed (a scan accepts a zero footer).
 //!
 //! Sealed segments other than the last are not recovered: they are validated through their
 //! seal ([`SealedSegment::open`](super::SealedSegment::open)), and damage there is an error for
@@ -65,13 +68,24 @@ pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
             Some(&ScanEnd::TornTail { offset }) => {
                 (offset, stats, false, Some(Damage::TornTail), tail_end)
             }
-            Some(&ScanEnd::Corrupt { offset, reason }) => (
-                offset,
-                stats,
-                false,
-                Some(Damage::Corrupt(reason)),
-                tail_end,
-            ),
+            Some(&ScanEnd::Corrupt { offset, reason }) => match scanner.seal_end() {
+                // A valid seal followed by damage (a non-zero gap, a bad footer): the records
+                // and the seal stand, the segment stays sealed, only what follows is cut.
+                Some(seal_end) => (
+                    seal_end,
+                    stats,
+                    true,
+                    Some(Damage::Corrupt(reason)),
+                    tail_end,
+                ),
+                None => (
+                    offset,
+                    stats,
+                    false,
+                    Some(Damage::Corrupt(reason)),
+                    tail_end,
+                ),
+            },
             None => (image.len(), stats, false, None, tail_end),
         }
     };

@@ -13,10 +13,12 @@
 //! It never returns a frame whose bytes changed since they were written: every field is under
 //! the header checksum, the payload under its own, and the salt ties both to this file.
 
-use super::frame::{inspect, salt_seed, FrameKind, Inspect, Record};
+use super::frame::{
+    header_checksum_holds, inspect, salt_seed, FrameKind, Inspect, Record, FRAME_HEADER_LEN,
+};
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
-use super::seal::Seal;
-use super::{all_zero, u64_at, FOOTER_LEN};
+use super::seal::{IndexEntry, Seal};
+use super::{all_zero, u64_at, FOOTER_LEN, FRAME_ALIGN};
 
 /// Why the scan stopped at a corrupt frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +171,8 @@ pub struct Scanner<'a> {
     tail_end: usize,
     stats: SegmentStats,
     end: Option<ScanEnd<'a>>,
+    /// End of a seal that matched the records, even if what follows it is corrupt.
+    seal_end: Option<usize>,
 }
 
 impl<'a> Scanner<'a> {
@@ -187,6 +191,7 @@ impl<'a> Scanner<'a> {
             tail_end,
             stats: SegmentStats::default(),
             end: None,
+            seal_end: None,
         })
     }
 
@@ -215,6 +220,13 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The end of the seal frame, when the scan reached a seal that matches the records. Set
+    /// also when the bytes after the seal (the zero gap, the footer) are corrupt: the records
+    /// and the seal are then intact, and recovery keeps them.
+    pub(super) fn seal_end(&self) -> Option<usize> {
+        self.seal_end
+    }
+
     /// Whether the image stops before the header's capacity.
     fn truncated(&self) -> bool {
         (self.image.len() as u64) < self.header.capacity
@@ -223,6 +235,13 @@ impl<'a> Scanner<'a> {
     /// Everything from `from` to the end of the image's meaningful bytes is zero.
     fn zero_from(&self, from: usize) -> bool {
         from >= self.tail_end || all_zero(&self.image[from..self.tail_end])
+    }
+
+    /// Whether a frame header with a valid checksum starts at an aligned offset in `from..to`.
+    fn valid_header_in(&self, from: usize, to: usize) -> bool {
+        (from..to)
+            .step_by(FRAME_ALIGN)
+            .any(|at| header_checksum_holds(self.image, at, self.seed))
     }
 
     /// Decides what ends the scan at `self.pos`, given what is there.
@@ -257,7 +276,13 @@ impl<'a> Scanner<'a> {
                     reason,
                     CorruptReason::HeaderChecksum | CorruptReason::PayloadChecksum
                 );
-                if checksum && self.zero_from(claimed_end) {
+                // A failed header checksum leaves the length unverified: a flipped length bit
+                // can claim an end past later, intact frames. Those are not a torn tail.
+                let frames_inside = || {
+                    reason == CorruptReason::HeaderChecksum
+                        && self.valid_header_in(at + FRAME_HEADER_LEN, claimed_end)
+                };
+                if checksum && self.zero_from(claimed_end) && !frames_inside() {
                     ScanEnd::TornTail { offset: at }
                 } else {
                     ScanEnd::Corrupt { offset: at, reason }
@@ -277,9 +302,18 @@ impl<'a> Scanner<'a> {
         if seal.stats != self.stats || seal.data_end != at as u64 {
             return corrupt(CorruptReason::SealMismatch);
         }
+        let mut previous: Option<IndexEntry> = None;
         for (i, entry) in seal.entries().enumerate() {
+            // In increasing order, as `SealedSegment::open` requires (and so that a seal cannot
+            // make the scan check one large frame again for every entry).
+            let in_order = previous
+                .is_none_or(|p| p.offset < entry.offset && p.relative_seq < entry.relative_seq);
+            if !in_order {
+                return corrupt(CorruptReason::SealIndex { entry: i });
+            }
+            previous = Some(entry);
             let ok = usize::try_from(entry.offset).ok().is_some_and(|offset| {
-                offset % super::FRAME_ALIGN == 0
+                offset % FRAME_ALIGN == 0
                     && offset >= FILE_HEADER_LEN
                     && offset < at
                     && matches!(
@@ -292,6 +326,7 @@ impl<'a> Scanner<'a> {
                 return corrupt(CorruptReason::SealIndex { entry: i });
             }
         }
+        self.seal_end = Some(seal_end);
         if !all_zero(&self.image[seal_end..self.area_end]) {
             let first = self.image[seal_end..self.area_end]
                 .iter()
