@@ -8,8 +8,9 @@
 //! the consumer, or the last producer, closes the buffer.
 //!
 //! Waiting costs nothing on the fast path: a push or pop is the ring operation plus the
-//! [`Waiters::notify`](crate::wait::Waiters::notify) protocol (a fence and a load of a line
-//! nobody writes while nobody sleeps). No mutex is taken and no notification is sent unless a
+//! [`Waiters::notify`](crate::wait::Waiters::notify) protocol: a barrier (only a compiler barrier
+//! on Linux, where sleepers pay with `membarrier`; a full fence elsewhere) and a load of a line
+//! nobody writes while nobody sleeps. No mutex is taken and no notification is sent unless a
 //! thread is actually asleep on the other side.
 //!
 //! A push that runs concurrently with `close()` may still land after the consumer has seen
