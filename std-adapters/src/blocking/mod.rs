@@ -41,7 +41,9 @@ pub mod spsc;
 use std::fmt;
 
 use crate::sync::{AtomicBool, Ordering};
-use crate::wait::{WaitError, Waiters};
+use ringledger_core::Full;
+
+use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 /// Why [`try_push`](spsc::Producer::try_push) did not push. The item is handed back.
 #[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -178,5 +180,133 @@ impl Signals {
         self.closed.store(true, Ordering::SeqCst);
         self.not_empty.notify();
         self.not_full.notify();
+    }
+
+    /// The push protocol, for any ring producer: `push` puts the item in the ring or hands it
+    /// back. Fails at once when closed; wakes the consumer on success. Never waits.
+    #[inline]
+    fn try_push<T>(
+        &self,
+        item: T,
+        push: impl FnOnce(T) -> Result<(), Full<T>>,
+    ) -> Result<(), TryPushError<T>> {
+        if self.is_closed() {
+            return Err(TryPushError::Closed(item));
+        }
+        match push(item) {
+            Ok(()) => {
+                self.not_empty.notify();
+                Ok(())
+            }
+            Err(Full(item)) => Err(TryPushError::Full(item)),
+        }
+    }
+
+    /// [`try_push`](Self::try_push), then waits for room until `deadline` or `cancel`.
+    #[inline]
+    fn push<T>(
+        &self,
+        item: T,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+        mut push: impl FnMut(T) -> Result<(), Full<T>>,
+    ) -> Result<(), PushError<T>> {
+        match self.try_push(item, &mut push) {
+            Ok(()) => Ok(()),
+            Err(TryPushError::Closed(item)) => Err(PushError::Closed(item)),
+            Err(TryPushError::Full(item)) => self.push_slow(item, deadline, cancel, &mut push),
+        }
+    }
+
+    #[cold]
+    fn push_slow<T>(
+        &self,
+        item: T,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+        push: &mut dyn FnMut(T) -> Result<(), Full<T>>,
+    ) -> Result<(), PushError<T>> {
+        let mut pending = Some(item);
+        let outcome = self.not_full.wait_until(deadline, cancel, || {
+            let item = pending.take()?;
+            if self.is_closed() {
+                return Some(Err(PushError::Closed(item)));
+            }
+            match push(item) {
+                Ok(()) => Some(Ok(())),
+                Err(Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+            }
+        });
+        match outcome {
+            Ok(Ok(())) => {
+                self.not_empty.notify();
+                Ok(())
+            }
+            Ok(Err(closed)) => Err(closed),
+            Err(error) => match pending {
+                Some(item) => Err(PushError::from_wait(error, item)),
+                None => unreachable!("a failed wait leaves the item with the caller"),
+            },
+        }
+    }
+
+    /// The pop protocol, for any ring consumer: `pop` takes what is ready (one item, or a
+    /// batch) or returns `None`. Wakes producers on success. Never waits.
+    #[inline]
+    fn try_pop<R>(&self, mut pop: impl FnMut() -> Option<R>) -> Result<R, TryPopError> {
+        if let Some(taken) = pop() {
+            self.not_full.notify();
+            return Ok(taken);
+        }
+        if !self.is_closed() {
+            return Err(TryPopError::Empty);
+        }
+        // Pushes that completed before the close are visible now: look once more.
+        match pop() {
+            Some(taken) => {
+                self.not_full.notify();
+                Ok(taken)
+            }
+            None => Err(TryPopError::Closed),
+        }
+    }
+
+    /// [`try_pop`](Self::try_pop), then waits for an item until `deadline` or `cancel`.
+    #[inline]
+    fn pop<R>(
+        &self,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+        mut pop: impl FnMut() -> Option<R>,
+    ) -> Result<R, PopError> {
+        match self.try_pop(&mut pop) {
+            Ok(taken) => Ok(taken),
+            Err(TryPopError::Closed) => Err(PopError::Closed),
+            Err(TryPopError::Empty) => self.pop_slow(deadline, cancel, &mut pop),
+        }
+    }
+
+    #[cold]
+    fn pop_slow<R>(
+        &self,
+        deadline: Deadline,
+        cancel: Option<&CancelToken>,
+        pop: &mut dyn FnMut() -> Option<R>,
+    ) -> Result<R, PopError> {
+        let outcome = self.not_empty.wait_until(deadline, cancel, || {
+            if let Some(taken) = pop() {
+                return Some(Ok(taken));
+            }
+            if self.is_closed() {
+                return Some(pop().ok_or(PopError::Closed));
+            }
+            None
+        });
+        let taken = outcome??;
+        self.not_full.notify();
+        Ok(taken)
     }
 }

@@ -26,7 +26,7 @@
 
 use std::fmt;
 
-use ringledger_core::{mpsc, Full};
+use ringledger_core::mpsc;
 
 use super::{PopError, PushError, Signals, TryPopError, TryPushError};
 use crate::sync::{Arc, AtomicUsize, Ordering};
@@ -106,23 +106,17 @@ impl<T> Producer<'_, T> {
     /// Pushes `item` if there is room now; never waits.
     #[inline]
     pub fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
-        let signals = &self.shared.signals;
-        if signals.is_closed() {
-            return Err(TryPushError::Closed(item));
-        }
-        match self.ring.push(item) {
-            Ok(()) => {
-                signals.not_empty.notify();
-                Ok(())
-            }
-            Err(Full(item)) => Err(TryPushError::Full(item)),
-        }
+        self.shared
+            .signals
+            .try_push(item, |item| self.ring.push(item))
     }
 
     /// Pushes `item`, waiting for room until `deadline`.
     #[inline]
     pub fn push(&self, item: T, deadline: Deadline) -> Result<(), PushError<T>> {
-        self.push_until(item, deadline, None)
+        self.shared
+            .signals
+            .push(item, deadline, None, |item| self.ring.push(item))
     }
 
     /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
@@ -132,56 +126,9 @@ impl<T> Producer<'_, T> {
         deadline: Deadline,
         cancel: &CancelToken,
     ) -> Result<(), PushError<T>> {
-        self.push_until(item, deadline, Some(cancel))
-    }
-
-    #[inline]
-    fn push_until(
-        &self,
-        item: T,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<(), PushError<T>> {
-        match self.try_push(item) {
-            Ok(()) => Ok(()),
-            Err(TryPushError::Closed(item)) => Err(PushError::Closed(item)),
-            Err(TryPushError::Full(item)) => self.push_slow(item, deadline, cancel),
-        }
-    }
-
-    #[cold]
-    fn push_slow(
-        &self,
-        item: T,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<(), PushError<T>> {
-        let signals = &self.shared.signals;
-        let mut pending = Some(item);
-        let outcome = signals.not_full.wait_until(deadline, cancel, || {
-            let item = pending.take()?;
-            if signals.is_closed() {
-                return Some(Err(PushError::Closed(item)));
-            }
-            match self.ring.push(item) {
-                Ok(()) => Some(Ok(())),
-                Err(Full(item)) => {
-                    pending = Some(item);
-                    None
-                }
-            }
-        });
-        match outcome {
-            Ok(Ok(())) => {
-                signals.not_empty.notify();
-                Ok(())
-            }
-            Ok(Err(closed)) => Err(closed),
-            Err(error) => match pending {
-                Some(item) => Err(PushError::from_wait(error, item)),
-                None => unreachable!("a failed wait leaves the item with the caller"),
-            },
-        }
+        self.shared
+            .signals
+            .push(item, deadline, Some(cancel), |item| self.ring.push(item))
     }
 
     /// Closes the buffer for every endpoint: pushes fail from now on, and every waiter wakes.
@@ -204,27 +151,15 @@ impl<T> Consumer<'_, T> {
     /// Pops the oldest item if there is one; never waits.
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryPopError> {
-        if let Some(item) = self.ring.pop() {
-            self.shared.signals.not_full.notify();
-            return Ok(item);
-        }
-        if !self.shared.signals.is_closed() {
-            return Err(TryPopError::Empty);
-        }
-        // Pushes that completed before the close are visible now.
-        match self.ring.pop() {
-            Some(item) => {
-                self.shared.signals.not_full.notify();
-                Ok(item)
-            }
-            None => Err(TryPopError::Closed),
-        }
+        let Consumer { ring, shared } = self;
+        shared.signals.try_pop(|| ring.pop())
     }
 
     /// Pops the oldest item, waiting until `deadline` for one.
     #[inline]
     pub fn pop(&mut self, deadline: Deadline) -> Result<T, PopError> {
-        self.pop_until(deadline, None)
+        let Consumer { ring, shared } = self;
+        shared.signals.pop(deadline, None, || ring.pop())
     }
 
     /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
@@ -233,24 +168,8 @@ impl<T> Consumer<'_, T> {
         deadline: Deadline,
         cancel: &CancelToken,
     ) -> Result<T, PopError> {
-        self.pop_until(deadline, Some(cancel))
-    }
-
-    #[inline]
-    fn pop_until(
-        &mut self,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<T, PopError> {
-        match self.try_pop() {
-            Ok(item) => Ok(item),
-            Err(TryPopError::Closed) => Err(PopError::Closed),
-            Err(TryPopError::Empty) => {
-                let mut item = None;
-                self.pop_many_slow(1, deadline, cancel, &mut |popped| item = Some(popped))?;
-                item.ok_or(PopError::Closed)
-            }
-        }
+        let Consumer { ring, shared } = self;
+        shared.signals.pop(deadline, Some(cancel), || ring.pop())
     }
 
     /// Pops up to `max` items into `f`, oldest first, waiting until `deadline` for the first.
@@ -262,42 +181,11 @@ impl<T> Consumer<'_, T> {
         mut f: impl FnMut(T),
     ) -> Result<usize, PopError> {
         let max = max.max(1);
-        let popped = self.ring.pop_many(max, &mut f);
-        if popped > 0 {
-            self.shared.signals.not_full.notify();
-            return Ok(popped);
-        }
-        self.pop_many_slow(max, deadline, None, &mut f)
-    }
-
-    #[cold]
-    fn pop_many_slow(
-        &mut self,
-        max: usize,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-        f: &mut dyn FnMut(T),
-    ) -> Result<usize, PopError> {
         let Consumer { ring, shared } = self;
-        let signals = &shared.signals;
-        let outcome = signals.not_empty.wait_until(deadline, cancel, || {
-            let popped = ring.pop_many(max, &mut *f);
-            if popped > 0 {
-                return Some(Ok(popped));
-            }
-            if signals.is_closed() {
-                let popped = ring.pop_many(max, &mut *f);
-                return Some(if popped > 0 {
-                    Ok(popped)
-                } else {
-                    Err(PopError::Closed)
-                });
-            }
-            None
-        });
-        let popped = outcome??;
-        signals.not_full.notify();
-        Ok(popped)
+        shared.signals.pop(deadline, None, || {
+            let popped = ring.pop_many(max, &mut f);
+            (popped > 0).then_some(popped)
+        })
     }
 
     /// Closes the buffer: pushes fail from now on, and every waiter wakes up. Items already

@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use ringledger_core::{spsc, Full};
+use ringledger_core::spsc;
 
 use super::{PopError, PushError, Signals, TryPopError, TryPushError};
 use crate::sync::Arc;
@@ -80,22 +80,15 @@ impl<T> Producer<'_, T> {
     /// Pushes `item` if there is room now; never waits.
     #[inline]
     pub fn try_push(&mut self, item: T) -> Result<(), TryPushError<T>> {
-        if self.signals.is_closed() {
-            return Err(TryPushError::Closed(item));
-        }
-        match self.ring.push(item) {
-            Ok(()) => {
-                self.signals.not_empty.notify();
-                Ok(())
-            }
-            Err(Full(item)) => Err(TryPushError::Full(item)),
-        }
+        let Producer { ring, signals } = self;
+        signals.try_push(item, |item| ring.push(item))
     }
 
     /// Pushes `item`, waiting for room until `deadline`.
     #[inline]
     pub fn push(&mut self, item: T, deadline: Deadline) -> Result<(), PushError<T>> {
-        self.push_until(item, deadline, None)
+        let Producer { ring, signals } = self;
+        signals.push(item, deadline, None, |item| ring.push(item))
     }
 
     /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
@@ -105,56 +98,8 @@ impl<T> Producer<'_, T> {
         deadline: Deadline,
         cancel: &CancelToken,
     ) -> Result<(), PushError<T>> {
-        self.push_until(item, deadline, Some(cancel))
-    }
-
-    #[inline]
-    fn push_until(
-        &mut self,
-        item: T,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<(), PushError<T>> {
-        match self.try_push(item) {
-            Ok(()) => Ok(()),
-            Err(TryPushError::Closed(item)) => Err(PushError::Closed(item)),
-            Err(TryPushError::Full(item)) => self.push_slow(item, deadline, cancel),
-        }
-    }
-
-    #[cold]
-    fn push_slow(
-        &mut self,
-        item: T,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<(), PushError<T>> {
         let Producer { ring, signals } = self;
-        let mut pending = Some(item);
-        let outcome = signals.not_full.wait_until(deadline, cancel, || {
-            let item = pending.take()?;
-            if signals.is_closed() {
-                return Some(Err(PushError::Closed(item)));
-            }
-            match ring.push(item) {
-                Ok(()) => Some(Ok(())),
-                Err(Full(item)) => {
-                    pending = Some(item);
-                    None
-                }
-            }
-        });
-        match outcome {
-            Ok(Ok(())) => {
-                signals.not_empty.notify();
-                Ok(())
-            }
-            Ok(Err(closed)) => Err(closed),
-            Err(error) => match pending {
-                Some(item) => Err(PushError::from_wait(error, item)),
-                None => unreachable!("a failed wait leaves the item with the caller"),
-            },
-        }
+        signals.push(item, deadline, Some(cancel), |item| ring.push(item))
     }
 
     /// Closes the buffer: pushes fail from now on, and every waiter wakes up.
@@ -192,36 +137,15 @@ impl<T> Consumer<'_, T> {
     /// Pops the oldest item if there is one; never waits.
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryPopError> {
-        if let Some(item) = self.ring.pop() {
-            self.signals.not_full.notify();
-            return Ok(item);
-        }
-        match self.pop_if_closed() {
-            Some(Ok(item)) => Ok(item),
-            Some(Err(PopError::Closed)) => Err(TryPopError::Closed),
-            _ => Err(TryPopError::Empty),
-        }
-    }
-
-    /// After finding the ring empty: if the buffer is closed, the last items pushed before the
-    /// close are visible now (the close was published after them), so look once more.
-    fn pop_if_closed(&mut self) -> Option<Result<T, PopError>> {
-        if !self.signals.is_closed() {
-            return None;
-        }
-        Some(match self.ring.pop() {
-            Some(item) => {
-                self.signals.not_full.notify();
-                Ok(item)
-            }
-            None => Err(PopError::Closed),
-        })
+        let Consumer { ring, signals } = self;
+        signals.try_pop(|| ring.pop())
     }
 
     /// Pops the oldest item, waiting until `deadline` for one.
     #[inline]
     pub fn pop(&mut self, deadline: Deadline) -> Result<T, PopError> {
-        self.pop_until(deadline, None)
+        let Consumer { ring, signals } = self;
+        signals.pop(deadline, None, || ring.pop())
     }
 
     /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
@@ -230,41 +154,8 @@ impl<T> Consumer<'_, T> {
         deadline: Deadline,
         cancel: &CancelToken,
     ) -> Result<T, PopError> {
-        self.pop_until(deadline, Some(cancel))
-    }
-
-    #[inline]
-    fn pop_until(
-        &mut self,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<T, PopError> {
-        match self.try_pop() {
-            Ok(item) => Ok(item),
-            Err(TryPopError::Closed) => Err(PopError::Closed),
-            Err(TryPopError::Empty) => self.pop_slow(deadline, cancel),
-        }
-    }
-
-    #[cold]
-    fn pop_slow(
-        &mut self,
-        deadline: Deadline,
-        cancel: Option<&CancelToken>,
-    ) -> Result<T, PopError> {
         let Consumer { ring, signals } = self;
-        let outcome = signals.not_empty.wait_until(deadline, cancel, || {
-            if let Some(item) = ring.pop() {
-                return Some(Ok(item));
-            }
-            if signals.is_closed() {
-                return Some(ring.pop().ok_or(PopError::Closed));
-            }
-            None
-        });
-        let item = outcome??;
-        signals.not_full.notify();
-        Ok(item)
+        signals.pop(deadline, Some(cancel), || ring.pop())
     }
 
     /// Closes the buffer: pushes fail from now on, and every waiter wakes up. Items already
