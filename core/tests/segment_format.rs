@@ -550,3 +550,56 @@ fn a_seal_index_out_of_order_is_rejected_by_the_scan_too() {
         }
     );
 }
+
+#[test]
+fn an_interrupted_write_of_several_records_is_cut_whole() {
+    let h = header(4096, 0xB47C);
+    let mut image = vec![0u8; 4096];
+    let mut w = Writer::create(&mut image, &h, 0).unwrap();
+    // One complete write of two records, then a write of three cut after its second record.
+    w.append_in_write(101, 0, 0, b"a1", true).unwrap();
+    let complete = w.append_in_write(102, 0, 0, b"a2", false).unwrap();
+    w.append_in_write(103, 0, 0, b"b1", true).unwrap();
+    w.append_in_write(104, 0, 0, b"b2", true).unwrap();
+    drop(w);
+    assert!(matches!(
+        Writer::resume(&mut image.clone(), 0),
+        Err(WriteError::NeedsRecovery { .. })
+    ));
+    let got = recover(&mut image).unwrap();
+    assert_eq!(got.end, complete);
+    assert_eq!(got.damage, Some(Damage::TornTail));
+    assert_eq!((got.stats.count, got.stats.last_seq), (2, 102));
+    assert!(image[complete..].iter().all(|&b| b == 0));
+    // Idempotent, and appends continue after the complete write.
+    let again = recover(&mut image).unwrap();
+    assert_eq!((again.end, again.damage), (complete, None));
+    let mut w = Writer::resume(&mut image, 0).unwrap();
+    w.append(103, 0, 0, b"c").unwrap();
+    let (records, end) = scan(&image);
+    assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [101, 102, 103]);
+    assert!(matches!(end, ScanEnd::CleanEnd { seal: None, .. }));
+}
+
+#[test]
+fn unknown_frame_flags_are_corrupt() {
+    let (mut image, records) = small_image(false, 0xF1A6);
+    // Set an unknown flag bit in the first frame and fix up its header checksum.
+    image[64 + 5] = 0x80;
+    let seed = crc32c(&h_salt(&image).to_le_bytes());
+    let crc = crc32c_append(seed, &image[64..64 + 36]) ^ 0xA282_EAD8;
+    image[64 + 36..64 + 40].copy_from_slice(&crc.to_le_bytes());
+    let (got, end) = scan(&image);
+    assert!(got.is_empty() && !records.is_empty());
+    assert!(matches!(
+        end,
+        ScanEnd::Corrupt {
+            reason: CorruptReason::NonZeroReserved,
+            ..
+        }
+    ));
+}
+
+fn h_salt(image: &[u8]) -> u64 {
+    FileHeader::decode(image).unwrap().salt
+}

@@ -18,6 +18,10 @@ const HEADER_CRC_MASK: u32 = 0xA282_EAD8;
 /// Offset of the header checksum within the frame header; it covers the bytes before it.
 const HEADER_CRC_AT: usize = 36;
 
+/// Frame flag: more records of the same write follow this one. A write of several records is
+/// atomic: recovery drops a trailing group of records whose last one still has this flag.
+pub const FLAG_CONTINUES: u8 = 1;
+
 /// What a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -41,6 +45,8 @@ pub struct Record<'a> {
     pub tag: u32,
     /// The entry's bytes.
     pub payload: &'a [u8],
+    /// More records of the same atomic write follow this one ([`FLAG_CONTINUES`]).
+    pub continues: bool,
 }
 
 impl Record<'_> {
@@ -60,6 +66,69 @@ pub const fn frame_len(payload_len: usize) -> usize {
     FRAME_HEADER_LEN.saturating_add(padded)
 }
 
+/// Reads validated records at known offsets of a segment image: what a reader that keeps its
+/// own index of a segment (the ledger does) uses instead of a scan.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, RecordReader, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 99, capacity: 4096, created_ns: 0 };
+/// let mut image = vec![0u8; 4096];
+/// let mut writer = Writer::create(&mut image, &header, 1024).unwrap();
+/// let end = writer.append(5, 0, 2, b"hello").unwrap();
+/// let reader = RecordReader::new(&header);
+/// let record = reader.record_at(&image[..end], 64).unwrap();
+/// assert_eq!((record.seq, record.tag, record.payload), (5, 2, &b"hello"[..]));
+/// assert_eq!(record.end(), end);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RecordReader {
+    seed: u32,
+}
+
+impl RecordReader {
+    /// A reader for the segment with this header.
+    pub fn new(header: &crate::segment::FileHeader) -> Self {
+        Self {
+            seed: salt_seed(header.salt),
+        }
+    }
+
+    /// The record frame at `at`, with every check of a scan (both checksums, kind, reserved
+    /// fields, padding) except the ordering of sequences. `image` must end where the frames
+    /// the caller trusts end (a committed end): a frame running past it is an error.
+    pub fn record_at<'a>(&self, image: &'a [u8], at: usize) -> Result<Record<'a>, CorruptReason> {
+        match inspect(image, at, image.len(), self.seed) {
+            Inspect::Frame(RawFrame {
+                fields:
+                    FrameFields {
+                        kind: FrameKind::Record,
+                        flags,
+                        tag,
+                        seq,
+                        timestamp,
+                    },
+                payload,
+                ..
+            }) => Ok(Record {
+                offset: at,
+                seq,
+                timestamp,
+                tag,
+                payload,
+                continues: flags & FLAG_CONTINUES != 0,
+            }),
+            Inspect::Frame(_) => Err(CorruptReason::UnknownKind {
+                kind: FrameKind::Seal as u8,
+            }),
+            Inspect::Invalid { reason, .. } => Err(reason),
+            Inspect::ZeroHeader | Inspect::HeaderCut | Inspect::Overrun => {
+                Err(CorruptReason::FrameOverrun)
+            }
+        }
+    }
+}
+
 /// The checksum state after the salt: every header checksum of a segment starts from it.
 pub(super) fn salt_seed(salt: u64) -> u32 {
     crc32c(&salt.to_le_bytes())
@@ -69,6 +138,7 @@ pub(super) fn salt_seed(salt: u64) -> u32 {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FrameFields {
     pub(super) kind: FrameKind,
+    pub(super) flags: u8,
     pub(super) tag: u32,
     pub(super) seq: u64,
     pub(super) timestamp: u64,
@@ -91,7 +161,8 @@ pub(super) fn write_frame(out: &mut [u8], seed: u32, fields: FrameFields, payloa
 pub(super) fn write_header(header: &mut [u8], seed: u32, fields: FrameFields, payload: &[u8]) {
     header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     header[4] = fields.kind as u8;
-    header[5..8].fill(0);
+    header[5] = fields.flags;
+    header[6..8].fill(0);
     header[8..12].copy_from_slice(&fields.tag.to_le_bytes());
     header[12..16].copy_from_slice(&crc32c(payload).to_le_bytes());
     header[16..24].copy_from_slice(&fields.seq.to_le_bytes());
@@ -178,7 +249,12 @@ pub(super) fn inspect(image: &[u8], at: usize, area_end: usize, seed: u32) -> In
             };
         }
     };
-    if !all_zero(&header[5..8]) || !all_zero(&header[32..36]) {
+    let flags = header[5];
+    let allowed = match kind {
+        FrameKind::Record => FLAG_CONTINUES,
+        FrameKind::Seal => 0,
+    };
+    if flags & !allowed != 0 || !all_zero(&header[6..8]) || !all_zero(&header[32..36]) {
         return Inspect::Invalid {
             reason: CorruptReason::NonZeroReserved,
             claimed_end,
@@ -204,6 +280,7 @@ pub(super) fn inspect(image: &[u8], at: usize, area_end: usize, seed: u32) -> In
     Inspect::Frame(RawFrame {
         fields: FrameFields {
             kind,
+            flags,
             tag: u32_at(header, 8),
             seq: u64_at(header, 16),
             timestamp: u64_at(header, 24),
@@ -231,6 +308,7 @@ mod tests {
         let mut buf = [0xAAu8; 64];
         let fields = FrameFields {
             kind: FrameKind::Record,
+            flags: 0,
             tag: 3,
             seq: 99,
             timestamp: 5,

@@ -46,7 +46,7 @@ mod scan;
 mod seal;
 mod writer;
 
-pub use frame::{frame_len, FrameKind, Record, FRAME_HEADER_LEN};
+pub use frame::{frame_len, FrameKind, Record, RecordReader, FLAG_CONTINUES, FRAME_HEADER_LEN};
 pub use header::{
     file_name, parse_file_name, FileHeader, FileName, FileNameError, HeaderError, FILE_HEADER_LEN,
     MAGIC, VERSION,
@@ -56,7 +56,7 @@ pub use scan::{CorruptReason, ScanEnd, Scanner, SegmentStats};
 pub use seal::{
     Corruption, IndexEntry, OpenSealedError, Seal, SealedRecords, SealedSegment, SEAL_FIXED_LEN,
 };
-pub use writer::{WriteError, Writer};
+pub use writer::{Appender, WriteError, Writer};
 
 /// Length of the footer at the end of the file: the offset of the seal frame, or zero.
 pub const FOOTER_LEN: usize = 8;

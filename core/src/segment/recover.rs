@@ -11,6 +11,9 @@
 //!    back in any order, so nothing after the first invalid frame can be trusted. The
 //!    difference is what the caller reports: a torn tail is expected after a crash, a corrupt
 //!    frame is logged as possible damage to synced data.
+//!    A write of several records is atomic: when the last valid record still says that more
+//!    of its write follow ([`FLAG_CONTINUES`](super::FLAG_CONTINUES)), `E` moves back to the
+//!    end of the last complete write, and the interrupted write counts as a torn tail.
 //! 4. A sealed segment that scans cleanly is left as it is (the ledger starts a new segment).
 //!    When the seal matches the records but non-zero bytes follow it (in the gap or a footer
 //!    that does not point at it), `E` is the seal's end: the bytes from there on are zeroed,
@@ -24,7 +27,7 @@
 
 use core::ops::Range;
 
-use super::header::HeaderError;
+use super::header::{HeaderError, FILE_HEADER_LEN};
 use super::last_non_zero;
 use super::scan::{CorruptReason, ScanEnd, Scanner, SegmentStats};
 
@@ -57,11 +60,20 @@ pub struct Recovered {
 pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
     let (end, stats, sealed, damage, tail_end) = {
         let mut scanner = Scanner::new(image)?;
-        for _ in scanner.by_ref() {}
+        // The end and the records of the last complete write: a trailing group of records whose
+        // last one continues is an interrupted write, and goes.
+        let mut complete = (FILE_HEADER_LEN, *scanner.stats());
+        let mut open_write = false;
+        while let Some(record) = scanner.next() {
+            open_write = record.continues;
+            if !record.continues {
+                complete = (record.end(), *scanner.stats());
+            }
+        }
         let stats = *scanner.stats();
         let tail_end =
             usize::try_from(scanner.header().capacity).map_or(image.len(), |c| c.min(image.len()));
-        match scanner.end() {
+        let outcome = match scanner.end() {
             Some(&ScanEnd::CleanEnd { offset, seal }) => {
                 (offset, stats, seal.is_some(), None, tail_end)
             }
@@ -87,6 +99,18 @@ pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
                 ),
             },
             None => (image.len(), stats, false, None, tail_end),
+        };
+        match outcome {
+            // A valid seal never follows an open write (the writer seals between writes); an
+            // open write before any other end is cut back to the last complete one.
+            (_, _, false, damage, tail_end) if open_write => (
+                complete.0,
+                complete.1,
+                false,
+                damage.or(Some(Damage::TornTail)),
+                tail_end,
+            ),
+            outcome => outcome,
         }
     };
     let mut zeroed = end..end;

@@ -14,7 +14,8 @@
 //! the header checksum, the payload under its own, and the salt ties both to this file.
 
 use super::frame::{
-    header_checksum_holds, inspect, salt_seed, FrameKind, Inspect, Record, FRAME_HEADER_LEN,
+    header_checksum_holds, inspect, salt_seed, FrameKind, Inspect, Record, FLAG_CONTINUES,
+    FRAME_HEADER_LEN,
 };
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::seal::{IndexEntry, Seal};
@@ -400,6 +401,7 @@ impl<'a> Iterator for Scanner<'a> {
             timestamp: fields.timestamp,
             tag: fields.tag,
             payload: frame.payload,
+            continues: fields.flags & FLAG_CONTINUES != 0,
         })
     }
 }

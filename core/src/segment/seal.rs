@@ -6,7 +6,9 @@
 //! record at or after every `index_interval` bytes, so [`SealedSegment::seek`] reads a few
 //! frames instead of the whole file.
 
-use super::frame::{inspect, salt_seed, FrameKind, Inspect, Record, FRAME_HEADER_LEN};
+use super::frame::{
+    inspect, salt_seed, FrameKind, Inspect, Record, FLAG_CONTINUES, FRAME_HEADER_LEN,
+};
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::scan::{CorruptReason, SegmentStats};
 use super::{u32_at, u64_at, FOOTER_LEN, FRAME_ALIGN};
@@ -308,6 +310,7 @@ impl<'a> Iterator for SealedRecords<'a> {
                     timestamp: frame.fields.timestamp,
                     tag: frame.fields.tag,
                     payload: frame.payload,
+                    continues: frame.fields.flags & FLAG_CONTINUES != 0,
                 }));
             }
         }

@@ -6,7 +6,8 @@
 //! The writer always keeps room for the seal, so a full segment can always be sealed.
 
 use super::frame::{
-    frame_len, salt_seed, write_frame, write_header, FrameFields, FrameKind, FRAME_HEADER_LEN,
+    frame_len, salt_seed, write_frame, write_header, FrameFields, FrameKind, FLAG_CONTINUES,
+    FRAME_HEADER_LEN,
 };
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::scan::{ScanEnd, Scanner, SegmentStats};
@@ -54,10 +55,15 @@ pub enum WriteError {
     },
 }
 
-/// Appends record frames to a segment image and seals it.
-#[derive(Debug)]
-pub struct Writer<'a> {
-    image: &'a mut [u8],
+/// The bookkeeping of an append: where the next frame goes, the records so far and the seal's
+/// index, detached from the image.
+///
+/// [`Writer`] pairs it with a `&mut [u8]` of the whole image. The ledger uses it directly: the
+/// image there is a shared mapping whose bytes below [`end`](Self::end) are being read by other
+/// threads, so the appender is handed only the unwritten part of the image (`image[end..]`)
+/// mutably, and the written part (`image[..end]`) shared, when it seals.
+#[derive(Debug, Clone)]
+pub struct Appender {
     header: FileHeader,
     seed: u32,
     /// End of the last frame written: where the next one goes.
@@ -70,21 +76,15 @@ pub struct Writer<'a> {
     next_indexed_at: usize,
 }
 
-impl<'a> Writer<'a> {
-    /// Writes `header` at the start of `image` and prepares to append after it.
+impl Appender {
+    /// Prepares to append after the file header (which the caller writes: [`FileHeader::encode`]).
     ///
-    /// `image.len()` must equal `header.capacity`, and the image must be zero after the header
-    /// (a freshly allocated segment file is). The seal's index gets an entry for the first
-    /// record at or after every `index_interval` bytes (0 indexes every record).
-    pub fn create(
-        image: &'a mut [u8],
-        header: &FileHeader,
-        index_interval: u32,
-    ) -> Result<Self, WriteError> {
-        check_len(image, header)?;
-        header.encode(image)?;
+    /// The seal's index gets an entry for the first record at or after every `index_interval`
+    /// bytes (0 indexes every record).
+    pub fn create(header: &FileHeader, index_interval: u32) -> Result<Self, WriteError> {
+        let mut image = [0u8; FILE_HEADER_LEN];
+        header.encode(&mut image)?;
         Ok(Self::at_end(
-            image,
             *header,
             FILE_HEADER_LEN,
             SegmentStats::default(),
@@ -92,53 +92,50 @@ impl<'a> Writer<'a> {
         ))
     }
 
-    /// Reopens a segment for appending after its last valid frame.
+    /// Picks up appending after the last valid frame of `image`.
     ///
     /// Scans the image; it must end cleanly and be unsealed (after [`recover`](super::recover)
     /// it does). The index bookkeeping is rebuilt from the frames' headers.
-    pub fn resume(image: &'a mut [u8], index_interval: u32) -> Result<Self, WriteError> {
-        let (header, end, stats) = {
-            let mut scanner = Scanner::new(image)?;
-            for _ in scanner.by_ref() {}
-            let stats = *scanner.stats();
-            match scanner.end() {
-                Some(ScanEnd::CleanEnd { seal: Some(_), .. }) => return Err(WriteError::Sealed),
-                Some(&ScanEnd::CleanEnd { offset, seal: None }) => {
-                    (*scanner.header(), offset, stats)
-                }
-                Some(other) => {
-                    return Err(WriteError::NeedsRecovery {
-                        offset: other.offset(),
-                    })
-                }
-                None => {
-                    return Err(WriteError::NeedsRecovery {
-                        offset: FILE_HEADER_LEN,
-                    })
-                }
+    pub fn resume(image: &[u8], index_interval: u32) -> Result<Self, WriteError> {
+        let mut scanner = Scanner::new(image)?;
+        let mut open_write = None;
+        while let Some(record) = scanner.next() {
+            open_write = record.continues.then_some(record.offset);
+        }
+        let stats = *scanner.stats();
+        let header = *scanner.header();
+        if let Some(offset) = open_write {
+            // The image ends inside a write of several records: recovery cuts it first.
+            return Err(WriteError::NeedsRecovery { offset });
+        }
+        let end = match scanner.end() {
+            Some(ScanEnd::CleanEnd { seal: Some(_), .. }) => return Err(WriteError::Sealed),
+            Some(&ScanEnd::CleanEnd { offset, seal: None }) => offset,
+            Some(other) => {
+                return Err(WriteError::NeedsRecovery {
+                    offset: other.offset(),
+                })
+            }
+            None => {
+                return Err(WriteError::NeedsRecovery {
+                    offset: FILE_HEADER_LEN,
+                })
             }
         };
         check_len(image, &header)?;
-        let mut writer = Self::at_end(image, header, FILE_HEADER_LEN, stats, index_interval);
+        let mut appender = Self::at_end(header, FILE_HEADER_LEN, stats, index_interval);
         // Replay the index bookkeeping over the frames the scan validated.
         let mut at = FILE_HEADER_LEN;
         while at < end {
-            writer.note_indexed(at);
-            at += frame_len(u32_at(writer.image, at) as usize);
+            appender.note_indexed(at);
+            at += frame_len(u32_at(image, at) as usize);
         }
-        writer.end = end;
-        Ok(writer)
+        appender.end = end;
+        Ok(appender)
     }
 
-    fn at_end(
-        image: &'a mut [u8],
-        header: FileHeader,
-        end: usize,
-        stats: SegmentStats,
-        index_interval: u32,
-    ) -> Self {
+    fn at_end(header: FileHeader, end: usize, stats: SegmentStats, index_interval: u32) -> Self {
         Self {
-            image,
             seed: salt_seed(header.salt),
             header,
             end,
@@ -164,24 +161,57 @@ impl<'a> Writer<'a> {
         &self.stats
     }
 
+    /// The segment's capacity, in bytes.
+    pub fn capacity(&self) -> usize {
+        usize::try_from(self.header.capacity).unwrap_or(usize::MAX)
+    }
+
     /// The largest payload that still fits (with the room kept for the seal), if any.
     pub fn max_payload(&self) -> Option<usize> {
         let seal = seal_len(self.index_entries + 1) + FOOTER_LEN;
         let left = self
-            .image
-            .len()
+            .capacity()
             .checked_sub(self.end + seal + FRAME_HEADER_LEN)?;
         Some((left & !7).min(u32::MAX as usize))
     }
 
-    /// Appends a record frame and returns the new end.
+    /// The largest payload an empty segment of `capacity` bytes takes (0 if it takes none).
+    pub const fn max_payload_in(capacity: usize) -> usize {
+        let overhead = FILE_HEADER_LEN + FRAME_HEADER_LEN + seal_len(1) + FOOTER_LEN;
+        let left = capacity.saturating_sub(overhead) & !7;
+        if left > u32::MAX as usize {
+            u32::MAX as usize
+        } else {
+            left
+        }
+    }
+
+    /// Appends a record frame into `tail`, the image from [`end`](Self::end) to the capacity,
+    /// and returns the new end.
     pub fn append(
         &mut self,
+        tail: &mut [u8],
         seq: u64,
         timestamp: u64,
         tag: u32,
         payload: &[u8],
     ) -> Result<usize, WriteError> {
+        self.append_in_write(tail, seq, timestamp, tag, payload, false)
+    }
+
+    /// Like [`append`](Self::append), for one record of a write of several: `continues` says
+    /// that more records of the same write follow (the last one passes `false`). Recovery drops
+    /// a trailing group whose last record continues, so the write is all or nothing.
+    pub fn append_in_write(
+        &mut self,
+        tail: &mut [u8],
+        seq: u64,
+        timestamp: u64,
+        tag: u32,
+        payload: &[u8],
+        continues: bool,
+    ) -> Result<usize, WriteError> {
+        self.check_tail(tail)?;
         let last = if self.stats.count == 0 {
             self.header.base_seq.checked_sub(1)
         } else {
@@ -193,22 +223,34 @@ impl<'a> Writer<'a> {
         let len = frame_len(payload.len());
         let indexed = self.end >= self.next_indexed_at;
         let seal = seal_len(self.index_entries + usize::from(indexed)) + FOOTER_LEN;
-        let available = self.image.len() - self.end;
+        let available = tail.len();
         let needed = len.saturating_add(seal);
         if payload.len() > u32::MAX as usize || needed > available {
             return Err(WriteError::Full { needed, available });
         }
         let fields = FrameFields {
             kind: FrameKind::Record,
+            flags: if continues { FLAG_CONTINUES } else { 0 },
             tag,
             seq,
             timestamp,
         };
-        write_frame(&mut self.image[self.end..], self.seed, fields, payload);
+        write_frame(tail, self.seed, fields, payload);
         self.note_indexed(self.end);
         self.stats.add(seq, timestamp);
         self.end += len;
         Ok(self.end)
+    }
+
+    fn check_tail(&self, tail: &[u8]) -> Result<(), WriteError> {
+        let expected = self.capacity().saturating_sub(self.end);
+        if tail.len() != expected {
+            return Err(WriteError::CapacityMismatch {
+                len: self.end + tail.len(),
+                capacity: self.header.capacity,
+            });
+        }
+        Ok(())
     }
 
     /// Counts an index entry for a record at `at` if the interval calls for one.
@@ -219,22 +261,31 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Writes the seal frame after the last record and the footer pointing at it; returns the
-    /// seal's end. The segment takes no more records.
-    pub fn seal(self) -> Result<usize, WriteError> {
+    /// Writes the seal frame after the last record, and the footer pointing at it, into
+    /// `tail` (the image from [`end`](Self::end) on); `records` is the image below the end,
+    /// which the index is built from. Returns the seal's end. The segment takes no more
+    /// records.
+    pub fn seal(self, records: &[u8], tail: &mut [u8]) -> Result<usize, WriteError> {
+        self.check_tail(tail)?;
         let at = self.end;
-        let payload_len = SEAL_FIXED_LEN + self.index_entries * INDEX_ENTRY_LEN;
-        let total = frame_len(payload_len);
-        let footer_at = self.image.len() - FOOTER_LEN;
-        // `append` kept this room; the check only guards against a broken invariant.
-        if at + total > footer_at {
-            return Err(WriteError::Full {
-                needed: total + FOOTER_LEN,
-                available: self.image.len() - at,
+        if records.len() != at {
+            return Err(WriteError::CapacityMismatch {
+                len: records.len() + tail.len(),
+                capacity: self.header.capacity,
             });
         }
-        let (records, rest) = self.image.split_at_mut(at);
-        let (header, body) = rest[..total].split_at_mut(FRAME_HEADER_LEN);
+        let payload_len = SEAL_FIXED_LEN + self.index_entries * INDEX_ENTRY_LEN;
+        let total = frame_len(payload_len);
+        // `append` kept this room; the check only guards against a broken invariant.
+        if total + FOOTER_LEN > tail.len() {
+            return Err(WriteError::Full {
+                needed: total + FOOTER_LEN,
+                available: tail.len(),
+            });
+        }
+        let footer_at = tail.len() - FOOTER_LEN;
+        let (frame, rest) = tail.split_at_mut(total);
+        let (header, body) = frame.split_at_mut(FRAME_HEADER_LEN);
         let (payload, padding) = body.split_at_mut(payload_len);
         padding.fill(0);
         let entries = self.index_entries as u32;
@@ -261,18 +312,107 @@ impl<'a> Writer<'a> {
         }
         let fields = FrameFields {
             kind: FrameKind::Seal,
+            flags: 0,
             tag: 0,
             seq: self.stats.last_seq,
             timestamp: self.stats.max_timestamp,
         };
         write_header(header, self.seed, fields, payload);
-        self.image[footer_at..].copy_from_slice(&(at as u64).to_le_bytes());
+        rest[footer_at - total..].copy_from_slice(&(at as u64).to_le_bytes());
         Ok(at + total)
     }
 }
 
+/// Appends record frames to a segment image and seals it: an [`Appender`] over a
+/// `&mut [u8]` of the whole image.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    image: &'a mut [u8],
+    appender: Appender,
+}
+
+impl<'a> Writer<'a> {
+    /// Writes `header` at the start of `image` and prepares to append after it.
+    ///
+    /// `image.len()` must equal `header.capacity`, and the image must be zero after the header
+    /// (a freshly allocated segment file is). The seal's index gets an entry for the first
+    /// record at or after every `index_interval` bytes (0 indexes every record).
+    pub fn create(
+        image: &'a mut [u8],
+        header: &FileHeader,
+        index_interval: u32,
+    ) -> Result<Self, WriteError> {
+        check_len(image, header)?;
+        header.encode(image)?;
+        let appender = Appender::create(header, index_interval)?;
+        Ok(Self { image, appender })
+    }
+
+    /// Reopens a segment for appending after its last valid frame.
+    ///
+    /// Scans the image; it must end cleanly and be unsealed (after [`recover`](super::recover)
+    /// it does). The index bookkeeping is rebuilt from the frames' headers.
+    pub fn resume(image: &'a mut [u8], index_interval: u32) -> Result<Self, WriteError> {
+        let appender = Appender::resume(image, index_interval)?;
+        Ok(Self { image, appender })
+    }
+
+    /// The file header.
+    pub fn header(&self) -> &FileHeader {
+        self.appender.header()
+    }
+
+    /// End of the last frame written: the bytes below it are complete frames.
+    pub fn end(&self) -> usize {
+        self.appender.end()
+    }
+
+    /// The records written so far.
+    pub fn stats(&self) -> &SegmentStats {
+        self.appender.stats()
+    }
+
+    /// The largest payload that still fits (with the room kept for the seal), if any.
+    pub fn max_payload(&self) -> Option<usize> {
+        self.appender.max_payload()
+    }
+
+    /// Appends a record frame and returns the new end.
+    pub fn append(
+        &mut self,
+        seq: u64,
+        timestamp: u64,
+        tag: u32,
+        payload: &[u8],
+    ) -> Result<usize, WriteError> {
+        let tail = &mut self.image[self.appender.end()..];
+        self.appender.append(tail, seq, timestamp, tag, payload)
+    }
+
+    /// Appends one record of a write of several; see [`Appender::append_in_write`].
+    pub fn append_in_write(
+        &mut self,
+        seq: u64,
+        timestamp: u64,
+        tag: u32,
+        payload: &[u8],
+        continues: bool,
+    ) -> Result<usize, WriteError> {
+        let tail = &mut self.image[self.appender.end()..];
+        self.appender
+            .append_in_write(tail, seq, timestamp, tag, payload, continues)
+    }
+
+    /// Writes the seal frame after the last record and the footer pointing at it; returns the
+    /// seal's end. The segment takes no more records.
+    pub fn seal(self) -> Result<usize, WriteError> {
+        let (records, tail) = self.image.split_at_mut(self.appender.end());
+        self.appender.seal(records, tail)
+    }
+}
+
 /// Bytes of a seal frame with `entries` index entries.
-fn seal_len(entries: usize) -> usize {
+const fn seal_len(entries: usize) -> usize {
     frame_len(SEAL_FIXED_LEN + entries * INDEX_ENTRY_LEN)
 }
 
