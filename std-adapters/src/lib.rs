@@ -9,6 +9,7 @@ pub use ringledger_core as core;
 pub mod blocking;
 pub mod dedupe;
 pub mod sequence;
+pub mod storage;
 mod sync;
 pub mod wait;
 

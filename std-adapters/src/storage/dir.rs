@@ -1,0 +1,305 @@
+//! [`DirStorage`]: a real directory, files allocated with `posix_fallocate` and mapped with
+//! `mmap(MAP_SHARED)`.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::{LockGuard, Region, Storage};
+
+/// A directory on a real file system; see the [module documentation](super).
+///
+/// ```
+/// use ringledger::storage::{DirStorage, Storage};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let storage = DirStorage::new(dir.path()).unwrap();
+/// let region = storage.create("a.tmp", 8192).unwrap();
+/// assert_eq!(region.len(), 8192);
+/// region.sync().unwrap();
+/// storage.rename("a.tmp", "a").unwrap();
+/// storage.sync_dir().unwrap();
+/// assert_eq!(storage.list().unwrap(), ["a"]);
+/// ```
+#[derive(Debug)]
+pub struct DirStorage {
+    path: PathBuf,
+    dir: File,
+}
+
+impl DirStorage {
+    /// Uses the directory at `path`, creating it (and its parents) if needed.
+    pub fn new(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        fs::create_dir_all(&path)?;
+        let dir = File::open(&path)?;
+        Ok(Self { path, dir })
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// The lock on a directory: an exclusive `flock` on its `LOCK` file, held while the file is
+/// open. `flock` locks belong to the open file description, so a second open in the same
+/// process conflicts as well as one in another process.
+#[derive(Debug)]
+struct DirLock {
+    _file: File,
+}
+
+impl LockGuard for DirLock {}
+
+impl Storage for DirStorage {
+    fn lock(&self) -> io::Result<Box<dyn LockGuard>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.file(LOCK_FILE))?;
+        // SAFETY: `flock` on a file descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Box::new(DirLock { _file: file }))
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                if let Some(name) = entry.file_name().to_str() {
+                    if name != LOCK_FILE {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn create(&self, name: &str, len: usize) -> io::Result<Box<dyn Region>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(self.file(name))?;
+        if let Err(e) = allocate(&file, len) {
+            drop(file);
+            let _ = fs::remove_file(self.file(name));
+            return Err(e);
+        }
+        Ok(Box::new(Mapping::new(file, len, true)?))
+    }
+
+    fn open(&self, name: &str, writable: bool) -> io::Result<Box<dyn Region>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(self.file(name))?;
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large to map"))?;
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name} is empty"),
+            ));
+        }
+        Ok(Box::new(Mapping::new(file, len, writable)?))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.file(from), self.file(to))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.file(name))
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        self.dir.sync_all()
+    }
+
+    fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.file(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let mut file = File::create(self.file(name))?;
+        file.write_all(bytes)?;
+        data_sync(&file)
+    }
+}
+
+/// The lock file's name; [`Storage::list`] leaves it out.
+const LOCK_FILE: &str = "LOCK";
+
+/// Gives the file `len` bytes of really allocated space: on a full disk this fails with
+/// `ENOSPC`, where `set_len` would make a sparse file whose first write through a mapping
+/// raises `SIGBUS`.
+fn allocate(file: &File, len: usize) -> io::Result<()> {
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file length too large"))?;
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        // SAFETY: `posix_fallocate` on a file descriptor we own; no memory is passed.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        // No fallocate: write the zeros, which allocates the blocks just as well.
+        use std::io::Write;
+        let mut file = file;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = len as u64;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// `fdatasync`, or its equivalent where a plain `fsync` does not reach the disk.
+fn data_sync(file: &File) -> io::Result<()> {
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        // SAFETY: `fcntl(F_FULLFSYNC)` on a file descriptor we own.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_FULLFSYNC) } == 0 {
+            return Ok(());
+        }
+        return Err(io::Error::last_os_error());
+    }
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    file.sync_data()
+}
+
+/// A shared mapping of a whole file, with the file kept open for syncing.
+struct Mapping {
+    file: File,
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; `Region`'s contract leaves keeping concurrent
+// accesses disjoint to the callers, and the file handle is thread-safe.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mapping")
+            .field("fd", &self.file.as_raw_fd())
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Mapping {
+    fn new(file: File, len: usize, writable: bool) -> io::Result<Self> {
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        // SAFETY: a fresh shared mapping of `len` bytes of a file we hold open; the kernel
+        // picks the address. The file is at least `len` bytes long (allocated or measured).
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            file,
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping `new` made; nothing refers to it any more
+        // (every user holds the region, which is being dropped).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+// SAFETY: `ptr` is a mapping of `len` bytes that lives, unmoved, until `drop`; writes through
+// a shared, writable file mapping change the file.
+unsafe impl Region for Mapping {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        // On Linux `fdatasync` of the file covers the pages dirtied through the mapping.
+        data_sync(&self.file)
+    }
+
+    fn prefault(&self, range: Range<usize>) {
+        let start = range.start.min(self.len) & !(PAGE - 1);
+        let end = range.end.min(self.len);
+        if start >= end {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            const MADV_POPULATE_WRITE: libc::c_int = 23;
+            // SAFETY: advice on a page-aligned range inside our own mapping; the kernel only
+            // faults pages in (or refuses with EINVAL on kernels before 5.14).
+            let rc = unsafe {
+                libc::madvise(
+                    self.ptr.add(start).cast(),
+                    end - start,
+                    MADV_POPULATE_WRITE,
+                )
+            };
+            if rc == 0 {
+                return;
+            }
+            // SAFETY: as above, with advice every Linux knows.
+            unsafe { libc::madvise(self.ptr.add(start).cast(), end - start, libc::MADV_WILLNEED) };
+        }
+    }
+}
+
+/// The page size we align advice to (the smallest page on the targets we run on).
+const PAGE: usize = 4096;

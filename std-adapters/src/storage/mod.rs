@@ -1,0 +1,135 @@
+//! Where ledgers and tables keep their files: a directory of fixed-size, memory-mapped files.
+//!
+//! [`Storage`] is the handful of operations the [`ledger`](crate::ledger) and the
+//! [`table`](crate::table) need from a file system: create a file of a fixed size, really
+//! allocated (so a full disk is an error here, never a `SIGBUS` later) and mapped; map an
+//! existing one; rename, remove and list names; make data and names durable. [`DirStorage`] is
+//! the real thing, on a directory. [`sim::SimStorage`] keeps everything in memory and can
+//! simulate a power loss by seed, which is how the crash tests check the recovery rule.
+//!
+//! Nothing above this module touches a file descriptor, so what "durable" means is decided in
+//! exactly one place per backend.
+
+use std::fmt;
+use std::io;
+use std::ops::Range;
+
+#[cfg(unix)]
+mod dir;
+pub mod sim;
+
+#[cfg(unix)]
+pub use dir::DirStorage;
+
+/// A file mapped into memory, shared with the operating system's page cache.
+///
+/// # Safety
+///
+/// Implementations promise that [`as_ptr`](Region::as_ptr) points at [`len`](Region::len)
+/// bytes that stay valid, at the same address, until the region is dropped, and that writing
+/// through it (when the region was opened writable) changes the file. The bytes may be read
+/// and written by several threads through that pointer; callers keep the accesses disjoint.
+pub unsafe trait Region: Send + Sync + fmt::Debug {
+    /// The first byte of the mapping.
+    fn as_ptr(&self) -> *mut u8;
+
+    /// The mapping's length: the file's size.
+    fn len(&self) -> usize;
+
+    /// Whether the mapping is empty (never, for a region a storage handed out).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes every write to the region so far durable (`fdatasync`). An error here means the
+    /// kernel may have dropped the data: the caller must not trust any later sync either.
+    fn sync(&self) -> io::Result<()>;
+
+    /// A hint that `range` is about to be written: fault its pages in now, off the hot path.
+    fn prefault(&self, range: Range<usize>) {
+        let _ = range;
+    }
+}
+
+/// The guard of a storage's exclusive lock; dropping it releases the lock.
+pub trait LockGuard: Send + Sync + fmt::Debug {}
+
+/// A directory of mapped files; see the [module documentation](self).
+///
+/// Names are plain file names (no separators). Every method may be called from any thread.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Takes the exclusive lock on the directory. A second holder, in this process or another,
+    /// gets an error of kind [`io::ErrorKind::WouldBlock`].
+    fn lock(&self) -> io::Result<Box<dyn LockGuard>>;
+
+    /// The names of the files in the directory, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+
+    /// Creates `name` (which must not exist) with `len` bytes, all zero and really allocated,
+    /// and maps it writable. The file's data is not durable until [`Region::sync`], its name
+    /// not until [`sync_dir`](Storage::sync_dir).
+    fn create(&self, name: &str, len: usize) -> io::Result<Box<dyn Region>>;
+
+    /// Maps the existing file `name`, whole; writable when asked.
+    fn open(&self, name: &str, writable: bool) -> io::Result<Box<dyn Region>>;
+
+    /// Renames `from` to `to`, replacing `to` if it exists. Durable after
+    /// [`sync_dir`](Storage::sync_dir).
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+
+    /// Removes `name`. Durable after [`sync_dir`](Storage::sync_dir). Mappings of it stay
+    /// valid until they are dropped.
+    fn remove(&self, name: &str) -> io::Result<()>;
+
+    /// Makes the creations, renames and removals so far durable (`fsync` of the directory).
+    fn sync_dir(&self) -> io::Result<()>;
+
+    /// Reads a small file whole; `None` when it does not exist.
+    fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>>;
+
+    /// Creates or truncates `name`, writes `bytes` and makes them durable (not the name: see
+    /// [`replace`](Storage::replace)).
+    fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
+
+    /// Atomically replaces the small file `name` with `bytes`, durably: written to
+    /// `<name>.tmp`, synced, renamed over `name`, directory synced.
+    fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = format!("{name}.tmp");
+        self.write(&tmp, bytes)?;
+        self.rename(&tmp, name)?;
+        self.sync_dir()
+    }
+}
+
+/// How far a write must get before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// Into the page cache: survives a crash of the process, not of the machine.
+    #[default]
+    Buffered,
+    /// Onto the disk (`fdatasync`): survives a power loss. Writers that sync at the same time
+    /// share one sync (group commit).
+    Synced,
+}
+
+/// A random `u64` from the standard library's per-process random hasher keys, a clock and a
+/// counter: good enough for salts and ids (they need to differ, not to be secret).
+pub fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    hasher.finish()
+}
+
+/// Nanoseconds since the unix epoch (0 if the clock is before it).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

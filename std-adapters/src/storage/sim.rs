@@ -1,0 +1,1 @@
+//! An in-memory [`Storage`](super::Storage) that simulates power loss (being written).
