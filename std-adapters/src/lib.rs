@@ -8,6 +8,7 @@ pub use ringledger_core as core;
 
 pub mod blocking;
 pub mod dedupe;
+pub mod ledger;
 pub mod sequence;
 pub mod storage;
 mod sync;

@@ -99,7 +99,7 @@ impl Appender {
     pub fn resume(image: &[u8], index_interval: u32) -> Result<Self, WriteError> {
         let mut scanner = Scanner::new(image)?;
         let mut open_write = None;
-        while let Some(record) = scanner.next() {
+        for record in scanner.by_ref() {
             open_write = record.continues.then_some(record.offset);
         }
         let stats = *scanner.stats();
@@ -266,6 +266,22 @@ impl Appender {
     /// which the index is built from. Returns the seal's end. The segment takes no more
     /// records.
     pub fn seal(self, records: &[u8], tail: &mut [u8]) -> Result<usize, WriteError> {
+        let at = self.end;
+        let end = self.seal_frame(records, tail)?;
+        let footer_at = tail.len() - FOOTER_LEN;
+        tail[footer_at..].copy_from_slice(&Self::footer(at));
+        Ok(end)
+    }
+
+    /// The footer of a segment sealed at offset `seal_at`: its last 8 bytes.
+    pub const fn footer(seal_at: usize) -> [u8; FOOTER_LEN] {
+        (seal_at as u64).to_le_bytes()
+    }
+
+    /// Like [`seal`](Self::seal), but leaves the footer zero, for a writer that makes the seal
+    /// durable first and writes the footer ([`footer`](Self::footer)) after: then a footer on
+    /// disk always points at a seal on disk. A scan recognises the seal either way.
+    pub fn seal_frame(self, records: &[u8], tail: &mut [u8]) -> Result<usize, WriteError> {
         self.check_tail(tail)?;
         let at = self.end;
         if records.len() != at {
@@ -283,8 +299,7 @@ impl Appender {
                 available: tail.len(),
             });
         }
-        let footer_at = tail.len() - FOOTER_LEN;
-        let (frame, rest) = tail.split_at_mut(total);
+        let frame = &mut tail[..total];
         let (header, body) = frame.split_at_mut(FRAME_HEADER_LEN);
         let (payload, padding) = body.split_at_mut(payload_len);
         padding.fill(0);
@@ -318,7 +333,6 @@ impl Appender {
             timestamp: self.stats.max_timestamp,
         };
         write_header(header, self.seed, fields, payload);
-        rest[footer_at - total..].copy_from_slice(&(at as u64).to_le_bytes());
         Ok(at + total)
     }
 }

@@ -286,11 +286,7 @@ unsafe impl Region for Mapping {
             // SAFETY: advice on a page-aligned range inside our own mapping; the kernel only
             // faults pages in (or refuses with EINVAL on kernels before 5.14).
             let rc = unsafe {
-                libc::madvise(
-                    self.ptr.add(start).cast(),
-                    end - start,
-                    MADV_POPULATE_WRITE,
-                )
+                libc::madvise(self.ptr.add(start).cast(), end - start, MADV_POPULATE_WRITE)
             };
             if rc == 0 {
                 return;

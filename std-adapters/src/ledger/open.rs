@@ -1,0 +1,471 @@
+//! Opening a ledger directory: the recovery rule of `core/FORMAT.md`, with files.
+//!
+//! 1. Lock the directory; remove leftover `*.tmp` files.
+//! 2. Read `ledger.meta` (create it for a new ledger). Check every segment's header: the
+//!    magic, the version, the checksum, the name, the ledger id, the size.
+//! 3. Walk the segments in order. A segment with a footer must open through its seal (no
+//!    scan); its last sequence must lead to the next segment's base (else one is missing).
+//!    Damage there is an error, or with `repair` the log is cut there.
+//! 4. A segment without a footer was being closed or written when the process stopped. It is
+//!    scanned and recovered (a torn tail zeroed and synced). If a valid seal ends it, it is
+//!    finished (footer); if its records are complete but the seal is missing, it is sealed
+//!    again; otherwise the log ends in it, and later segments (which no sync can have
+//!    covered: a sync makes every earlier segment durable first) are removed.
+//! 5. The last segment, if unsealed, takes the appends.
+
+use std::io;
+use std::sync::Arc;
+
+use ringledger_core::segment::{
+    parse_file_name, recover, Appender, FileHeader, OpenSealedError, Scanner, SealedSegment,
+    FOOTER_LEN,
+};
+
+use super::meta::{Meta, META_FILE};
+use super::segment::{Counts, Mapping, Segment};
+use super::{live_in, LedgerConfig, LedgerError, RecoveryReport};
+use crate::storage::{random_u64, LockGuard, Storage};
+
+/// A recovered ledger, ready for [`Ledger`](super::Ledger) to take over.
+pub(super) struct Opened {
+    pub(super) lock: Box<dyn LockGuard>,
+    pub(super) ledger_id: u64,
+    pub(super) segments: Vec<Arc<Segment>>,
+    pub(super) active: Option<(Arc<Segment>, Appender)>,
+    /// Sealed segments whose footer is still to be written.
+    pub(super) unfinished: Vec<Arc<Segment>>,
+    pub(super) head: u64,
+    pub(super) tail: u64,
+    pub(super) len: u64,
+    pub(super) report: RecoveryReport,
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> LedgerError {
+    let context = context.into();
+    move |source| LedgerError::Io { context, source }
+}
+
+fn bad(segment: &str, reason: impl Into<String>) -> LedgerError {
+    LedgerError::BadSegment {
+        segment: segment.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A segment file, mapped, with its header checked.
+struct Mapped {
+    name: String,
+    header: FileHeader,
+    mapping: Arc<Mapping>,
+}
+
+pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opened, LedgerError> {
+    let lock = storage.lock().map_err(|e| {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            LedgerError::Locked
+        } else {
+            LedgerError::Io {
+                context: "locking the ledger directory".into(),
+                source: e,
+            }
+        }
+    })?;
+    let mut report = RecoveryReport::default();
+    let names = storage
+        .list()
+        .map_err(io_error("listing the ledger directory"))?;
+    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
+        storage
+            .remove(name)
+            .map_err(io_error(format!("removing {name}")))?;
+        report.removed_temporary.push(name.clone());
+    }
+    if !report.removed_temporary.is_empty() {
+        storage
+            .sync_dir()
+            .map_err(io_error("syncing the ledger directory"))?;
+    }
+    let mut files = Vec::new();
+    for name in names.iter().filter(|n| n.ends_with(".seg")) {
+        let base = parse_file_name(name)
+            .map_err(|e| bad(name, format!("not a segment file name: {e}")))?;
+        files.push((base, name.clone()));
+    }
+    files.sort();
+
+    let meta = match storage
+        .read(META_FILE)
+        .map_err(io_error("reading ledger.meta"))?
+    {
+        Some(bytes) => Meta::decode(&bytes).map_err(|reason| LedgerError::BadMeta { reason })?,
+        None if files.is_empty() => {
+            let meta = Meta {
+                ledger_id: random_u64(),
+                tail: 0,
+                head: 0,
+            };
+            storage
+                .replace(META_FILE, &meta.encode())
+                .map_err(io_error("creating ledger.meta"))?;
+            meta
+        }
+        None => {
+            return Err(LedgerError::BadMeta {
+                reason: format!(
+                    "ledger.meta is missing while {} segment files exist",
+                    files.len()
+                ),
+            })
+        }
+    };
+
+    // Map every segment and check its header.
+    let mut mapped = Vec::with_capacity(files.len());
+    for (i, (base, name)) in files.iter().enumerate() {
+        match map_segment(storage, name, *base, meta.ledger_id) {
+            Ok(m) => mapped.push(m),
+            Err(e) if !config.repair => return Err(e),
+            Err(_) => {
+                // Repair: the log ends before this segment.
+                for (_, later) in &files[i..] {
+                    remove(storage, later, &mut report)?;
+                }
+                sync_dir(storage)?;
+                break;
+            }
+        }
+    }
+
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(mapped.len());
+    let mut unfinished = Vec::new();
+    let mut active = None;
+    let interval = config.index_interval;
+    let mut i = 0;
+    while i < mapped.len() {
+        let next = mapped
+            .get(i + 1)
+            .map(|m| (m.header.base_seq, m.name.clone()));
+        let m = &mapped[i];
+        let len = m.mapping.len();
+        // SAFETY: nothing else has the mapping yet (the directory is locked, no ledger
+        // exists); no mutable slice of it is alive.
+        let image = unsafe { m.mapping.slice(0, len) };
+        let footer = u64::from_le_bytes(image[len - FOOTER_LEN..].try_into().unwrap_or([0; 8]));
+
+        if footer != 0 {
+            match SealedSegment::open(image) {
+                Ok(sealed) => {
+                    let segment = sealed_segment(m, &sealed, config);
+                    let last = sealed.seal().stats.last_seq;
+                    let keep = check_chain(storage, config, &mut mapped, i, last, &mut report)?;
+                    segments.push(segment);
+                    if !keep {
+                        break;
+                    }
+                    i += 1;
+                    continue;
+                }
+                Err(e) if !config.repair => {
+                    let (offset, reason) = match e {
+                        OpenSealedError::Corrupt(c) => (c.offset, c.reason),
+                        OpenSealedError::Header(h) => return Err(bad(&m.name, h.to_string())),
+                        other => return Err(bad(&m.name, other.to_string())),
+                    };
+                    return Err(LedgerError::Corrupt {
+                        segment: m.name.clone(),
+                        offset,
+                        reason,
+                    });
+                }
+                // Repair: scan it like a segment without a footer.
+                Err(_) => {}
+            }
+        }
+
+        // No footer (or repair): scan and recover.
+        // SAFETY: as above; the shared `image` is not used past this point.
+        let whole = unsafe { m.mapping.tail_mut(0) };
+        let recovered = recover(whole).map_err(|e| bad(&m.name, e.to_string()))?;
+        if !recovered.zeroed.is_empty() {
+            m.mapping
+                .region()
+                .sync()
+                .map_err(io_error(format!("syncing recovered segment {}", m.name)))?;
+        }
+        if let Some(damage) = recovered.damage {
+            report.cut.push((m.name.clone(), recovered.end, damage));
+        }
+        if recovered.sealed {
+            let segment = scanned_segment(m, config, true)?;
+            let keep = check_chain(
+                storage,
+                config,
+                &mut mapped,
+                i,
+                recovered.stats.last_seq,
+                &mut report,
+            )?;
+            unfinished.push(Arc::clone(&segment));
+            segments.push(segment);
+            if !keep {
+                break;
+            }
+            i += 1;
+            continue;
+        }
+        if let Some((next_base, _)) = next {
+            let complete = recovered.stats.count > 0
+                && recovered.stats.last_seq.checked_add(1) == Some(next_base);
+            if complete {
+                // The records are all there; only the seal did not reach the disk.
+                reseal(m, interval)?;
+                report.resealed.push(m.name.clone());
+                let segment = scanned_segment(m, config, true)?;
+                unfinished.push(Arc::clone(&segment));
+                segments.push(segment);
+                i += 1;
+                continue;
+            }
+            // The log ends in this segment: what follows was never synced.
+            for later in mapped.drain(i + 1..) {
+                let name = later.name.clone();
+                drop(later);
+                remove(storage, &name, &mut report)?;
+            }
+            sync_dir(storage)?;
+        }
+        let m = &mapped[i];
+        // SAFETY: as above.
+        let appender = Appender::resume(unsafe { m.mapping.slice(0, len) }, interval)
+            .map_err(|e| bad(&m.name, e.to_string()))?;
+        let segment = scanned_segment(m, config, false)?;
+        active = Some((Arc::clone(&segment), appender));
+        segments.push(segment);
+        i += 1;
+    }
+
+    let tail = meta.tail;
+    let last_written = segments
+        .iter()
+        .rev()
+        .map(|s| s.counts())
+        .find(|c| c.count > 0)
+        .map_or(0, |c| c.last_seq);
+    let head = meta.head.max(last_written);
+
+    // Sealed segments holding only deleted entries (a crash between writing ledger.meta and
+    // removing them): remove them now.
+    let mut kept = Vec::with_capacity(segments.len());
+    let mut removed_any = false;
+    for segment in segments {
+        let counts = segment.counts();
+        let is_active = active
+            .as_ref()
+            .is_some_and(|(a, _): &(Arc<Segment>, Appender)| Arc::ptr_eq(a, &segment));
+        if segment.is_sealed() && !is_active && counts.count > 0 && counts.last_seq <= tail {
+            let name = segment.name.clone();
+            unfinished.retain(|u: &Arc<Segment>| !Arc::ptr_eq(u, &segment));
+            drop(segment);
+            remove(storage, &name, &mut report)?;
+            removed_any = true;
+        } else {
+            kept.push(segment);
+        }
+    }
+    if removed_any {
+        sync_dir(storage)?;
+    }
+    let mut len = 0;
+    for segment in &kept {
+        len += live_in(segment, tail)?;
+    }
+    Ok(Opened {
+        lock,
+        ledger_id: meta.ledger_id,
+        segments: kept,
+        active,
+        unfinished,
+        head,
+        tail,
+        len,
+        report,
+    })
+}
+
+fn map_segment(
+    storage: &dyn Storage,
+    name: &str,
+    base: u64,
+    ledger_id: u64,
+) -> Result<Mapped, LedgerError> {
+    let region = storage
+        .open(name, true)
+        .map_err(|e| bad(name, format!("cannot map: {e}")))?;
+    let mapping = Mapping::new(region);
+    // SAFETY: a fresh mapping nobody else uses.
+    let image = unsafe { mapping.slice(0, mapping.len()) };
+    let header = FileHeader::decode(image).map_err(|e| bad(name, e.to_string()))?;
+    if header.base_seq != base {
+        return Err(bad(
+            name,
+            format!(
+                "the header says base sequence {}, the name says {base}",
+                header.base_seq
+            ),
+        ));
+    }
+    if header.ledger_id != ledger_id {
+        return Err(bad(
+            name,
+            format!(
+                "belongs to ledger {:#x}, not to this ledger ({ledger_id:#x})",
+                header.ledger_id
+            ),
+        ));
+    }
+    if header.capacity != mapping.len() as u64 {
+        return Err(bad(
+            name,
+            format!(
+                "the file is {} bytes, the header says {}",
+                mapping.len(),
+                header.capacity
+            ),
+        ));
+    }
+    Ok(Mapped {
+        name: name.to_owned(),
+        header,
+        mapping,
+    })
+}
+
+/// Checks that segment `i`, whose last sequence is `last`, leads to the next one. Returns
+/// whether to go on (false: repair cut the log after segment `i`).
+fn check_chain(
+    storage: &dyn Storage,
+    config: &LedgerConfig,
+    mapped: &mut Vec<Mapped>,
+    i: usize,
+    last: u64,
+    report: &mut RecoveryReport,
+) -> Result<bool, LedgerError> {
+    let Some(next) = mapped.get(i + 1) else {
+        return Ok(true);
+    };
+    if last.checked_add(1) == Some(next.header.base_seq) {
+        return Ok(true);
+    }
+    if !config.repair {
+        return Err(LedgerError::MissingSegment {
+            before: mapped[i].name.clone(),
+            after: next.name.clone(),
+        });
+    }
+    for later in mapped.drain(i + 1..) {
+        let name = later.name.clone();
+        drop(later);
+        remove(storage, &name, report)?;
+    }
+    sync_dir(storage)?;
+    Ok(false)
+}
+
+/// A segment opened through its seal.
+fn sealed_segment(m: &Mapped, sealed: &SealedSegment<'_>, config: &LedgerConfig) -> Arc<Segment> {
+    let segment = Segment::new(
+        m.name.clone(),
+        m.header,
+        Arc::clone(&m.mapping),
+        config.index_interval as usize,
+    );
+    let seal = sealed.seal();
+    for entry in seal.entries() {
+        segment.index_record(
+            m.header.base_seq.wrapping_add(entry.relative_seq),
+            entry.offset as usize,
+        );
+    }
+    segment.publish(
+        seal.data_end as usize,
+        Counts {
+            count: seal.stats.count,
+            first_seq: seal.stats.first_seq,
+            last_seq: seal.stats.last_seq,
+        },
+    );
+    segment.publish_sealed();
+    Arc::new(segment)
+}
+
+/// A segment whose records were scanned (after recovery), sealed or not.
+fn scanned_segment(
+    m: &Mapped,
+    config: &LedgerConfig,
+    sealed: bool,
+) -> Result<Arc<Segment>, LedgerError> {
+    let segment = Segment::new(
+        m.name.clone(),
+        m.header,
+        Arc::clone(&m.mapping),
+        config.index_interval as usize,
+    );
+    // SAFETY: nobody writes the mapping during open.
+    let image = unsafe { m.mapping.slice(0, m.mapping.len()) };
+    let mut scanner = Scanner::new(image).map_err(|e| bad(&m.name, e.to_string()))?;
+    let mut end = ringledger_core::segment::FILE_HEADER_LEN;
+    for record in scanner.by_ref() {
+        segment.maybe_index(record.seq, record.offset);
+        end = record.end();
+    }
+    let stats = *scanner.stats();
+    segment.publish(
+        end,
+        Counts {
+            count: stats.count,
+            first_seq: stats.first_seq,
+            last_seq: stats.last_seq,
+        },
+    );
+    if sealed {
+        segment.publish_sealed();
+    }
+    Ok(Arc::new(segment))
+}
+
+/// Seals a segment whose records are complete but whose seal was lost, durably.
+fn reseal(m: &Mapped, interval: u32) -> Result<(), LedgerError> {
+    // SAFETY: nobody else uses the mapping during open; the shared slice ends before the
+    // mutable one starts.
+    let appender = Appender::resume(unsafe { m.mapping.slice(0, m.mapping.len()) }, interval)
+        .map_err(|e| bad(&m.name, e.to_string()))?;
+    let end = appender.end();
+    // SAFETY: as above.
+    let (records, tail) = unsafe { (m.mapping.slice(0, end), m.mapping.tail_mut(end)) };
+    appender
+        .seal_frame(records, tail)
+        .map_err(|e| bad(&m.name, format!("sealing again: {e}")))?;
+    m.mapping
+        .region()
+        .sync()
+        .map_err(io_error(format!("syncing the new seal of {}", m.name)))?;
+    Ok(())
+}
+
+fn remove(
+    storage: &dyn Storage,
+    name: &str,
+    report: &mut RecoveryReport,
+) -> Result<(), LedgerError> {
+    storage
+        .remove(name)
+        .map_err(io_error(format!("removing {name}")))?;
+    report.removed_segments.push(name.to_owned());
+    Ok(())
+}
+
+fn sync_dir(storage: &dyn Storage) -> Result<(), LedgerError> {
+    storage
+        .sync_dir()
+        .map_err(io_error("syncing the ledger directory"))
+}

@@ -1,0 +1,333 @@
+//! The ledger's behaviour: quasar's pinned tests (`reference/quasar.md` §8), ported, and more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringledger::ledger::{Durability, Entry, Ledger, LedgerConfig, LedgerError};
+use ringledger::storage::sim::SimStorage;
+use ringledger::storage::Storage;
+use ringledger::wait::{Deadline, WaitError};
+
+fn config() -> LedgerConfig {
+    LedgerConfig::default().with_segment_size(64 * 1024)
+}
+
+fn sim_ledger(sim: &SimStorage, config: LedgerConfig) -> Ledger {
+    Ledger::open_in(Arc::new(sim.clone()), config).unwrap()
+}
+
+fn entries(seqs: impl IntoIterator<Item = u64>) -> Vec<Entry> {
+    seqs.into_iter()
+        .map(|s| Entry::new(s, format!("entry {s}").into_bytes()))
+        .collect()
+}
+
+fn seqs(entries: &[Entry]) -> Vec<u64> {
+    entries.iter().map(|e| e.sequence).collect()
+}
+
+#[test]
+fn write_notify_read_delete() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    let notes = ledger.subscribe(10);
+    ledger.write(&entries([1])).unwrap();
+    assert_eq!(notes.try_recv(), Ok(1));
+    ledger.write(&entries(2..=4)).unwrap();
+    assert_eq!(notes.try_recv(), Ok(4));
+    assert_eq!(seqs(&ledger.read(0, 10).unwrap()), [1, 2, 3, 4]);
+    assert_eq!(seqs(&ledger.read(2, 10).unwrap()), [2, 3, 4]);
+    assert_eq!(ledger.read(2, 10).unwrap()[0].payload, &b"entry 2"[..]);
+    assert_eq!(ledger.delete(1).unwrap(), 1);
+    assert_eq!((ledger.tail(), ledger.len()), (1, 3));
+    assert_eq!(ledger.delete(3).unwrap(), 2);
+    assert_eq!((ledger.tail(), ledger.len()), (3, 1));
+    assert_eq!(seqs(&ledger.read(0, 10).unwrap()), [4]);
+}
+
+#[test]
+fn delete_out_of_range() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    ledger.write(&entries(2..=5)).unwrap();
+    assert_eq!(ledger.delete(1).unwrap(), 0);
+    assert_eq!((ledger.len(), ledger.tail()), (4, 1));
+    // Clamped to the head; nothing stored means nothing to do.
+    assert_eq!(ledger.delete(100).unwrap(), 4);
+    assert_eq!((ledger.len(), ledger.tail(), ledger.head()), (0, 5, 5));
+    assert_eq!(ledger.delete(200).unwrap(), 0);
+    assert_eq!(ledger.tail(), 5);
+}
+
+#[test]
+fn index_from_both_ends() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    for i in [0, 2, -2] {
+        assert!(ledger.index(i).unwrap().is_none());
+    }
+    ledger.write(&entries(1..=4)).unwrap();
+    let at = |i| ledger.index(i).unwrap().map(|e| e.sequence);
+    assert_eq!(at(0), Some(1));
+    assert_eq!(at(2), Some(3));
+    assert_eq!(at(-2), Some(3));
+    assert_eq!(at(-1), Some(4));
+    assert_eq!(at(4), None);
+    assert_eq!(at(-5), None);
+    ledger.delete(2).unwrap();
+    assert_eq!(at(0), Some(3));
+    assert_eq!(at(-2), Some(3));
+    assert_eq!(at(-3), None);
+}
+
+#[test]
+fn sequences_must_increase_and_nothing_is_written_otherwise() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    assert!(matches!(
+        ledger.write(&entries([0])),
+        Err(LedgerError::NotMonotonic { last: 0, seq: 0 })
+    ));
+    ledger.write(&entries([2])).unwrap();
+    for bad in [vec![1], vec![2], vec![4, 3], vec![5, 6, 6]] {
+        assert!(matches!(
+            ledger.write(&entries(bad)),
+            Err(LedgerError::NotMonotonic { .. })
+        ));
+    }
+    assert_eq!(seqs(&ledger.read(0, 10).unwrap()), [2]);
+    ledger.write(&entries([3])).unwrap();
+    assert_eq!(ledger.len(), 2);
+}
+
+#[test]
+fn reopen_after_deleting_everything_keeps_head_and_tail() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    ledger.write(&entries([1])).unwrap();
+    ledger.delete(1).unwrap();
+    drop(ledger);
+    let ledger = sim_ledger(&sim, config());
+    assert_eq!((ledger.len(), ledger.head(), ledger.tail()), (0, 1, 1));
+    // quasar's bug 1: the tail on reopen is what was deleted, not the first entry left.
+    ledger.write(&entries([2, 3])).unwrap();
+    ledger.delete(2).unwrap();
+    drop(ledger);
+    let ledger = sim_ledger(&sim, config());
+    assert_eq!((ledger.len(), ledger.head(), ledger.tail()), (1, 3, 2));
+    assert!(matches!(
+        ledger.write(&entries([3])),
+        Err(LedgerError::NotMonotonic { last: 3, .. })
+    ));
+}
+
+#[test]
+fn limit_is_checked_first() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config().with_limit(3));
+    assert!(matches!(
+        ledger.write(&entries(1..=4)),
+        Err(LedgerError::LimitReached {
+            limit: 3,
+            len: 0,
+            adding: 4
+        })
+    ));
+    ledger.write(&entries(1..=2)).unwrap();
+    assert!(matches!(
+        ledger.write(&entries(3..=4)),
+        Err(LedgerError::LimitReached { .. })
+    ));
+    ledger.write(&entries([3])).unwrap();
+    // Limit first: even a non-monotonic write reports the limit.
+    assert!(matches!(
+        ledger.write(&entries([1])),
+        Err(LedgerError::LimitReached { .. })
+    ));
+    ledger.delete(1).unwrap();
+    ledger.write(&entries([4])).unwrap();
+}
+
+#[test]
+fn many_segments_roll_seal_and_reopen() {
+    let sim = SimStorage::new();
+    let payload = vec![7u8; 1000];
+    {
+        let ledger = sim_ledger(&sim, config());
+        for s in 1..=500u64 {
+            ledger
+                .write(&[Entry::new(s * 2, payload.clone()).with_tag(s as u32)])
+                .unwrap();
+        }
+        let all = ledger.read(0, 1000).unwrap();
+        assert_eq!(all.len(), 500);
+        assert!(
+            sim.file_names()
+                .iter()
+                .filter(|n| n.ends_with(".seg"))
+                .count()
+                > 5
+        );
+        assert_eq!(ledger.read(501, 1).unwrap()[0].sequence, 502);
+        assert_eq!(ledger.read(502, 2).unwrap()[1].tag, 252);
+        ledger.sync().unwrap();
+    }
+    let ledger = sim_ledger(&sim, config());
+    assert!(ledger.recovery().cut.is_empty(), "{:?}", ledger.recovery());
+    assert_eq!((ledger.len(), ledger.head()), (500, 1000));
+    let all = ledger.read(0, 1000).unwrap();
+    assert_eq!(seqs(&all), (1..=500).map(|s| s * 2).collect::<Vec<_>>());
+    assert_eq!(ledger.verify().unwrap(), 500);
+    // Deleting removes whole segments; payloads read before stay valid.
+    let held = ledger.read(2, 1).unwrap();
+    let before = sim.file_names().len();
+    assert_eq!(ledger.delete(800).unwrap(), 400);
+    assert!(sim.file_names().len() < before);
+    assert_eq!(held[0].payload, payload);
+    assert_eq!(ledger.index(0).unwrap().unwrap().sequence, 802);
+    drop(ledger);
+    let ledger = sim_ledger(&sim, config());
+    assert_eq!(
+        (ledger.len(), ledger.tail(), ledger.head()),
+        (100, 800, 1000)
+    );
+    ledger.write(&entries([1001])).unwrap();
+}
+
+#[test]
+fn a_second_writer_is_locked_out() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    assert!(matches!(
+        Ledger::open_in(Arc::new(sim.clone()), config()),
+        Err(LedgerError::Locked)
+    ));
+    drop(ledger);
+    sim_ledger(&sim, config());
+    let dir = tempfile::tempdir().unwrap();
+    let first = Ledger::open(dir.path(), config()).unwrap();
+    assert!(matches!(
+        Ledger::open(dir.path(), config()),
+        Err(LedgerError::Locked)
+    ));
+    drop(first);
+    Ledger::open(dir.path(), config()).unwrap();
+}
+
+#[test]
+fn too_large_writes_are_rejected_whole() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    assert!(matches!(
+        ledger.write(&[Entry::new(1, vec![0u8; 70_000])]),
+        Err(LedgerError::TooLarge { .. })
+    ));
+    let batch: Vec<Entry> = (1..=100).map(|s| Entry::new(s, vec![1u8; 1000])).collect();
+    assert!(matches!(
+        ledger.write(&batch),
+        Err(LedgerError::TooLarge { .. })
+    ));
+    assert_eq!(ledger.len(), 0);
+    ledger.write(&batch[..50]).unwrap();
+    ledger.write(&batch[50..]).unwrap();
+    assert_eq!(ledger.len(), 100);
+}
+
+#[test]
+fn synced_writes_share_syncs_and_a_failed_sync_poisons() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config().with_durability(Durability::Synced));
+    let before = sim.syncs();
+    let batch: Vec<Entry> = (1..=40).map(|s| Entry::new(s, vec![1u8; 100])).collect();
+    ledger.write(&batch).unwrap();
+    // The new segment's header, then one sync for the whole batch.
+    assert!(sim.syncs() - before <= 2, "{} syncs", sim.syncs() - before);
+    let before = sim.syncs();
+    ledger.write(&entries([41])).unwrap();
+    assert_eq!(sim.syncs() - before, 1);
+    sim.fail_syncs(true);
+    assert!(matches!(
+        ledger.write(&entries([42])),
+        Err(LedgerError::Poisoned { .. })
+    ));
+    sim.fail_syncs(false);
+    assert!(matches!(
+        ledger.write(&entries([43])),
+        Err(LedgerError::Poisoned { .. })
+    ));
+    assert!(ledger.poisoned().is_some());
+    assert_eq!(ledger.read(41, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn head_waiters_wake_and_time_out() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    assert_eq!(
+        ledger.wait_for_head(1, Duration::from_millis(10)),
+        Err(WaitError::TimedOut)
+    );
+    std::thread::scope(|s| {
+        let waiters: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| ledger.wait_for_head(5, Deadline::Forever)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        ledger.write(&entries([3])).unwrap();
+        ledger.write(&entries([5])).unwrap();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Ok(5));
+        }
+    });
+}
+
+#[test]
+fn full_subscribers_are_skipped_not_waited_for() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    let notes = ledger.subscribe(1);
+    ledger.write(&entries([1])).unwrap();
+    ledger.write(&entries([2])).unwrap();
+    ledger.write(&[]).unwrap();
+    assert_eq!(notes.try_recv(), Ok(1));
+    assert!(notes.try_recv().is_err());
+    ledger.write(&[]).unwrap();
+    assert_eq!(notes.try_recv(), Ok(2));
+    drop(notes);
+    ledger.write(&entries([3])).unwrap();
+}
+
+#[test]
+fn readers_read_while_the_writer_appends() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    let n = 3000u64;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 1..=n {
+                ledger.write(&entries([i])).unwrap();
+            }
+        });
+        let mut next = 1;
+        while next <= n {
+            let got = ledger.read(next, 100).unwrap();
+            for e in &got {
+                assert_eq!(e.sequence, next);
+                assert_eq!(e.payload, format!("entry {next}").into_bytes());
+                next += 1;
+            }
+            if got.is_empty() {
+                let _ = ledger.wait_for_head(next, Duration::from_millis(100));
+            }
+        }
+    });
+}
+
+#[test]
+fn storage_is_not_touched_by_a_failed_open() {
+    let sim = SimStorage::new();
+    sim.write("ledger.meta", b"garbage").unwrap();
+    assert!(matches!(
+        Ledger::open_in(Arc::new(sim.clone()), config()),
+        Err(LedgerError::BadMeta { .. })
+    ));
+}
