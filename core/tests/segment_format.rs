@@ -561,7 +561,7 @@ fn an_interrupted_write_of_several_records_is_cut_whole() {
     let complete = w.append_in_write(102, 0, 0, b"a2", false).unwrap();
     w.append_in_write(103, 0, 0, b"b1", true).unwrap();
     w.append_in_write(104, 0, 0, b"b2", true).unwrap();
-    drop(w);
+    let _ = w;
     assert!(matches!(
         Writer::resume(&mut image.clone(), 0),
         Err(WriteError::NeedsRecovery { .. })

@@ -11,6 +11,7 @@ pub mod dedupe;
 pub mod ledger;
 pub mod sequence;
 pub mod storage;
+pub mod table;
 mod sync;
 pub mod wait;
 

@@ -58,8 +58,52 @@ pub use seal::{
 };
 pub use writer::{Appender, WriteError, Writer};
 
-/// Length of the footer at the end of the file: the offset of the seal frame, or zero.
+/// Length of the footer at the end of the file: zero, or where the seal frame is, checksummed.
 pub const FOOTER_LEN: usize = 8;
+
+/// XORed into the footer's checksum, so that it differs from a frame header checksum.
+const FOOTER_CRC_MASK: u32 = 0x5EA1_F007;
+
+/// What the footer (the last 8 bytes of a segment) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Footer {
+    /// All zero: no seal is known to be on disk.
+    Open,
+    /// A valid footer: the seal frame is at this offset.
+    Sealed(usize),
+    /// Neither: bytes that never were a footer (a garbled page), or a damaged one.
+    Invalid(u64),
+}
+
+/// The footer of a segment with this salt sealed at offset `seal_at` (a multiple of 8 below
+/// 32 GiB): `seal_at / 8` as a `u32`, then `CRC-32C(salt ‖ those 4 bytes) XOR 0x5EA1F007`.
+pub fn encode_footer(salt: u64, seal_at: usize) -> [u8; FOOTER_LEN] {
+    let slot = u32::try_from(seal_at / FRAME_ALIGN)
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
+    let crc = crate::crc32c::crc32c_append(frame::salt_seed(salt), &slot) ^ FOOTER_CRC_MASK;
+    let mut out = [0u8; FOOTER_LEN];
+    out[..4].copy_from_slice(&slot);
+    out[4..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Reads a footer written by [`encode_footer`] under this salt.
+pub fn decode_footer(salt: u64, footer: &[u8]) -> Footer {
+    let Some(bytes) = footer.get(..FOOTER_LEN) else {
+        return Footer::Invalid(0);
+    };
+    let value = u64_at(bytes, 0);
+    if value == 0 {
+        return Footer::Open;
+    }
+    let slot = [bytes[0], bytes[1], bytes[2], bytes[3]];
+    let crc = crate::crc32c::crc32c_append(frame::salt_seed(salt), &slot) ^ FOOTER_CRC_MASK;
+    if crc != u32_at(bytes, 4) {
+        return Footer::Invalid(value);
+    }
+    Footer::Sealed(u32::from_le_bytes(slot) as usize * FRAME_ALIGN)
+}
 
 /// Frames start at multiples of this, and their payloads are zero-padded to it.
 pub const FRAME_ALIGN: usize = 8;

@@ -19,7 +19,7 @@ use super::frame::{
 };
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::seal::{IndexEntry, Seal};
-use super::{all_zero, u64_at, FOOTER_LEN, FRAME_ALIGN};
+use super::{all_zero, decode_footer, u64_at, Footer, FOOTER_LEN, FRAME_ALIGN};
 
 /// Why the scan stopped at a corrupt frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -341,12 +341,17 @@ impl<'a> Scanner<'a> {
         }
         if !self.truncated() {
             let footer_at = self.area_end;
-            let value = u64_at(self.image, footer_at);
-            if value != 0 && value != at as u64 {
-                return ScanEnd::Corrupt {
-                    offset: footer_at,
-                    reason: CorruptReason::BadFooter { value },
-                };
+            match decode_footer(self.header.salt, &self.image[footer_at..]) {
+                Footer::Open => {}
+                Footer::Sealed(seal_at) if seal_at == at => {}
+                Footer::Sealed(_) | Footer::Invalid(_) => {
+                    return ScanEnd::Corrupt {
+                        offset: footer_at,
+                        reason: CorruptReason::BadFooter {
+                            value: u64_at(self.image, footer_at),
+                        },
+                    };
+                }
             }
         }
         ScanEnd::CleanEnd {

@@ -11,7 +11,7 @@ use super::frame::{
 };
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::scan::{CorruptReason, SegmentStats};
-use super::{u32_at, u64_at, FOOTER_LEN, FRAME_ALIGN};
+use super::{decode_footer, u32_at, u64_at, Footer, FOOTER_LEN, FRAME_ALIGN};
 
 /// Length of the seal payload before its index entries.
 pub const SEAL_FIXED_LEN: usize = 56;
@@ -164,13 +164,13 @@ impl<'a> SealedSegment<'a> {
         };
         let area_end = capacity - FOOTER_LEN;
         let value = u64_at(image, area_end);
-        if value == 0 {
-            return Err(OpenSealedError::NotSealed);
-        }
         let corrupt = |offset, reason| OpenSealedError::Corrupt(Corruption { offset, reason });
-        let at = match usize::try_from(value) {
-            Ok(at) if at % FRAME_ALIGN == 0 && at >= FILE_HEADER_LEN && at < area_end => at,
-            _ => return Err(corrupt(area_end, CorruptReason::BadFooter { value })),
+        let at = match decode_footer(header.salt, &image[area_end..]) {
+            Footer::Open => return Err(OpenSealedError::NotSealed),
+            Footer::Sealed(at) if at >= FILE_HEADER_LEN && at < area_end => at,
+            Footer::Sealed(_) | Footer::Invalid(_) => {
+                return Err(corrupt(area_end, CorruptReason::BadFooter { value }))
+            }
         };
         let seed = salt_seed(header.salt);
         let frame = match inspect(image, at, area_end, seed) {
@@ -184,7 +184,7 @@ impl<'a> SealedSegment<'a> {
             }
         };
         let seal = Seal::parse(frame.payload).ok_or(corrupt(at, CorruptReason::SealMalformed))?;
-        if seal.data_end != value {
+        if seal.data_end != at as u64 {
             return Err(corrupt(at, CorruptReason::SealMismatch));
         }
         let mut previous: Option<IndexEntry> = None;

@@ -12,7 +12,7 @@ use super::frame::{
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::scan::{ScanEnd, Scanner, SegmentStats};
 use super::seal::{write_seal_fixed, INDEX_ENTRY_LEN, SEAL_FIXED_LEN};
-use super::{u32_at, u64_at, FOOTER_LEN};
+use super::{encode_footer, u32_at, u64_at, FOOTER_LEN};
 
 /// Why an append, a seal or opening a writer failed. Nothing was written when it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -267,19 +267,15 @@ impl Appender {
     /// records.
     pub fn seal(self, records: &[u8], tail: &mut [u8]) -> Result<usize, WriteError> {
         let at = self.end;
+        let salt = self.header.salt;
         let end = self.seal_frame(records, tail)?;
         let footer_at = tail.len() - FOOTER_LEN;
-        tail[footer_at..].copy_from_slice(&Self::footer(at));
+        tail[footer_at..].copy_from_slice(&encode_footer(salt, at));
         Ok(end)
     }
 
-    /// The footer of a segment sealed at offset `seal_at`: its last 8 bytes.
-    pub const fn footer(seal_at: usize) -> [u8; FOOTER_LEN] {
-        (seal_at as u64).to_le_bytes()
-    }
-
     /// Like [`seal`](Self::seal), but leaves the footer zero, for a writer that makes the seal
-    /// durable first and writes the footer ([`footer`](Self::footer)) after: then a footer on
+    /// durable first and writes the footer ([`encode_footer`](super::encode_footer)) after: then a footer on
     /// disk always points at a seal on disk. A scan recognises the seal either way.
     pub fn seal_frame(self, records: &[u8], tail: &mut [u8]) -> Result<usize, WriteError> {
         self.check_tail(tail)?;

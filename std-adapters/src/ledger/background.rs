@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
-use ringledger_core::segment::Appender;
+use ringledger_core::segment::encode_footer;
 
 use super::segment::Segment;
 use super::{lock, LedgerConfig};
@@ -29,6 +29,8 @@ pub(super) struct Background {
     spare: Arc<Mutex<Option<Spare>>>,
     thread: Option<JoinHandle<()>>,
     storage: Arc<dyn Storage>,
+    /// In manual mode (deterministic crash tests): the jobs not run yet, and who runs them.
+    manual: Option<(Mutex<Vec<Job>>, Worker)>,
 }
 
 impl Background {
@@ -46,6 +48,15 @@ impl Background {
             segment_size: config.segment_size,
             prefault: config.prefault,
         };
+        if config.manual_background {
+            return Self {
+                sender: None,
+                spare,
+                thread: None,
+                storage,
+                manual: Some((Mutex::new(Vec::new()), worker)),
+            };
+        }
         let thread = std::thread::Builder::new()
             .name("ringledger-ledger".into())
             .spawn(move || {
@@ -59,7 +70,21 @@ impl Background {
             spare,
             thread,
             storage,
+            manual: None,
         }
+    }
+
+    /// In manual mode, runs the jobs queued so far (and returns how many); otherwise 0.
+    pub(super) fn run_pending(&self) -> usize {
+        let Some((pending, worker)) = &self.manual else {
+            return 0;
+        };
+        let jobs = std::mem::take(&mut *lock(pending));
+        let n = jobs.len();
+        for job in jobs {
+            worker.run(job);
+        }
+        n
     }
 
     /// The prepared segment file, if one is ready.
@@ -90,6 +115,10 @@ impl Background {
     }
 
     fn try_send(&self, job: Job) -> Result<(), Job> {
+        if let Some((pending, _)) = &self.manual {
+            lock(pending).push(job);
+            return Ok(());
+        }
         match &self.sender {
             Some(sender) => sender.send(job).map_err(|e| e.0),
             None => Err(job),
@@ -163,7 +192,7 @@ pub(super) fn finish(segment: &Segment) -> std::io::Result<()> {
     unsafe {
         segment
             .mapping
-            .write_footer(Appender::footer(segment.data_end()))
+            .write_footer(encode_footer(segment.header.salt, segment.data_end()))
     };
     Ok(())
 }

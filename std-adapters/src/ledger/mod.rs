@@ -101,6 +101,11 @@ pub struct LedgerConfig {
     /// Fault in each new segment's pages on a background thread, ahead of the writer.
     /// Default `true`.
     pub prefault: bool,
+    /// For deterministic crash tests: no background thread; its jobs (finishing sealed
+    /// segments, preparing the next file) wait for [`Ledger::run_background`]. Default
+    /// `false`.
+    #[doc(hidden)]
+    pub manual_background: bool,
 }
 
 impl Default for LedgerConfig {
@@ -112,6 +117,7 @@ impl Default for LedgerConfig {
             index_interval: 4096,
             repair: false,
             prefault: true,
+            manual_background: false,
         }
     }
 }
@@ -613,6 +619,13 @@ impl Ledger {
         })
     }
 
+    /// With [`LedgerConfig::manual_background`], runs the background jobs queued so far and
+    /// returns how many ran.
+    #[doc(hidden)]
+    pub fn run_background(&self) -> usize {
+        self.inner.background.run_pending()
+    }
+
     /// What recovery did when this ledger was opened.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.inner.report
@@ -703,7 +716,14 @@ impl Inner {
             }
             match self.append_to_active(writer, entries) {
                 Ok(()) => break,
-                Err(WriteError::Full { .. }) if !rolled => {
+                // A write that does not fit in an empty segment never will.
+                Err(WriteError::Full { .. })
+                    if !rolled
+                        && writer
+                            .active
+                            .as_ref()
+                            .is_some_and(|(_, a)| a.stats().count > 0) =>
+                {
                     self.roll(writer)?;
                     rolled = true;
                 }
@@ -787,7 +807,17 @@ impl Inner {
 
     /// Seals the active segment (if any) and starts a new one after the head.
     fn roll(&self, writer: &mut Writer) -> Result<(), LedgerError> {
-        let base = writer.last_seq.saturating_add(1);
+        // The base chains to the previous segment (its last sequence + 1), which lets open
+        // notice a missing segment. The head can be above that last sequence (entries lost
+        // in a crash after a delete recorded the head), so it is not used while a previous
+        // segment exists.
+        let previous_last = self
+            .segments()
+            .last()
+            .map(|s| s.counts())
+            .filter(|c| c.count > 0)
+            .map(|c| c.last_seq);
+        let base = previous_last.unwrap_or(writer.last_seq).saturating_add(1);
         let name = file_name(base).as_str().to_owned();
         let header = FileHeader {
             base_seq: base,

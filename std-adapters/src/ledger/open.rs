@@ -17,8 +17,8 @@ use std::io;
 use std::sync::Arc;
 
 use ringledger_core::segment::{
-    parse_file_name, recover, Appender, FileHeader, OpenSealedError, Scanner, SealedSegment,
-    FOOTER_LEN,
+    decode_footer, parse_file_name, recover, Appender, FileHeader, Footer, OpenSealedError,
+    Scanner, SealedSegment, FOOTER_LEN,
 };
 
 use super::meta::{Meta, META_FILE};
@@ -150,9 +150,12 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         // SAFETY: nothing else has the mapping yet (the directory is locked, no ledger
         // exists); no mutable slice of it is alive.
         let image = unsafe { m.mapping.slice(0, len) };
-        let footer = u64::from_le_bytes(image[len - FOOTER_LEN..].try_into().unwrap_or([0; 8]));
+        // A footer is written only once its seal is on disk: a valid one means the seal must
+        // be intact. Zeros, or bytes that are no footer (a page that never reached the disk
+        // whole), mean the segment was still being closed: scan it.
+        let footer = decode_footer(m.header.salt, &image[len - FOOTER_LEN..]);
 
-        if footer != 0 {
+        if let Footer::Sealed(_) = footer {
             match SealedSegment::open(image) {
                 Ok(sealed) => {
                     let segment = sealed_segment(m, &sealed, config);

@@ -6,7 +6,8 @@
 //! journal of creations, renames and removals made since the last
 //! [`sync_dir`](Storage::sync_dir). [`SimStorage::crash`] builds what a machine finds after a
 //! power loss: a seeded prefix of that journal, and for every page changed since its file's
-//! last sync, by seed, the new bytes, the old ones, a torn mix of sectors or garbage.
+//! last sync, by seed, the new bytes, the old ones, a torn mix of sectors or garbage in the
+//! bytes the unsynced write changed (synced bytes are never damaged by a later write).
 //! [`SimStorage::snapshot`] is the kinder crash of a process, where the page cache survives.
 //!
 //! The crash tests of the ledger and the table run their recovery on these images, so a rule
@@ -483,6 +484,13 @@ fn not_found(name: &str) -> io::Error {
 
 /// The bytes of one file after a power loss: `durable`, with each page that differs in
 /// `current` applied, dropped, torn or garbled by `rng`.
+///
+/// The model: bytes that reached the disk stay as they are unless written again. A page
+/// written after its last sync comes back new, old, torn at a sector boundary (a prefix of
+/// its sectors new, the rest old), or garbled: every byte the unsynced write changed holds
+/// garbage. Bytes the write did not change keep their value in every case: a sync is a
+/// promise about those bytes, and a later write of other bytes on the same page must not
+/// break it (a disk writes sectors whole, and the old and new contents agree on them).
 fn lose_power(current: &[u8], durable: &[u8], rng: &mut SplitMix64) -> Vec<u8> {
     let mut survivor = durable.to_vec();
     survivor.resize(current.len(), 0);
@@ -499,7 +507,15 @@ fn lose_power(current: &[u8], durable: &[u8], rng: &mut SplitMix64) -> Vec<u8> {
                 let torn = torn.saturating_mul(SECTOR).min(page.len());
                 page[..torn].copy_from_slice(&new[..torn]);
             }
-            _ => rng.fill(page),
+            _ => {
+                let mut garbage = vec![0u8; page.len()];
+                rng.fill(&mut garbage);
+                for ((old, &new), junk) in page.iter_mut().zip(new).zip(garbage) {
+                    if *old != new {
+                        *old = junk;
+                    }
+                }
+            }
         }
     }
     survivor
