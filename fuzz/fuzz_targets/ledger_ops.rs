@@ -36,7 +36,9 @@ enum Op {
 }
 
 fn payload(seq: u64, len: u16) -> Vec<u8> {
-    (0..len as usize % 3000).map(|i| (seq as usize ^ i) as u8).collect()
+    (0..len as usize % 3000)
+        .map(|i| (seq as usize ^ i) as u8)
+        .collect()
 }
 
 fn config() -> LedgerConfig {
@@ -58,7 +60,11 @@ struct Model {
 
 impl Model {
     fn live(&self) -> Vec<(u64, u16)> {
-        self.written.iter().copied().filter(|&(s, _)| s > self.tail).collect()
+        self.written
+            .iter()
+            .copied()
+            .filter(|&(s, _)| s > self.tail)
+            .collect()
     }
 }
 
@@ -96,7 +102,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 match ledger.write_with(&batch, durability) {
                     Ok(()) => {
                         assert!(!invalid || batch.is_empty());
-                        model.written.extend(batch.iter().map(|e| (e.sequence, len)));
+                        model
+                            .written
+                            .extend(batch.iter().map(|e| (e.sequence, len)));
                         model.head = model.head.max(seq);
                         if synced {
                             model.durable = model.written.len();
@@ -147,7 +155,10 @@ fuzz_target!(|ops: Vec<Op>| {
                     live.len().checked_sub(i.unsigned_abs() as usize)
                 };
                 let want = k.and_then(|k| live.get(k)).map(|&(s, _)| s);
-                assert_eq!(ledger.index(i64::from(i)).unwrap().map(|e| e.sequence), want);
+                assert_eq!(
+                    ledger.index(i64::from(i)).unwrap().map(|e| e.sequence),
+                    want
+                );
             }
             Op::Sync => {
                 ledger.sync().unwrap();
@@ -181,7 +192,11 @@ fuzz_target!(|ops: Vec<Op>| {
                     .count();
                 assert!(got.len() >= durable_live, "lost synced entries");
                 // The model becomes what survived.
-                let kept = model.written.iter().filter(|&&(s, _)| s <= model.tail).count()
+                let kept = model
+                    .written
+                    .iter()
+                    .filter(|&&(s, _)| s <= model.tail)
+                    .count()
                     + got.len();
                 model.written.truncate(kept);
                 model.durable = model.written.len();
