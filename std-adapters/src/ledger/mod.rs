@@ -84,7 +84,7 @@ use segment::{Counts, Mapping, Segment};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LedgerConfig {
-    /// Size of each segment file in bytes: a multiple of 4096, at least 8192. An entry must
+    /// Size of each segment file in bytes: a multiple of 4096, from 8192 to 32 GiB. An entry must
     /// fit in one segment, and so must every write (all of its entries). Default 64 MiB.
     pub segment_size: usize,
     /// What [`Ledger::write`] waits for. Default [`Durability::Buffered`].
@@ -152,9 +152,10 @@ impl LedgerConfig {
     }
 
     fn validate(&self) -> Result<(), LedgerError> {
-        if self.segment_size < 8192 || self.segment_size % 4096 != 0 {
+        if self.segment_size < 8192 || self.segment_size % 4096 != 0 || self.segment_size > 32 << 30
+        {
             return Err(LedgerError::Config(format!(
-                "segment_size {} must be a multiple of 4096 and at least 8192",
+                "segment_size {} must be a multiple of 4096, at least 8192 and at most 32 GiB",
                 self.segment_size
             )));
         }
