@@ -149,10 +149,16 @@ pub(super) struct FrameFields {
 pub(super) fn write_frame(out: &mut [u8], seed: u32, fields: FrameFields, payload: &[u8]) -> usize {
     let total = frame_len(payload.len());
     let (header, rest) = out[..total].split_at_mut(FRAME_HEADER_LEN);
+    // Header first: a process killed while copying the payload leaves a frame whose payload
+    // checksum fails with zeros after it, which a scan calls a torn tail. (Payload first
+    // would leave a zero header before non-zero bytes, which reads as corruption.) The fence
+    // keeps the compiler from moving the payload stores ahead; the CPU's order does not
+    // matter to a killed process, whose stores all reach the page cache.
+    write_header(header, seed, fields, payload);
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
     let (body, padding) = rest.split_at_mut(payload.len());
     body.copy_from_slice(payload);
     padding.fill(0);
-    write_header(header, seed, fields, payload);
     total
 }
 

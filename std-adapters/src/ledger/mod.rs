@@ -780,7 +780,12 @@ impl Inner {
                 let end = appender.end();
                 // SAFETY: as above.
                 let written = unsafe { segment.mapping.tail_mut(start) };
-                written[..end - start].fill(0);
+                // From the back, so that a kill meanwhile leaves complete frames of an
+                // unfinished write followed by zeros: a torn tail to recovery.
+                for chunk in written[..end - start].rchunks_mut(4096) {
+                    chunk.fill(0);
+                    std::sync::atomic::compiler_fence(Ordering::Release);
+                }
                 *appender = saved;
                 return Err(e);
             }
