@@ -63,7 +63,7 @@ mod segment;
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
@@ -350,6 +350,8 @@ struct Inner {
     poison: Arc<OnceLock<String>>,
     waiters: Waiters,
     subscribers: Mutex<Vec<SyncSender<u64>>>,
+    /// Whether `subscribers` may be non-empty: spares writes the lock when nobody listens.
+    has_subscribers: AtomicBool,
     background: Background,
     report: RecoveryReport,
     _lock: Box<dyn LockGuard>,
@@ -411,6 +413,7 @@ impl Ledger {
             poison,
             waiters: Waiters::new(),
             subscribers: Mutex::new(Vec::new()),
+            has_subscribers: AtomicBool::new(false),
             background,
             report: opened.report,
             _lock: opened.lock,
@@ -596,7 +599,9 @@ impl Ledger {
     /// waited for. Dropping the receiver unsubscribes.
     pub fn subscribe(&self, capacity: usize) -> Receiver<u64> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(capacity.max(1));
-        lock(&self.inner.subscribers).push(sender);
+        let mut subscribers = lock(&self.inner.subscribers);
+        subscribers.push(sender);
+        self.inner.has_subscribers.store(true, Ordering::Release);
         receiver
     }
 
@@ -933,9 +938,13 @@ impl Inner {
     fn notify(&self) {
         let head = self.head.load(Ordering::Acquire);
         self.waiters.notify();
+        if !self.has_subscribers.load(Ordering::Acquire) {
+            return;
+        }
         let mut subscribers = lock(&self.subscribers);
-        if !subscribers.is_empty() {
-            subscribers.retain(|s| !matches!(s.try_send(head), Err(TrySendError::Disconnected(_))));
+        subscribers.retain(|s| !matches!(s.try_send(head), Err(TrySendError::Disconnected(_))));
+        if subscribers.is_empty() {
+            self.has_subscribers.store(false, Ordering::Release);
         }
     }
 }
