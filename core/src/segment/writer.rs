@@ -11,7 +11,7 @@ use super::frame::{
 };
 use super::header::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use super::scan::{ScanEnd, Scanner, SegmentStats};
-use super::seal::{write_seal_fixed, INDEX_ENTRY_LEN, SEAL_FIXED_LEN};
+use super::seal::{write_seal_fixed, IndexEntry, INDEX_ENTRY_LEN, SEAL_FIXED_LEN};
 use super::{encode_footer, u32_at, u64_at, FOOTER_LEN};
 
 /// Why an append, a seal or opening a writer failed. Nothing was written when it fails.
@@ -47,6 +47,13 @@ pub enum WriteError {
     /// The segment is sealed (or its scan found a seal): no more appends.
     #[error("segment is sealed")]
     Sealed,
+    /// The index entries given to [`Appender::seal_frame_indexed`] are not the ones the
+    /// records call for.
+    #[error("the seal needs {expected} index entries, a different number was given")]
+    IndexMismatch {
+        /// How many the records call for.
+        expected: usize,
+    },
     /// The image does not end cleanly: run [`recover`](super::recover) first.
     #[error("segment needs recovery: invalid bytes at offset {offset}")]
     NeedsRecovery {
@@ -278,14 +285,45 @@ impl Appender {
     /// durable first and writes the footer ([`encode_footer`](super::encode_footer)) after: then a footer on
     /// disk always points at a seal on disk. A scan recognises the seal either way.
     pub fn seal_frame(self, records: &[u8], tail: &mut [u8]) -> Result<usize, WriteError> {
-        self.check_tail(tail)?;
-        let at = self.end;
-        if records.len() != at {
+        if records.len() != self.end {
             return Err(WriteError::CapacityMismatch {
                 len: records.len() + tail.len(),
                 capacity: self.header.capacity,
             });
         }
+        // The index: the same walk `note_indexed` did while appending, now with offsets.
+        let (base, interval, end) = (self.header.base_seq, self.index_interval.max(1), self.end);
+        let mut next_indexed_at = FILE_HEADER_LEN;
+        let mut pos = FILE_HEADER_LEN;
+        let index = core::iter::from_fn(move || {
+            while pos < end {
+                let at = pos;
+                pos += frame_len(u32_at(records, at) as usize);
+                if at >= next_indexed_at {
+                    next_indexed_at = at.saturating_add(interval);
+                    return Some(IndexEntry {
+                        relative_seq: u64_at(records, at + 16).wrapping_sub(base),
+                        offset: at as u64,
+                    });
+                }
+            }
+            None
+        });
+        self.seal_frame_indexed(index, tail)
+    }
+
+    /// Like [`seal_frame`](Self::seal_frame), with the index entries from the caller instead of
+    /// a walk over the records: a writer that kept them while appending (the ledger does)
+    /// saves reading every frame header of a full segment. `index` must yield exactly the
+    /// entries the walk would (the first record at or after every `index_interval` bytes);
+    /// a different number of them is [`WriteError::IndexMismatch`] and writes nothing.
+    pub fn seal_frame_indexed(
+        self,
+        index: impl IntoIterator<Item = IndexEntry>,
+        tail: &mut [u8],
+    ) -> Result<usize, WriteError> {
+        self.check_tail(tail)?;
+        let at = self.end;
         let payload_len = SEAL_FIXED_LEN + self.index_entries * INDEX_ENTRY_LEN;
         let total = frame_len(payload_len);
         // `append` kept this room; the check only guards against a broken invariant.
@@ -298,29 +336,36 @@ impl Appender {
         let frame = &mut tail[..total];
         let (header, body) = frame.split_at_mut(FRAME_HEADER_LEN);
         let (payload, padding) = body.split_at_mut(payload_len);
+        let mut written = 0;
+        let mut entry = SEAL_FIXED_LEN;
+        for IndexEntry {
+            relative_seq,
+            offset,
+        } in index
+        {
+            if written == self.index_entries {
+                written += 1;
+                break;
+            }
+            payload[entry..entry + 8].copy_from_slice(&relative_seq.to_le_bytes());
+            payload[entry + 8..entry + 16].copy_from_slice(&offset.to_le_bytes());
+            entry += INDEX_ENTRY_LEN;
+            written += 1;
+        }
+        if written != self.index_entries {
+            payload[SEAL_FIXED_LEN..].fill(0);
+            return Err(WriteError::IndexMismatch {
+                expected: self.index_entries,
+            });
+        }
         padding.fill(0);
-        let entries = self.index_entries as u32;
         write_seal_fixed(
             payload,
             &self.stats,
             at as u64,
-            entries,
+            self.index_entries as u32,
             self.index_interval as u32,
         );
-        // The index: the same walk `note_indexed` did while appending, now with offsets.
-        let mut next_indexed_at = FILE_HEADER_LEN;
-        let mut entry = SEAL_FIXED_LEN;
-        let mut pos = FILE_HEADER_LEN;
-        while pos < at && entry < payload_len {
-            if pos >= next_indexed_at {
-                let relative = u64_at(records, pos + 16).wrapping_sub(self.header.base_seq);
-                payload[entry..entry + 8].copy_from_slice(&relative.to_le_bytes());
-                payload[entry + 8..entry + 16].copy_from_slice(&(pos as u64).to_le_bytes());
-                entry += INDEX_ENTRY_LEN;
-                next_indexed_at = pos.saturating_add(self.index_interval.max(1));
-            }
-            pos += frame_len(u32_at(records, pos) as usize);
-        }
         let fields = FrameFields {
             kind: FrameKind::Seal,
             flags: 0,

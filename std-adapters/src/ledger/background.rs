@@ -1,9 +1,13 @@
-//! The ledger's background thread: prepares the next segment file (allocated and pre-faulted)
-//! ahead of the writer, and finishes sealed segments (syncs the seal, then writes the footer).
+//! The ledger's background threads: one prepares the next segment file ahead of the writer
+//! (allocated, its allocation synced, its pages faulted in) and faults in the active one; the
+//! other finishes sealed segments (syncs the seal, then writes the footer). Two threads, so
+//! that a slow sync of a sealed segment never holds up the next file the writer needs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use ringledger_core::segment::encode_footer;
 
@@ -17,20 +21,25 @@ pub(super) type Spare = (String, Box<dyn Region>);
 enum Job {
     /// Create and pre-fault the next segment file, unless one is ready.
     Spare,
-    /// Sync a sealed segment, then write its footer.
-    Finish(Arc<Segment>),
+    /// Sync a sealed segment, then write its footer; not before the instant (buffered
+    /// ledgers give the kernel's own writeback time to do most of the work first).
+    Finish(Arc<Segment>, Instant),
     /// Fault in a segment's pages from this offset on.
     Prefault(Arc<Segment>, usize),
 }
 
-/// The handle on the background thread; dropping it finishes the queued jobs and joins it.
+/// The handle on the background threads; dropping it finishes the queued jobs and joins them.
 pub(super) struct Background {
-    sender: Option<Sender<Job>>,
+    /// To the preparing thread, and to the syncing thread.
+    senders: Option<(Sender<Job>, Sender<Job>)>,
     spare: Arc<Mutex<Option<Spare>>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     storage: Arc<dyn Storage>,
     /// In manual mode (deterministic crash tests): the jobs not run yet, and who runs them.
-    manual: Option<(Mutex<Vec<Job>>, Worker)>,
+    manual: Option<(Mutex<Vec<Job>>, Arc<Worker>)>,
+    /// Set on drop: queued finishes run at once instead of waiting for their time.
+    shutdown: Arc<AtomicBool>,
+    finish_delay: Duration,
 }
 
 impl Background {
@@ -39,38 +48,74 @@ impl Background {
         config: &LedgerConfig,
         poison: Arc<OnceLock<String>>,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel::<Job>();
         let spare: Arc<Mutex<Option<Spare>>> = Arc::new(Mutex::new(None));
-        let worker = Worker {
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let finish_delay = match config.durability {
+            super::Durability::Buffered => Duration::from_secs(1),
+            super::Durability::Synced => Duration::ZERO,
+        };
+        let worker = Arc::new(Worker {
+            shutdown: Arc::clone(&shutdown),
+            dirty_prefault: config.durability == super::Durability::Buffered,
             storage: Arc::clone(&storage),
             spare: Arc::clone(&spare),
             poison,
             segment_size: config.segment_size,
             prefault: config.prefault,
-        };
+        });
         if config.manual_background {
             return Self {
-                sender: None,
+                senders: None,
                 spare,
-                thread: None,
+                threads: Vec::new(),
                 storage,
                 manual: Some((Mutex::new(Vec::new()), worker)),
+                shutdown,
+                finish_delay,
             };
         }
-        let thread = std::thread::Builder::new()
-            .name("ringledger-ledger".into())
-            .spawn(move || {
-                while let Ok(job) = receiver.recv() {
-                    worker.run(job);
+        let spawn = |name: &str| {
+            let (sender, receiver) = mpsc::channel::<Job>();
+            let worker = Arc::clone(&worker);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    while let Ok(job) = receiver.recv() {
+                        worker.run(job);
+                    }
+                })
+                .ok()
+                .map(|thread| (sender, thread))
+        };
+        match (spawn("ringledger-prepare"), spawn("ringledger-sync")) {
+            (Some((prepare, t1)), Some((sync, t2))) => Self {
+                senders: Some((prepare, sync)),
+                spare,
+                threads: vec![t1, t2],
+                storage,
+                manual: None,
+                shutdown,
+                finish_delay,
+            },
+            // No threads (the system refused): the writer does the work inline.
+            (a, b) => {
+                let threads = [a, b].into_iter().flatten().map(|(s, t)| {
+                    drop(s);
+                    t
+                });
+                for thread in threads {
+                    let _ = thread.join();
                 }
-            })
-            .ok();
-        Self {
-            sender: thread.is_some().then_some(sender),
-            spare,
-            thread,
-            storage,
-            manual: None,
+                Self {
+                    senders: None,
+                    spare,
+                    threads: Vec::new(),
+                    storage,
+                    manual: None,
+                    shutdown,
+                    finish_delay,
+                }
+            }
         }
     }
 
@@ -82,6 +127,11 @@ impl Background {
         let jobs = std::mem::take(&mut *lock(pending));
         let n = jobs.len();
         for job in jobs {
+            // Deterministic: no waiting for a finish's time.
+            let job = match job {
+                Job::Finish(segment, _) => Job::Finish(segment, Instant::now()),
+                other => other,
+            };
             worker.run(job);
         }
         n
@@ -99,7 +149,8 @@ impl Background {
 
     /// Asks for a sealed segment's seal to be synced and its footer written.
     pub(super) fn finish(&self, segment: Arc<Segment>) {
-        if let Err(Job::Finish(segment)) = self.try_send(Job::Finish(segment)) {
+        let due = Instant::now() + self.finish_delay;
+        if let Err(Job::Finish(segment, _)) = self.try_send(Job::Finish(segment, due)) {
             // No thread: do it here.
             let _ = finish(&segment);
         }
@@ -119,8 +170,15 @@ impl Background {
             lock(pending).push(job);
             return Ok(());
         }
-        match &self.sender {
-            Some(sender) => sender.send(job).map_err(|e| e.0),
+        match &self.senders {
+            Some((prepare, sync)) => {
+                let sender = if matches!(job, Job::Finish(..)) {
+                    sync
+                } else {
+                    prepare
+                };
+                sender.send(job).map_err(|e| e.0)
+            }
             None => Err(job),
         }
     }
@@ -128,8 +186,9 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
-        drop(self.sender.take());
-        if let Some(thread) = self.thread.take() {
+        self.shutdown.store(true, Ordering::Release);
+        drop(self.senders.take());
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
         if let Some((name, region)) = lock(&self.spare).take() {
@@ -140,6 +199,10 @@ impl Drop for Background {
 }
 
 struct Worker {
+    shutdown: Arc<AtomicBool>,
+    /// Fault pages in writable (buffered ledgers) or clean (synced ones, whose syncs must not
+    /// write pages of zeros ahead of the data).
+    dirty_prefault: bool,
     storage: Arc<dyn Storage>,
     spare: Arc<Mutex<Option<Spare>>>,
     poison: Arc<OnceLock<String>>,
@@ -158,13 +221,30 @@ impl Worker {
                 // A failure (a full disk) leaves no spare: the writer then creates the file
                 // itself and reports the error to its caller.
                 if let Ok(region) = self.storage.create(&name, self.segment_size) {
-                    if self.prefault {
-                        region.prefault(0..region.len());
+                    // Make the allocation durable now, so that the writer's sync of the new
+                    // header at the roll has a single page to write. (A failure here is not
+                    // a lost write: the writer's own sync will report it.)
+                    let _ = region.sync();
+                    // Clean pages can come in now; dirty ones only after that header sync
+                    // (the writer asks once the segment is in use).
+                    if self.prefault && !self.dirty_prefault {
+                        region.prefault(0..region.len(), false);
                     }
                     *lock(&self.spare) = Some((name, region));
                 }
             }
-            Job::Finish(segment) => {
+            Job::Finish(segment, due) => {
+                while !self.shutdown.load(Ordering::Acquire) {
+                    let now = Instant::now();
+                    if now >= due {
+                        break;
+                    }
+                    std::thread::sleep((due - now).min(Duration::from_millis(20)));
+                }
+                if Arc::strong_count(&segment) == 1 && !self.shutdown.load(Ordering::Acquire) {
+                    // Deleted meanwhile, and nobody reads it: nothing to finish.
+                    return;
+                }
                 if let Err(e) = finish(&segment) {
                     let _ = self
                         .poison
@@ -172,16 +252,43 @@ impl Worker {
                 }
             }
             Job::Prefault(segment, from) => {
-                if self.prefault {
-                    segment
-                        .mapping
-                        .region()
-                        .prefault(from..segment.mapping.len());
+                if !self.prefault {
+                    return;
+                }
+                let len = segment.mapping.len();
+                let mut at = from;
+                if !self.dirty_prefault {
+                    // Clean pages cost nothing to keep around: all of them, in steps.
+                    while at < len && !self.shutdown.load(Ordering::Acquire) {
+                        let to = (at + PREFAULT_STEP).min(len);
+                        segment.mapping.region().prefault(at..to, false);
+                        at = to;
+                    }
+                    return;
+                }
+                // Dirty pages only a window ahead of the writer: pages of zeros dirty for
+                // long would be written back for nothing, and a writer meeting a page under
+                // writeback waits for the disk.
+                while at < len && !segment.is_sealed() && !self.shutdown.load(Ordering::Acquire) {
+                    let target = (segment.data_end() + PREFAULT_WINDOW).min(len);
+                    if at < target {
+                        let to = (at + PREFAULT_STEP).min(target);
+                        segment.mapping.region().prefault(at..to, true);
+                        at = to;
+                    } else {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
                 }
             }
         }
     }
 }
+
+/// How far ahead of the writer a buffered ledger's pages are faulted in writable.
+const PREFAULT_WINDOW: usize = 16 << 20;
+
+/// How much a prefault job faults in per call.
+const PREFAULT_STEP: usize = 1 << 20;
 
 /// Syncs a sealed segment, then writes its footer (left for the next sync or writeback: a
 /// footer that never reaches the disk only costs the next open a scan).

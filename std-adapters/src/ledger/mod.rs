@@ -92,8 +92,8 @@ pub struct LedgerConfig {
     /// The most entries the ledger holds; a write that would pass it fails with
     /// [`LedgerError::LimitReached`]. Default `None` (no limit).
     pub limit: Option<u64>,
-    /// Bytes between entries of a segment's sparse index (in memory, and in the seal).
-    /// Smaller finds a sequence faster and costs more memory. Default 4096.
+    /// Bytes between entries of a segment's sparse index (in memory, and in the seal), from
+    /// 64 to 2^30. Smaller finds a sequence faster and costs more memory. Default 4096.
     pub index_interval: u32,
     /// When recovery finds damage inside sealed data (or a missing segment), cut the log at
     /// the damage instead of failing to open. Default `false`.
@@ -152,6 +152,12 @@ impl LedgerConfig {
     }
 
     fn validate(&self) -> Result<(), LedgerError> {
+        if !(64..=1 << 30).contains(&self.index_interval) {
+            return Err(LedgerError::Config(format!(
+                "index_interval {} must be from 64 to 2^30 bytes",
+                self.index_interval
+            )));
+        }
         if self.segment_size < 8192 || self.segment_size % 4096 != 0 || self.segment_size > 32 << 30
         {
             return Err(LedgerError::Config(format!(
@@ -884,8 +890,15 @@ impl Inner {
             // SAFETY: below the committed end nobody writes; at and above it only the writer,
             // which is us.
             let (records, tail) = unsafe { (old.mapping.slice(0, end), old.mapping.tail_mut(end)) };
+            // The index the segment kept while appending is the seal's; should it ever
+            // disagree, build the seal's from the records instead.
             appender
-                .seal_frame(records, tail)
+                .clone()
+                .seal_frame_indexed(old.seal_index(), tail)
+                .or_else(|e| {
+                    debug_assert!(false, "the segment's index disagrees with the seal's: {e}");
+                    appender.seal_frame(records, tail)
+                })
                 .map_err(|e| LedgerError::BadSegment {
                     segment: old.name.clone(),
                     reason: format!("sealing: {e}"),
@@ -901,8 +914,13 @@ impl Inner {
         let mut segments = Vec::clone(&self.segments());
         segments.push(Arc::clone(&segment));
         self.set_segments(segments);
-        writer.active = Some((segment, appender));
+        // Make the next file, then fault this one's pages in ahead of the writer (its header
+        // is durable now, so dirty pages may come). The preparing thread follows the writer
+        // through this segment until it is sealed.
         self.background.prepare_spare();
+        self.background
+            .prefault(Arc::clone(&segment), FILE_HEADER_LEN);
+        writer.active = Some((segment, appender));
         Ok(())
     }
 

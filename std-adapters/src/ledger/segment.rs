@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use ringledger_core::segment::{CorruptReason, FileHeader, Record, RecordReader, FOOTER_LEN};
+use ringledger_core::segment::{
+    CorruptReason, FileHeader, IndexEntry, Record, RecordReader, FOOTER_LEN,
+};
 
 use crate::storage::Region;
 
@@ -111,6 +113,17 @@ impl SparseIndex {
         }
     }
 
+    /// The entries, in order.
+    fn entries(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        let n = self.len.load(Ordering::Acquire);
+        (0..n).map(move |i| {
+            (
+                self.words[2 * i].load(Ordering::Relaxed),
+                self.words[2 * i + 1].load(Ordering::Relaxed) as usize,
+            )
+        })
+    }
+
     /// Offset of the last indexed record with a sequence `<= seq`, if any.
     fn floor(&self, seq: u64) -> Option<usize> {
         let n = self.len.load(Ordering::Acquire);
@@ -169,7 +182,7 @@ impl Segment {
         mapping: Arc<Mapping>,
         index_interval: usize,
     ) -> Self {
-        let interval = index_interval.max(64);
+        let interval = index_interval.max(1);
         let capacity = mapping.len() / interval + 2;
         Self {
             name,
@@ -254,6 +267,16 @@ impl Segment {
         Bytes::from_owner(Committed {
             mapping: Arc::clone(&self.mapping),
             len: self.data_end(),
+        })
+    }
+
+    /// The sparse index, as the seal stores it: the first record at or after every
+    /// `index_interval` bytes.
+    pub(super) fn seal_index(&self) -> impl Iterator<Item = IndexEntry> + '_ {
+        let base = self.header.base_seq;
+        self.index.entries().map(move |(seq, offset)| IndexEntry {
+            relative_seq: seq.wrapping_sub(base),
+            offset: offset as u64,
         })
     }
 

@@ -274,7 +274,7 @@ unsafe impl Region for Mapping {
         data_sync(&self.file)
     }
 
-    fn prefault(&self, range: Range<usize>) {
+    fn prefault(&self, range: Range<usize>, dirty: bool) {
         let start = range.start.min(self.len) & !(PAGE - 1);
         let end = range.end.min(self.len);
         if start >= end {
@@ -282,18 +282,24 @@ unsafe impl Region for Mapping {
         }
         #[cfg(target_os = "linux")]
         {
+            const MADV_POPULATE_READ: libc::c_int = 22;
             const MADV_POPULATE_WRITE: libc::c_int = 23;
+            let advice = if dirty {
+                MADV_POPULATE_WRITE
+            } else {
+                MADV_POPULATE_READ
+            };
             // SAFETY: advice on a page-aligned range inside our own mapping; the kernel only
             // faults pages in (or refuses with EINVAL on kernels before 5.14).
-            let rc = unsafe {
-                libc::madvise(self.ptr.add(start).cast(), end - start, MADV_POPULATE_WRITE)
-            };
+            let rc = unsafe { libc::madvise(self.ptr.add(start).cast(), end - start, advice) };
             if rc == 0 {
                 return;
             }
             // SAFETY: as above, with advice every Linux knows.
             unsafe { libc::madvise(self.ptr.add(start).cast(), end - start, libc::MADV_WILLNEED) };
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = dirty;
     }
 }
 

@@ -46,8 +46,11 @@ pub unsafe trait Region: Send + Sync + fmt::Debug {
     fn sync(&self) -> io::Result<()>;
 
     /// A hint that `range` is about to be written: fault its pages in now, off the hot path.
-    fn prefault(&self, range: Range<usize>) {
-        let _ = range;
+    /// With `dirty`, they are faulted in writable (no fault at all on the first write, but a
+    /// sync of the file writes them, zeros and all); without, they come in clean (the first
+    /// write to each page still takes a light fault).
+    fn prefault(&self, range: Range<usize>, dirty: bool) {
+        let _ = (range, dirty);
     }
 }
 

@@ -1,0 +1,42 @@
+//! A quick look at the ledger's unsynced append rate outside criterion: writes `N` million
+//! 256-byte entries in batches (`RINGLEDGER_BATCH`, default 100) to a ledger in a temporary
+//! directory and prints entries per second. `cargo run --release -p ringledger-benches
+//! --example ledger_write -- 4`
+use std::time::Instant;
+
+use bytes::Bytes;
+use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+
+fn main() {
+    let millions: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2);
+    let batch: usize = std::env::var("RINGLEDGER_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let dir =
+        tempfile::tempdir_in(std::env::var("RINGLEDGER_BENCH_DIR").unwrap_or("/var/tmp".into()))
+            .expect("temp dir");
+    let ledger = Ledger::open(dir.path(), LedgerConfig::default()).expect("open");
+    let payload = Bytes::from(vec![7u8; 256]);
+    let mut entries: Vec<Entry> = (0..batch).map(|_| Entry::new(1, payload.clone())).collect();
+    let total = millions * 1_000_000;
+    let mut seq = 0;
+    let start = Instant::now();
+    while seq < total {
+        for e in entries.iter_mut() {
+            seq += 1;
+            e.sequence = seq;
+        }
+        ledger.write(&entries).expect("write");
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{total} entries of 256 B in batches of {batch}: {:.2?}, {:.2} M entries/s, {:.2} GB/s",
+        elapsed,
+        total as f64 / elapsed.as_secs_f64() / 1e6,
+        (total * 296) as f64 / elapsed.as_secs_f64() / 1e9
+    );
+}
