@@ -380,6 +380,23 @@ fn read(c: &mut Criterion) {
         });
         b.iter(|| read_all(&ledger.ledger, entries_total))
     });
+    g.bench_function("ringledger_read_into_4096", |b| {
+        let ledger = ledger.get_or_insert_with(|| {
+            let ledger = TempLedger::open(LedgerConfig::default());
+            fill(&ledger.ledger, entries_total, &PAYLOAD_256);
+            ledger
+        });
+        let mut out = Vec::with_capacity(READ_MAX);
+        b.iter(|| read_all_into(&ledger.ledger, entries_total, &mut out))
+    });
+    g.bench_function("ringledger_visit_4096", |b| {
+        let ledger = ledger.get_or_insert_with(|| {
+            let ledger = TempLedger::open(LedgerConfig::default());
+            fill(&ledger.ledger, entries_total, &PAYLOAD_256);
+            ledger
+        });
+        b.iter(|| visit_all(&ledger.ledger, entries_total))
+    });
     g.finish();
 }
 
@@ -412,6 +429,46 @@ fn read_all(ledger: &Ledger, n: u64) -> u64 {
             bytes += e.payload.len() as u64;
             touched += u64::from(e.payload[0]);
         }
+    }
+    assert_eq!(count, n, "entries read");
+    black_box(touched);
+    bytes
+}
+
+/// [`read_all`] with `read_into` and one reused vector.
+fn read_all_into(ledger: &Ledger, n: u64, out: &mut Vec<Entry>) -> u64 {
+    let (mut from, mut count, mut bytes, mut touched) = (1, 0u64, 0u64, 0u64);
+    while count < n {
+        out.clear();
+        ledger.read_into(from, READ_MAX, out).expect("ledger read");
+        let Some(last) = out.last() else { break };
+        from = last.sequence + 1;
+        count += out.len() as u64;
+        for e in out.iter() {
+            bytes += e.payload.len() as u64;
+            touched += u64::from(e.payload[0]);
+        }
+    }
+    assert_eq!(count, n, "entries read");
+    black_box(touched);
+    bytes
+}
+
+/// [`read_all`] with `visit`: payloads borrowed, nothing allocated or counted per entry.
+fn visit_all(ledger: &Ledger, n: u64) -> u64 {
+    let (mut from, mut count, mut bytes, mut touched) = (1, 0u64, 0u64, 0u64);
+    while count < n {
+        let mut last = None;
+        let seen = ledger
+            .visit(from, READ_MAX, |e| {
+                bytes += e.payload.len() as u64;
+                touched += u64::from(e.payload[0]);
+                last = Some(e.sequence);
+            })
+            .expect("ledger visit");
+        let Some(last) = last else { break };
+        from = last + 1;
+        count += seen as u64;
     }
     assert_eq!(count, n, "entries read");
     black_box(touched);

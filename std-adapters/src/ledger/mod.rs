@@ -212,6 +212,19 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// An entry borrowed from the ledger's mapping, as [`Ledger::visit`] hands it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The entry's sequence.
+    pub sequence: u64,
+    /// The entry's tag.
+    pub tag: u32,
+    /// The entry's timestamp.
+    pub timestamp: u64,
+    /// The entry's bytes, in the mapping.
+    pub payload: &'a [u8],
+}
+
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -471,9 +484,72 @@ impl Ledger {
     /// Payloads share the segment mappings. A record that fails its checksums is an error
     /// naming the segment and the offset, never skipped.
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<Entry>, LedgerError> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(max.min(1024));
+        self.read_into(from, max, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`read`](Self::read) into `out` (appended; returns how many), for a reader that reuses
+    /// one vector across calls.
+    pub fn read_into(
+        &self,
+        from: u64,
+        max: usize,
+        out: &mut Vec<Entry>,
+    ) -> Result<usize, LedgerError> {
+        let before = out.len();
+        self.read_with(from, max, |segment_records, record| {
+            let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+            out.push(Entry {
+                sequence: record.seq,
+                tag: record.tag,
+                timestamp: record.timestamp,
+                payload: segment_records.slice(start..start + record.payload.len()),
+            });
+        })?;
+        Ok(out.len() - before)
+    }
+
+    /// Calls `f` on up to `max` entries with a sequence `>= from`, oldest first, with the
+    /// payload borrowed from the mapping: no allocation and no reference count per entry.
+    /// Returns how many entries it saw.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
+    /// ledger.write(&[Entry::new(1, "ab"), Entry::new(2, "cde")]).unwrap();
+    /// let mut bytes = 0;
+    /// let seen = ledger.visit(0, 10, |entry| bytes += entry.payload.len()).unwrap();
+    /// assert_eq!((seen, bytes), (2, 5));
+    /// ```
+    pub fn visit(
+        &self,
+        from: u64,
+        max: usize,
+        mut f: impl FnMut(EntryRef<'_>),
+    ) -> Result<usize, LedgerError> {
+        self.read_with(from, max, |_, record| {
+            f(EntryRef {
+                sequence: record.seq,
+                tag: record.tag,
+                timestamp: record.timestamp,
+                payload: record.payload,
+            });
+        })
+    }
+
+    /// Walks the records `>= from` (at most `max`), handing each with its segment's bytes.
+    fn read_with(
+        &self,
+        from: u64,
+        max: usize,
+        mut f: impl FnMut(&Bytes, ringledger_core::segment::Record<'_>),
+    ) -> Result<usize, LedgerError> {
+        let mut seen = 0;
         if max == 0 {
-            return Ok(out);
+            return Ok(0);
         }
         let from = from.max(self.tail().saturating_add(1));
         let segments = self.inner.segments();
@@ -482,12 +558,12 @@ impl Ledger {
             .partition_point(|s| s.base() <= from)
             .saturating_sub(1);
         for segment in &segments[start..] {
-            read_segment(segment, from, max, &mut out)?;
-            if out.len() >= max {
+            seen += read_segment(segment, from, max - seen, &mut f)?;
+            if seen >= max {
                 break;
             }
         }
-        Ok(out)
+        Ok(seen)
     }
 
     /// Deletes every entry with a sequence `<= up_to` and returns how many there were.
@@ -526,6 +602,11 @@ impl Ledger {
                 && (counts.count == 0 || counts.last_seq <= up_to)
                 && !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, s))
         });
+        let mut writer = writer;
+        // Deleted segments need no sync, and must not be kept mapped by the sync list.
+        writer
+            .unsynced
+            .retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
         drop(writer);
         if !gone.is_empty() {
             inner.set_segments(kept);
@@ -904,6 +985,9 @@ impl Inner {
                     reason: format!("sealing: {e}"),
                 })?;
             old.publish_sealed();
+            // Nobody writes the records and the seal again: write-protect them, so that
+            // writing them back does not have to flush a TLB entry per page.
+            old.mapping.region().protect(0..end);
             if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, &old)) {
                 writer.unsynced.push(Arc::clone(&old));
             }
@@ -967,20 +1051,21 @@ impl Inner {
     }
 }
 
-/// Reads entries `>= from` of one segment into `out`, up to `max` in all.
+/// Hands the records `>= from` of one segment to `f`, up to `max`; returns how many.
 fn read_segment(
     segment: &Segment,
     from: u64,
     max: usize,
-    out: &mut Vec<Entry>,
-) -> Result<(), LedgerError> {
+    f: &mut impl FnMut(&Bytes, ringledger_core::segment::Record<'_>),
+) -> Result<usize, LedgerError> {
     let counts = segment.counts();
     if counts.count == 0 || counts.last_seq < from {
-        return Ok(());
+        return Ok(0);
     }
     let records = segment.records();
     let mut at = segment.seek(from);
-    while at < records.len() && out.len() < max {
+    let mut seen = 0;
+    while at < records.len() && seen < max {
         let record = segment
             .record_at(&records, at)
             .map_err(|reason| LedgerError::Corrupt {
@@ -990,16 +1075,11 @@ fn read_segment(
             })?;
         at = record.end();
         if record.seq >= from {
-            let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
-            out.push(Entry {
-                sequence: record.seq,
-                tag: record.tag,
-                timestamp: record.timestamp,
-                payload: records.slice(start..start + record.payload.len()),
-            });
+            f(&records, record);
+            seen += 1;
         }
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// Calls `f` on each entry `>= from` of `segment`, in order, until it returns `false`.

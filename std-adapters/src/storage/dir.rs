@@ -274,6 +274,19 @@ unsafe impl Region for Mapping {
         data_sync(&self.file)
     }
 
+    fn protect(&self, range: Range<usize>) {
+        // Whole pages inside the range only: the first partial page may hold bytes still to
+        // be written (none do today, but the contract is about the range).
+        let start = range.start.div_ceil(PAGE) * PAGE;
+        let end = range.end.min(self.len) & !(PAGE - 1);
+        if start >= end {
+            return;
+        }
+        // SAFETY: changes the protection of whole pages of our own mapping; the caller
+        // promises nothing writes them again (a write would fault with SIGSEGV).
+        unsafe { libc::mprotect(self.ptr.add(start).cast(), end - start, libc::PROT_READ) };
+    }
+
     fn prefault(&self, range: Range<usize>, dirty: bool) {
         let start = range.start.min(self.len) & !(PAGE - 1);
         let end = range.end.min(self.len);

@@ -45,6 +45,13 @@ pub unsafe trait Region: Send + Sync + fmt::Debug {
     /// kernel may have dropped the data: the caller must not trust any later sync either.
     fn sync(&self) -> io::Result<()>;
 
+    /// A hint that `range` will not be written again through this mapping: it may become
+    /// read-only (then the kernel's writeback needs no TLB flush per page to clean it).
+    /// Only whole pages inside the range are affected.
+    fn protect(&self, range: Range<usize>) {
+        let _ = range;
+    }
+
     /// A hint that `range` is about to be written: fault its pages in now, off the hot path.
     /// With `dirty`, they are faulted in writable (no fault at all on the first write, but a
     /// sync of the file writes them, zeros and all); without, they come in clean (the first
