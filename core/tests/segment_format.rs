@@ -577,7 +577,10 @@ fn an_interrupted_write_of_several_records_is_cut_whole() {
     let mut w = Writer::resume(&mut image, 0).unwrap();
     w.append(103, 0, 0, b"c").unwrap();
     let (records, end) = scan(&image);
-    assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [101, 102, 103]);
+    assert_eq!(
+        records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [101, 102, 103]
+    );
     assert!(matches!(end, ScanEnd::CleanEnd { seal: None, .. }));
 }
 
