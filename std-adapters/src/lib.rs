@@ -11,8 +11,8 @@ pub mod dedupe;
 pub mod ledger;
 pub mod sequence;
 pub mod storage;
-pub mod table;
 mod sync;
+pub mod table;
 pub mod wait;
 
 pub use sequence::generate;
