@@ -73,7 +73,9 @@ use ringledger_core::segment::{
 };
 
 pub use crate::storage::Durability;
-use crate::storage::{now_ns, random_u64, DirStorage, LockGuard, Storage};
+#[cfg(unix)]
+use crate::storage::DirStorage;
+use crate::storage::{now_ns, random_u64, LockGuard, Storage};
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 use background::Background;
@@ -392,6 +394,7 @@ struct Writer {
 
 impl Ledger {
     /// Opens the ledger in directory `dir`, creating it if needed, and recovers it.
+    #[cfg(unix)]
     pub fn open(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self, LedgerError> {
         let dir = dir.as_ref();
         let storage = DirStorage::new(dir)
