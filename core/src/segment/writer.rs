@@ -219,6 +219,24 @@ impl Appender {
         continues: bool,
     ) -> Result<usize, WriteError> {
         self.check_tail(tail)?;
+        self.append_staged(tail, seq, timestamp, tag, payload, continues)
+    }
+
+    /// Like [`append_in_write`](Self::append_in_write), but the frame goes to the start of
+    /// `out`, a staging buffer, instead of into the image at [`end`](Self::end): the caller
+    /// copies it there (with `pwrite`, say) before it publishes the new end. The room left in
+    /// the segment is checked against the capacity; `out` must hold the frame
+    /// ([`frame_len`](super::frame_len) of the payload) or the call fails with
+    /// [`WriteError::Full`]. Returns the new end.
+    pub fn append_staged(
+        &mut self,
+        out: &mut [u8],
+        seq: u64,
+        timestamp: u64,
+        tag: u32,
+        payload: &[u8],
+        continues: bool,
+    ) -> Result<usize, WriteError> {
         let last = if self.stats.count == 0 {
             self.header.base_seq.checked_sub(1)
         } else {
@@ -230,10 +248,13 @@ impl Appender {
         let len = frame_len(payload.len());
         let indexed = self.end >= self.next_indexed_at;
         let seal = seal_len(self.index_entries + usize::from(indexed)) + FOOTER_LEN;
-        let available = tail.len();
+        let available = self.capacity().saturating_sub(self.end);
         let needed = len.saturating_add(seal);
-        if payload.len() > u32::MAX as usize || needed > available {
-            return Err(WriteError::Full { needed, available });
+        if payload.len() > u32::MAX as usize || needed > available || out.len() < len {
+            return Err(WriteError::Full {
+                needed,
+                available: available.min(out.len().saturating_add(seal)),
+            });
         }
         let fields = FrameFields {
             kind: FrameKind::Record,
@@ -242,7 +263,7 @@ impl Appender {
             seq,
             timestamp,
         };
-        write_frame(tail, self.seed, fields, payload);
+        write_frame(out, self.seed, fields, payload);
         self.note_indexed(self.end);
         self.stats.add(seq, timestamp);
         self.end += len;

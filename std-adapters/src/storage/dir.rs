@@ -269,6 +269,20 @@ unsafe impl Region for Mapping {
         self.len
     }
 
+    fn write_at(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write past the region",
+            ));
+        }
+        self.file.write_all_at(bytes, offset as u64)
+    }
+
     fn sync(&self) -> io::Result<()> {
         // On Linux `fdatasync` of the file covers the pages dirtied through the mapping.
         data_sync(&self.file)
