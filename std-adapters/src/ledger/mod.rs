@@ -365,6 +365,8 @@ struct Inner {
     head: AtomicU64,
     tail: AtomicU64,
     len: AtomicU64,
+    /// Odd while a delete changes `tail` and `len` (a seqlock for readers of both).
+    deletes: AtomicU64,
     writer: Mutex<Writer>,
     /// The newest write ticket known durable.
     synced: Mutex<u64>,
@@ -439,6 +441,7 @@ impl Ledger {
             head: AtomicU64::new(head),
             tail: AtomicU64::new(opened.tail),
             len: AtomicU64::new(opened.len),
+            deletes: AtomicU64::new(0),
             writer: Mutex::new(Writer {
                 active: opened.active,
                 unsynced: Vec::new(),
@@ -611,8 +614,12 @@ impl Ledger {
             .storage
             .replace(META_FILE, &meta.encode())
             .map_err(|e| LedgerError::io("writing ledger.meta", e))?;
+        // A seqlock around the pair, so that `index` never counts one's old value from the
+        // other's new one.
+        inner.deletes.fetch_add(1, Ordering::AcqRel);
         inner.tail.store(up_to, Ordering::Release);
         inner.len.fetch_sub(deleted as u64, Ordering::AcqRel);
+        inner.deletes.fetch_add(1, Ordering::Release);
         // Remove sealed segments whose entries are all deleted (the active one stays).
         let active = writer.active.as_ref().map(|(s, _)| Arc::clone(s));
         let (gone, kept): (Vec<_>, Vec<_>) = segments.iter().cloned().partition(|s| {
@@ -667,7 +674,9 @@ impl Ledger {
     ///
     /// Walks the frames of one segment: a cost in proportion to a segment's entries.
     pub fn index(&self, i: i64) -> Result<Option<Entry>, LedgerError> {
-        let len = self.len();
+        // The length and the tail it counts from must belong together: a delete between the
+        // two loads would count the old length from the new tail.
+        let (len, tail) = self.inner.len_and_tail();
         let k = if i >= 0 {
             i as u64
         } else {
@@ -679,7 +688,6 @@ impl Ledger {
         if k >= len {
             return Ok(None);
         }
-        let tail = self.tail();
         let mut k = k;
         for segment in self.inner.segments().iter() {
             let live = live_in(segment, tail)?;
@@ -763,6 +771,24 @@ impl Ledger {
 }
 
 impl Inner {
+    /// The length and the tail as one delete left them (writes only add at the head, which
+    /// does not change what the length counts from).
+    fn len_and_tail(&self) -> (u64, u64) {
+        loop {
+            let before = self.deletes.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let tail = self.tail.load(Ordering::Acquire);
+            let len = self.len.load(Ordering::Acquire);
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.deletes.load(Ordering::Relaxed) == before {
+                return (len, tail);
+            }
+        }
+    }
+
     fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
         Arc::clone(&self.segments.read().unwrap_or_else(|e| e.into_inner()))
     }
