@@ -7,8 +7,10 @@
 pub use ringledger_core as core;
 
 pub mod blocking;
+pub mod cleaner;
 pub mod dedupe;
 pub mod ledger;
+pub mod producer;
 pub mod sequence;
 pub mod storage;
 mod sync;

@@ -1,0 +1,299 @@
+//! The producer: batches entries from many writers into few ledger writes.
+//!
+//! quasar's producer (`reference/quasar.md` §4). Writers hand single entries to
+//! [`Producer::write`], which queues them (waiting while the queue is full: backpressure) and
+//! returns an [`Ack`] at once. A worker thread collects up to
+//! [`batch`](ProducerConfig::batch) entries, or what arrived within
+//! [`timeout`](ProducerConfig::timeout) of the first one, and writes them with **one**
+//! [`Ledger::write_with`] call: one sync per batch when the writes are
+//! [`Synced`](crate::ledger::Durability::Synced), however many writers there are. Every
+//! entry's [`Ack`] gets the batch's result.
+//!
+//! - **Filter** ([`ProducerConfig::filter`]): entries whose sequence is not above the ledger's
+//!   head are dropped and acknowledged `Ok` (they are already there, say after a restart that
+//!   replays a source). Within a batch, an entry not above the one kept before it is dropped
+//!   too, so the outcome is the same whatever the batching (quasar's test writes 1..10 and
+//!   then 1..20: the ledger ends with 20 entries and every ack is `Ok`).
+//! - **Retry**: a batch refused with [`LedgerError::LimitReached`] is tried again up to
+//!   [`retry`](ProducerConfig::retry) times, [`delay`](ProducerConfig::delay) apart (a
+//!   [cleaner](crate::cleaner) may make room meanwhile); then its acks get the error.
+//! - **Errors are per batch**: the ledger writes a batch all or nothing, so any other error,
+//!   such as [`LedgerError::NotMonotonic`] for one out-of-order entry, fails every entry of
+//!   the batch with that same error ([`ProducerError::Ledger`], shared by all its acks).
+//!   Entries of other batches are not affected.
+//! - **Close** ([`Producer::close`], or dropping the producer): writes fail with
+//!   [`ProducerError::Closed`] from then on; the batch being built and everything queued get
+//!   `Closed`, as does a batch waiting for its retry delay; a batch already handed to the
+//!   ledger gets the ledger's result. When `close` returns, every ack has its result.
+//!
+//! A [`Producer`] is `Send + Sync`: share it with an `Arc` among writer
+//! threads (it is not `Clone`, so there is one obvious owner whose drop closes it).
+//!
+//! The worker writes to a [`BatchSink`]; [`Producer::new`] uses the [`Ledger`] itself, and
+//! [`Producer::with_sink`] takes any other. The worker uses the crate's `sync` shim, so the
+//! loom models in `loom-tests/tests/producer.rs` check the batching and close protocol of
+//! this very code.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+//! use ringledger::producer::{Producer, ProducerConfig};
+//! use ringledger::storage::sim::SimStorage;
+//! use ringledger::wait::Deadline;
+//!
+//! let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default()).unwrap();
+//! let config = ProducerConfig {
+//!     batch: 10,
+//!     timeout: Duration::from_millis(5),
+//!     ..ProducerConfig::default()
+//! };
+//! let producer = Arc::new(Producer::new(ledger.clone(), config).unwrap());
+//! let acks: Vec<_> = (1..=25)
+//!     .map(|seq| producer.write(Entry::new(seq, "event"), Deadline::Forever).unwrap())
+//!     .collect();
+//! for ack in &acks {
+//!     ack.wait(Deadline::Forever).unwrap();
+//! }
+//! assert_eq!(ledger.len(), 25);
+//!
+//! producer.close();
+//! assert!(producer.write(Entry::new(26, "late"), Deadline::Forever).is_err());
+//! ```
+
+mod ack;
+mod sink;
+mod worker;
+
+use std::fmt;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+#[cfg(loom)]
+use loom::thread;
+#[cfg(not(loom))]
+use std::thread;
+
+pub use ack::Ack;
+pub use sink::BatchSink;
+
+use crate::ledger::{Durability, Entry, Ledger, LedgerError};
+use crate::sync::{lock, Arc, Mutex};
+use crate::wait::Deadline;
+use sink::LedgerSink;
+use worker::{Settings, Shared};
+
+/// How a [`Producer`] batches and retries.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::producer::ProducerConfig;
+///
+/// let config = ProducerConfig {
+///     batch: 100,
+///     timeout: Duration::from_millis(2),
+///     retry: 3,
+///     delay: Duration::from_millis(50),
+///     ..ProducerConfig::default()
+/// };
+/// assert_eq!(config.queue, 0); // as large as a batch
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// The most entries in one ledger write. 0 is taken as 1 (quasar: "<= 0 means 1").
+    /// Default 64.
+    pub batch: usize,
+    /// The longest the worker waits, after taking the first entry of a batch, for the batch
+    /// to fill; then it writes what it has. Zero writes at once whatever is queued (entries
+    /// that arrived during the previous write form the next batch). Default zero.
+    pub timeout: Duration,
+    /// How many times a batch refused with [`LedgerError::LimitReached`] is tried again.
+    /// Default 0.
+    pub retry: u32,
+    /// The wait before each retry; must be more than zero when `retry` is.
+    /// Default zero.
+    pub delay: Duration,
+    /// Drop entries whose sequence is not above the ledger's head (or above the entry kept
+    /// before them in the batch), acknowledging them `Ok`. Default `false`.
+    pub filter: bool,
+    /// The durability of the producer's writes; `None` uses the ledger's configured one.
+    /// Default `None`.
+    pub durability: Option<Durability>,
+    /// How many entries may wait in the producer's queue before [`Producer::write`] blocks;
+    /// 0 means as many as a batch (quasar's choice). Default 0.
+    pub queue: usize,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            batch: 64,
+            timeout: Duration::ZERO,
+            retry: 0,
+            delay: Duration::ZERO,
+            filter: false,
+            durability: None,
+            queue: 0,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Checks the configuration and resolves its "0 means" rules.
+    fn settings(&self) -> Result<(Settings, usize), ProducerError> {
+        if self.retry > 0 && self.delay.is_zero() {
+            return Err(ProducerError::Config(format!(
+                "retry is {} but delay is zero: retries need a delay",
+                self.retry
+            )));
+        }
+        let batch = self.batch.max(1);
+        let queue = if self.queue == 0 { batch } else { self.queue };
+        let settings = Settings {
+            batch,
+            timeout: self.timeout,
+            retry: self.retry,
+            delay: self.delay,
+            filter: self.filter,
+        };
+        Ok((settings, queue))
+    }
+}
+
+/// Why a [`Producer`] call, or an entry, failed.
+///
+/// It is `Clone`: one ledger error fails every entry of a batch, so it is shared behind an
+/// `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    /// The producer was closed: [`write`](Producer::write) after [`close`](Producer::close),
+    /// or an entry that was queued (or in the batch being built) when it closed.
+    #[error("the producer is closed")]
+    Closed,
+    /// The ledger refused the entry's batch (after the configured retries, for
+    /// [`LedgerError::LimitReached`]); every entry of that batch has this error.
+    #[error("the ledger refused the batch: {0}")]
+    Ledger(#[source] StdArc<LedgerError>),
+    /// The [`ProducerConfig`] is invalid.
+    #[error("invalid producer configuration: {0}")]
+    Config(String),
+    /// The deadline passed: [`write`](Producer::write) found the queue full until then, or
+    /// [`Ack::wait`] did not see the result by then.
+    #[error("the deadline passed")]
+    Timeout,
+    /// The worker thread could not be started.
+    #[error("cannot start the producer's worker thread: {0}")]
+    Spawn(#[source] StdArc<io::Error>),
+}
+
+impl ProducerError {
+    /// The ledger's error, for [`ProducerError::Ledger`].
+    #[must_use]
+    pub fn ledger_error(&self) -> Option<&LedgerError> {
+        match self {
+            ProducerError::Ledger(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Batches entries into ledger writes on a worker thread; see the
+/// [module documentation](self).
+pub struct Producer {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Producer {
+    /// A producer writing to `ledger`; starts its worker thread.
+    ///
+    /// Fails with [`ProducerError::Config`] when `retry > 0` and `delay` is zero.
+    pub fn new(ledger: Ledger, config: ProducerConfig) -> Result<Self, ProducerError> {
+        let sink = LedgerSink {
+            ledger,
+            durability: config.durability,
+        };
+        Self::with_sink(sink, config)
+    }
+
+    /// A producer writing to `sink` instead of a ledger (its
+    /// [`durability`](ProducerConfig::durability) is then the sink's business).
+    pub fn with_sink<S: BatchSink>(sink: S, config: ProducerConfig) -> Result<Self, ProducerError> {
+        let (settings, queue) = config.settings()?;
+        let shared = Arc::new(Shared::new(queue));
+        let worker = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("ringledger-producer".into())
+                .spawn(move || worker::run(&shared, sink, settings))
+                .map_err(|e| ProducerError::Spawn(StdArc::new(e)))?
+        };
+        Ok(Producer {
+            shared,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Queues `entry` for the next batch and returns its [`Ack`]; waits while the queue is
+    /// full, until `deadline`.
+    ///
+    /// Fails with [`ProducerError::Closed`] after [`close`](Self::close), and with
+    /// [`ProducerError::Timeout`] when the queue stayed full until the deadline (the entry is
+    /// not queued then; [`Deadline::IMMEDIATE`] never waits). Entries are written in the
+    /// order their writes queued them.
+    pub fn write(&self, entry: Entry, deadline: impl Into<Deadline>) -> Result<Ack, ProducerError> {
+        self.shared.push(entry, deadline.into())
+    }
+
+    /// Closes the producer and waits for its worker to stop.
+    ///
+    /// Writes fail with [`ProducerError::Closed`] from now on; queued entries and the batch
+    /// being built get `Closed`; a batch the worker already handed to the ledger gets the
+    /// ledger's result. When this returns (in every thread that calls it), every [`Ack`] has
+    /// its result. Idempotent; dropping the producer does the same. A [`BatchSink`] calling
+    /// it does not wait for its own worker.
+    pub fn close(&self) {
+        self.shared.close();
+        // Joining under the lock makes a concurrent `close` wait for the worker too.
+        let mut worker = lock(&self.worker);
+        if let Some(handle) = worker.take() {
+            if handle.thread().id() != thread::current().id() {
+                // A panic in the sink is not the closer's to re-raise: the worker's exit
+                // guard and the acks' drops have resolved every entry with `Closed`.
+                let _ = handle.join();
+            }
+        }
+    }
+
+    /// Whether the producer is closed (by [`close`](Self::close), a drop, or because its
+    /// worker ended with a panic in its sink).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// How many entries wait in the queue, not yet taken into a batch.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.shared.queued()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("closed", &self.is_closed())
+            .field("queued", &self.queued())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,280 @@
+//! The producer's input queue and its worker: the batching rule of quasar §4.
+//!
+//! Writers put `(entry, ack)` pairs in a bounded queue; one worker thread takes them out into
+//! a batch, writes the batch with one call to its [`BatchSink`] and resolves every ack of the
+//! batch with the result.
+//!
+//! The queue is a `VecDeque` under a mutex rather than one of the lock-free
+//! [`blocking`](crate::blocking) rings, for two reasons. Close must be linearizable with
+//! writes: a write either gets in before the close (and then the worker or the close resolves
+//! its ack) or fails with [`Closed`](ProducerError::Closed); with a ring, a push that checked
+//! "open" just before a close can land after the final drain, and its ack would wait forever.
+//! And the capacity is any number, not a power of two. The lock is held for a push or a
+//! move of up to a batch of items, never across a sink call or an ack resolution, and each
+//! entry costs an ack allocation and, every batch, a ledger write: the mutex is not what
+//! limits throughput. The condition variables are only signalled when someone waits (the
+//! flags under the lock say so).
+
+use std::collections::VecDeque;
+use std::mem;
+use std::sync::Arc as StdArc;
+use std::time::{Duration, Instant};
+
+use super::ack::{self, Ack, AckSender};
+use super::{BatchSink, ProducerError};
+use crate::ledger::{Entry, LedgerError};
+use crate::sync::{lock, wait_on, Condvar, Mutex};
+use crate::wait::Deadline;
+
+/// The worker's settings, from a validated [`ProducerConfig`](super::ProducerConfig).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub(super) batch: usize,
+    pub(super) timeout: Duration,
+    pub(super) retry: u32,
+    pub(super) delay: Duration,
+    pub(super) filter: bool,
+}
+
+/// What the writers, the closers and the worker share.
+pub(super) struct Shared {
+    state: Mutex<State>,
+    /// The worker waits here for entries (or close), and during a retry delay for close.
+    worker_wake: Condvar,
+    /// Writers wait here for room (or close).
+    room: Condvar,
+    capacity: usize,
+}
+
+struct State {
+    queue: VecDeque<(Entry, AckSender)>,
+    closed: bool,
+    /// The worker waits for entries on `worker_wake`: a write must notify it.
+    worker_waiting: bool,
+    /// Writers waiting on `room`: taking entries must notify them.
+    blocked_writers: usize,
+}
+
+/// A batch: the entries, and in the same order, their acks.
+struct Batch {
+    entries: Vec<Entry>,
+    acks: Vec<AckSender>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Batch {
+            entries: Vec::with_capacity(n),
+            acks: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn resolve_all(self, result: &Result<(), ProducerError>) {
+        for ack in self.acks {
+            ack.resolve(result.clone());
+        }
+    }
+}
+
+/// What [`Shared::next_batch`] found.
+enum Next {
+    /// A batch to write.
+    Write(Batch),
+    /// The producer closed; these entries (the batch being built) get `Closed`.
+    Closed(Batch),
+}
+
+impl Shared {
+    pub(super) fn new(capacity: usize) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(capacity),
+                closed: false,
+                worker_waiting: false,
+                blocked_writers: 0,
+            }),
+            worker_wake: Condvar::new(),
+            room: Condvar::new(),
+            capacity,
+        }
+    }
+
+    /// Queues `entry`, waiting for room until `deadline`; the writer's side.
+    pub(super) fn push(&self, entry: Entry, deadline: Deadline) -> Result<Ack, ProducerError> {
+        let until = deadline.instant();
+        let mut state = lock(&self.state);
+        loop {
+            if state.closed {
+                return Err(ProducerError::Closed);
+            }
+            if state.queue.len() < self.capacity {
+                let (sender, ack) = ack::pair();
+                state.queue.push_back((entry, sender));
+                if state.worker_waiting {
+                    self.worker_wake.notify_one();
+                }
+                return Ok(ack);
+            }
+            if deadline.has_passed() || until.is_some_and(|at| Instant::now() >= at) {
+                return Err(ProducerError::Timeout);
+            }
+            state.blocked_writers += 1;
+            state = wait_on(&self.room, state, until);
+            state.blocked_writers -= 1;
+        }
+    }
+
+    /// Closes the queue: later writes fail, every waiter wakes, and what was queued gets
+    /// `Closed`. Idempotent.
+    pub(super) fn close(&self) {
+        let queued = {
+            let mut state = lock(&self.state);
+            state.closed = true;
+            mem::take(&mut state.queue)
+        };
+        self.worker_wake.notify_all();
+        self.room.notify_all();
+        // Resolved outside the lock: a waiter woken by its ack never meets a held queue lock.
+        for (_, ack) in queued {
+            ack.resolve(Err(ProducerError::Closed));
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// Entries queued and not yet taken by the worker.
+    pub(super) fn queued(&self) -> usize {
+        lock(&self.state).queue.len()
+    }
+
+    /// Waits for the first entry, then collects up to `batch` entries or until `timeout`
+    /// has passed since the first one was taken.
+    fn next_batch(&self, settings: &Settings) -> Next {
+        let mut batch = Batch::with_capacity(settings.batch.min(1024));
+        let mut state = lock(&self.state);
+        // The first entry.
+        while state.queue.is_empty() {
+            if state.closed {
+                return Next::Closed(batch);
+            }
+            state.worker_waiting = true;
+            state = wait_on(&self.worker_wake, state, None);
+            state.worker_waiting = false;
+        }
+        let until = match settings.timeout {
+            Duration::ZERO => None,
+            timeout => Instant::now().checked_add(timeout),
+        };
+        loop {
+            let take = (settings.batch - batch.len()).min(state.queue.len());
+            if take > 0 {
+                for (entry, ack) in state.queue.drain(..take) {
+                    batch.entries.push(entry);
+                    batch.acks.push(ack);
+                }
+                if state.blocked_writers > 0 {
+                    self.room.notify_all();
+                }
+            }
+            if state.closed {
+                return Next::Closed(batch);
+            }
+            if batch.len() >= settings.batch
+                || settings.timeout.is_zero()
+                || until.is_some_and(|at| Instant::now() >= at)
+            {
+                return Next::Write(batch);
+            }
+            state.worker_waiting = true;
+            state = wait_on(&self.worker_wake, state, until);
+            state.worker_waiting = false;
+        }
+    }
+
+    /// Waits `delay` before a retry; returns `true` (at once) if the producer closes meanwhile.
+    fn pause(&self, delay: Duration) -> bool {
+        let until = Instant::now().checked_add(delay);
+        let mut state = lock(&self.state);
+        loop {
+            if state.closed {
+                return true;
+            }
+            if until.is_some_and(|at| Instant::now() >= at) {
+                return false;
+            }
+            state = wait_on(&self.worker_wake, state, until);
+        }
+    }
+}
+
+/// Closes the queue when the worker ends, also by a panic in the sink: writes then fail
+/// with `Closed` instead of queueing for a worker that is gone.
+struct CloseOnExit<'a>(&'a Shared);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// The worker thread's body: batches until the producer closes.
+pub(super) fn run<S: BatchSink>(shared: &Shared, mut sink: S, settings: Settings) {
+    let _close = CloseOnExit(shared);
+    loop {
+        match shared.next_batch(&settings) {
+            Next::Write(batch) => write(shared, &mut sink, &settings, batch),
+            Next::Closed(batch) => {
+                batch.resolve_all(&Err(ProducerError::Closed));
+                return;
+            }
+        }
+    }
+}
+
+/// Writes one batch (filtered, retried as configured) and resolves its acks.
+fn write<S: BatchSink>(shared: &Shared, sink: &mut S, settings: &Settings, mut batch: Batch) {
+    let mut retries = 0;
+    let result = loop {
+        if settings.filter {
+            batch = filter(batch, sink.head());
+        }
+        if batch.entries.is_empty() {
+            break Ok(());
+        }
+        match sink.write_batch(&batch.entries) {
+            Ok(()) => break Ok(()),
+            Err(LedgerError::LimitReached { .. }) if retries < settings.retry => {
+                retries += 1;
+                if shared.pause(settings.delay) {
+                    break Err(ProducerError::Closed);
+                }
+            }
+            Err(error) => break Err(ProducerError::Ledger(StdArc::new(error))),
+        }
+    };
+    batch.resolve_all(&result);
+}
+
+/// Drops (and acknowledges `Ok`) every entry whose sequence is not above the ledger's head
+/// or above the entry kept before it in the batch: both are entries the ledger already has
+/// or would refuse as a duplicate.
+fn filter(batch: Batch, head: u64) -> Batch {
+    let mut kept = Batch::with_capacity(batch.len());
+    let mut last = head;
+    for (entry, ack) in batch.entries.into_iter().zip(batch.acks) {
+        if entry.sequence > last {
+            last = entry.sequence;
+            kept.entries.push(entry);
+            kept.acks.push(ack);
+        } else {
+            ack.resolve(Ok(()));
+        }
+    }
+    kept
+}
