@@ -335,3 +335,44 @@ fn storage_is_not_touched_by_a_failed_open() {
         Err(LedgerError::BadMeta { .. })
     ));
 }
+
+#[test]
+fn a_read_only_open_changes_nothing_and_sees_what_recovery_would_keep() {
+    let sim = SimStorage::new();
+    let ledger = sim_ledger(&sim, config());
+    let big = vec![3u8; 900];
+    for s in 1..=300u64 {
+        ledger.write(&[Entry::new(s, big.clone())]).unwrap();
+    }
+    drop(ledger);
+    let before: Vec<_> = sim
+        .file_names()
+        .into_iter()
+        .map(|n| (n.clone(), sim.contents(&n)))
+        .collect();
+    let ro = Ledger::open_in(Arc::new(sim.clone()), config().with_read_only(true)).unwrap();
+    assert_eq!(ro.len(), 300);
+    assert_eq!(seqs(&ro.read(298, 10).unwrap()), [298, 299, 300]);
+    assert_eq!(ro.read(300, 1).unwrap()[0].payload, big);
+    assert!(ro.segments().len() > 2);
+    assert!(ro.segments().iter().rev().skip(1).all(|s| s.sealed));
+    assert!(matches!(
+        ro.write(&entries([301])),
+        Err(LedgerError::ReadOnly)
+    ));
+    assert!(matches!(ro.delete(5), Err(LedgerError::ReadOnly)));
+    // A writer can open alongside (no lock taken), and nothing changed on disk.
+    let writer = sim_ledger(&sim, config());
+    drop(writer);
+    drop(ro);
+    let after: Vec<_> = sim
+        .file_names()
+        .into_iter()
+        .map(|n| (n.clone(), sim.contents(&n)))
+        .collect();
+    assert_eq!(before, after);
+    assert!(matches!(
+        Ledger::open_in(Arc::new(SimStorage::new()), config().with_read_only(true)),
+        Err(LedgerError::BadMeta { .. })
+    ));
+}

@@ -205,9 +205,29 @@ fn run_seed(seed: u64, coverage: &mut Coverage) {
         work(&ledger, &mut rng, &mut model, &mut next_seq, ops);
         let crashed = sim.crash(rng.next());
         drop(ledger);
+        // A read-only open first: it must see exactly what recovery keeps, and change nothing.
+        let seen: Vec<(u64, Vec<u8>)> = {
+            let ro = Ledger::open_in(Arc::new(crashed.clone()), config().with_read_only(true))
+                .unwrap_or_else(|e| panic!("seed {seed} round {round}: read-only open: {e}"));
+            ro.read(0, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.sequence, e.payload.to_vec()))
+                .collect()
+        };
         let ledger = Ledger::open_in(Arc::new(crashed.clone()), config())
             .unwrap_or_else(|e| panic!("seed {seed} round {round}: reopen failed: {e}"));
         note(coverage, &ledger);
+        let kept: Vec<(u64, Vec<u8>)> = ledger
+            .read(0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.sequence, e.payload.to_vec()))
+            .collect();
+        assert_eq!(
+            seen, kept,
+            "seed {seed} round {round}: read-only open disagrees"
+        );
         model = check(&ledger, &model, seed);
         // Recovery is idempotent: opening again changes nothing.
         drop(ledger);

@@ -51,7 +51,7 @@ pub use header::{
     file_name, parse_file_name, FileHeader, FileName, FileNameError, HeaderError, FILE_HEADER_LEN,
     MAGIC, VERSION,
 };
-pub use recover::{recover, Damage, Recovered};
+pub use recover::{recover, recovery_plan, Damage, Recovered};
 pub use scan::{CorruptReason, ScanEnd, Scanner, SegmentStats};
 pub use seal::{
     Corruption, IndexEntry, OpenSealedError, Seal, SealedRecords, SealedSegment, SEAL_FIXED_LEN,

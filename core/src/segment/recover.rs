@@ -58,6 +58,15 @@ pub struct Recovered {
 /// Applies the recovery rule to the last segment's image, zeroing whatever follows the valid
 /// frames. Fails only when the file header itself is invalid.
 pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
+    let plan = recovery_plan(image)?;
+    image[plan.zeroed.clone()].fill(0);
+    Ok(plan)
+}
+
+/// What [`recover`] would do to `image`, without changing it: `zeroed` is the range it would
+/// zero. A reader that must not write (a read-only inspection) uses this, and trusts the
+/// records below `end`.
+pub fn recovery_plan(image: &[u8]) -> Result<Recovered, HeaderError> {
     let (end, stats, sealed, damage, tail_end) = {
         let mut scanner = Scanner::new(image)?;
         // The end and the records of the last complete write: a trailing group of records whose
@@ -118,7 +127,6 @@ pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
         // Zero up to the last non-zero byte only, so a mostly empty segment is not rewritten.
         if let Some(last) = last_non_zero(&image[end..tail_end]) {
             zeroed = end..end + last + 1;
-            image[zeroed.clone()].fill(0);
         }
     }
     Ok(Recovered {

@@ -103,6 +103,13 @@ pub struct LedgerConfig {
     /// Fault in each new segment's pages on a background thread, ahead of the writer.
     /// Default `true`.
     pub prefault: bool,
+    /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
+    /// writer (in another process) has open. Recovery is worked out, not applied: the report
+    /// says what opening for writing would do, and reads see the records it would keep.
+    /// Writes, deletes and syncs fail with [`LedgerError::ReadOnly`]. A read-only ledger does
+    /// not see what a writer in another process appends after the open: open it again.
+    /// Default `false`.
+    pub read_only: bool,
     /// For deterministic crash tests: no background thread; its jobs (finishing sealed
     /// segments, preparing the next file) wait for [`Ledger::run_background`]. Default
     /// `false`.
@@ -119,6 +126,7 @@ impl Default for LedgerConfig {
             index_interval: 4096,
             repair: false,
             prefault: true,
+            read_only: false,
             manual_background: false,
         }
     }
@@ -153,7 +161,19 @@ impl LedgerConfig {
         self
     }
 
+    /// The configuration opening read-only; see [`read_only`](Self::read_only).
+    #[must_use]
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
     fn validate(&self) -> Result<(), LedgerError> {
+        if self.read_only && self.repair {
+            return Err(LedgerError::Config(
+                "repair changes the files: it needs a writable open".into(),
+            ));
+        }
         if !(64..=1 << 30).contains(&self.index_interval) {
             return Err(LedgerError::Config(format!(
                 "index_interval {} must be from 64 to 2^30 bytes",
@@ -308,6 +328,9 @@ pub enum LedgerError {
         /// What is wrong.
         reason: String,
     },
+    /// The ledger was opened read-only.
+    #[error("the ledger is open read-only")]
+    ReadOnly,
     /// The configuration is invalid.
     #[error("invalid ledger configuration: {0}")]
     Config(String),
@@ -320,6 +343,28 @@ impl LedgerError {
             source,
         }
     }
+}
+
+/// One segment file, as [`Ledger::segments`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentInfo {
+    /// The file's name.
+    pub name: String,
+    /// The base sequence (the previous segment's last sequence + 1).
+    pub base: u64,
+    /// Records in the segment (deleted ones included, until the segment goes).
+    pub count: u64,
+    /// The first record's sequence (0 if none).
+    pub first_seq: u64,
+    /// The last record's sequence (0 if none).
+    pub last_seq: u64,
+    /// Bytes used by the header and the records.
+    pub used: usize,
+    /// The file's size.
+    pub size: usize,
+    /// Whether the segment is sealed (full: it takes no more records).
+    pub sealed: bool,
 }
 
 /// What recovery did when the ledger was opened.
@@ -482,6 +527,9 @@ impl Ledger {
     /// empty write.
     pub fn write_with(&self, entries: &[Entry], durability: Durability) -> Result<(), LedgerError> {
         let inner = &*self.inner;
+        if inner.config.read_only {
+            return Err(LedgerError::ReadOnly);
+        }
         let ticket = {
             let mut writer = lock(&inner.writer);
             inner.check_poison()?;
@@ -497,6 +545,9 @@ impl Ledger {
     /// Makes every write so far durable (one `fdatasync` per segment written since the last
     /// sync, shared with concurrent callers).
     pub fn sync(&self) -> Result<(), LedgerError> {
+        if self.inner.config.read_only {
+            return Err(LedgerError::ReadOnly);
+        }
         let ticket = lock(&self.inner.writer).ticket;
         self.inner.sync_through(ticket)
     }
@@ -596,6 +647,9 @@ impl Ledger {
     /// deleted entries are removed. Readers holding payloads of a removed segment keep them.
     pub fn delete(&self, up_to: u64) -> Result<usize, LedgerError> {
         let inner = &*self.inner;
+        if inner.config.read_only {
+            return Err(LedgerError::ReadOnly);
+        }
         let writer = lock(&inner.writer);
         let head = writer.last_seq;
         let up_to = up_to.min(head);
@@ -744,6 +798,27 @@ impl Ledger {
     #[doc(hidden)]
     pub fn run_background(&self) -> usize {
         self.inner.background.run_pending()
+    }
+
+    /// The segments, oldest first: what `ringledger inspect` shows.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.inner
+            .segments()
+            .iter()
+            .map(|s| {
+                let counts = s.counts();
+                SegmentInfo {
+                    name: s.name.clone(),
+                    base: s.base(),
+                    count: counts.count,
+                    first_seq: counts.first_seq,
+                    last_seq: counts.last_seq,
+                    used: s.data_end(),
+                    size: s.mapping.len(),
+                    sealed: s.is_sealed(),
+                }
+            })
+            .collect()
     }
 
     /// What recovery did when this ledger was opened.

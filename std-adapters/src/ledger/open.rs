@@ -17,8 +17,8 @@ use std::io;
 use std::sync::Arc;
 
 use ringledger_core::segment::{
-    decode_footer, parse_file_name, recover, Appender, FileHeader, Footer, OpenSealedError,
-    Scanner, SealedSegment, FOOTER_LEN,
+    decode_footer, parse_file_name, recover, recovery_plan, Appender, FileHeader, Footer,
+    OpenSealedError, Scanner, SealedSegment, FOOTER_LEN,
 };
 
 use super::meta::{Meta, META_FILE};
@@ -60,30 +60,37 @@ struct Mapped {
 }
 
 pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opened, LedgerError> {
-    let lock = storage.lock().map_err(|e| {
-        if e.kind() == io::ErrorKind::WouldBlock {
-            LedgerError::Locked
-        } else {
-            LedgerError::Io {
-                context: "locking the ledger directory".into(),
-                source: e,
+    // Read-only: no lock (a writer may be at work), and nothing on disk changes: what
+    // recovery would do is reported, and the ledger reads what it would keep.
+    let ro = config.read_only;
+    let lock: Box<dyn LockGuard> = if ro {
+        Box::new(NoLock)
+    } else {
+        storage.lock().map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                LedgerError::Locked
+            } else {
+                LedgerError::Io {
+                    context: "locking the ledger directory".into(),
+                    source: e,
+                }
             }
-        }
-    })?;
+        })?
+    };
     let mut report = RecoveryReport::default();
     let names = storage
         .list()
         .map_err(io_error("listing the ledger directory"))?;
     for name in names.iter().filter(|n| n.ends_with(".tmp")) {
-        storage
-            .remove(name)
-            .map_err(io_error(format!("removing {name}")))?;
+        if !ro {
+            storage
+                .remove(name)
+                .map_err(io_error(format!("removing {name}")))?;
+        }
         report.removed_temporary.push(name.clone());
     }
     if !report.removed_temporary.is_empty() {
-        storage
-            .sync_dir()
-            .map_err(io_error("syncing the ledger directory"))?;
+        sync_dir(storage, ro)?;
     }
     let mut files = Vec::new();
     for name in names.iter().filter(|n| n.ends_with(".seg")) {
@@ -98,6 +105,11 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         .map_err(io_error("reading ledger.meta"))?
     {
         Some(bytes) => Meta::decode(&bytes).map_err(|reason| LedgerError::BadMeta { reason })?,
+        None if files.is_empty() && ro => {
+            return Err(LedgerError::BadMeta {
+                reason: "no ledger here (ledger.meta is missing)".into(),
+            })
+        }
         None if files.is_empty() => {
             let meta = Meta {
                 ledger_id: random_u64(),
@@ -122,15 +134,15 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
     // Map every segment and check its header.
     let mut mapped = Vec::with_capacity(files.len());
     for (i, (base, name)) in files.iter().enumerate() {
-        match map_segment(storage, name, *base, meta.ledger_id) {
+        match map_segment(storage, name, *base, meta.ledger_id, !ro) {
             Ok(m) => mapped.push(m),
             Err(e) if !config.repair => return Err(e),
             Err(_) => {
                 // Repair: the log ends before this segment.
                 for (_, later) in &files[i..] {
-                    remove(storage, later, &mut report)?;
+                    remove(storage, later, &mut report, ro)?;
                 }
-                sync_dir(storage)?;
+                sync_dir(storage, ro)?;
                 break;
             }
         }
@@ -185,11 +197,16 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
             }
         }
 
-        // No footer (or repair): scan and recover.
-        // SAFETY: as above; the shared `image` is not used past this point.
-        let whole = unsafe { m.mapping.tail_mut(0) };
-        let recovered = recover(whole).map_err(|e| bad(&m.name, e.to_string()))?;
-        if !recovered.zeroed.is_empty() {
+        // No footer (or repair): scan and recover (read-only: only work out what recovery
+        // would keep).
+        let recovered = if ro {
+            recovery_plan(image).map_err(|e| bad(&m.name, e.to_string()))?
+        } else {
+            // SAFETY: as above; the shared `image` is not used past this point.
+            let whole = unsafe { m.mapping.tail_mut(0) };
+            recover(whole).map_err(|e| bad(&m.name, e.to_string()))?
+        };
+        if !recovered.zeroed.is_empty() && !ro {
             m.mapping
                 .region()
                 .sync()
@@ -199,7 +216,7 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
             report.cut.push((m.name.clone(), recovered.end, damage));
         }
         if recovered.sealed {
-            let segment = scanned_segment(m, config, true)?;
+            let segment = scanned_segment(m, config, true, recovered.end)?;
             let keep = check_chain(
                 storage,
                 config,
@@ -221,10 +238,14 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
                 && recovered.stats.last_seq.checked_add(1) == Some(next_base);
             if complete {
                 // The records are all there; only the seal did not reach the disk.
-                reseal(m, interval)?;
+                if !ro {
+                    reseal(m, interval)?;
+                }
                 report.resealed.push(m.name.clone());
-                let segment = scanned_segment(m, config, true)?;
-                unfinished.push(Arc::clone(&segment));
+                let segment = scanned_segment(m, config, !ro, recovered.end)?;
+                if !ro {
+                    unfinished.push(Arc::clone(&segment));
+                }
                 segments.push(segment);
                 i += 1;
                 continue;
@@ -233,16 +254,18 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
             for later in mapped.drain(i + 1..) {
                 let name = later.name.clone();
                 drop(later);
-                remove(storage, &name, &mut report)?;
+                remove(storage, &name, &mut report, ro)?;
             }
-            sync_dir(storage)?;
+            sync_dir(storage, ro)?;
         }
         let m = &mapped[i];
-        // SAFETY: as above.
-        let appender = Appender::resume(unsafe { m.mapping.slice(0, len) }, interval)
-            .map_err(|e| bad(&m.name, e.to_string()))?;
-        let segment = scanned_segment(m, config, false)?;
-        active = Some((Arc::clone(&segment), appender));
+        let segment = scanned_segment(m, config, false, recovered.end)?;
+        if !ro {
+            // SAFETY: as above.
+            let appender = Appender::resume(unsafe { m.mapping.slice(0, len) }, interval)
+                .map_err(|e| bad(&m.name, e.to_string()))?;
+            active = Some((Arc::clone(&segment), appender));
+        }
         segments.push(segment);
         i += 1;
     }
@@ -265,18 +288,18 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         let is_active = active
             .as_ref()
             .is_some_and(|(a, _): &(Arc<Segment>, Appender)| Arc::ptr_eq(a, &segment));
-        if segment.is_sealed() && !is_active && counts.count > 0 && counts.last_seq <= tail {
+        if !ro && segment.is_sealed() && !is_active && counts.count > 0 && counts.last_seq <= tail {
             let name = segment.name.clone();
             unfinished.retain(|u: &Arc<Segment>| !Arc::ptr_eq(u, &segment));
             drop(segment);
-            remove(storage, &name, &mut report)?;
+            remove(storage, &name, &mut report, ro)?;
             removed_any = true;
         } else {
             kept.push(segment);
         }
     }
     if removed_any {
-        sync_dir(storage)?;
+        sync_dir(storage, ro)?;
     }
     let mut len = 0;
     for segment in &kept {
@@ -300,9 +323,10 @@ fn map_segment(
     name: &str,
     base: u64,
     ledger_id: u64,
+    writable: bool,
 ) -> Result<Mapped, LedgerError> {
     let region = storage
-        .open(name, true)
+        .open(name, writable)
         .map_err(|e| bad(name, format!("cannot map: {e}")))?;
     let mapping = Mapping::new(region);
     // SAFETY: a fresh mapping nobody else uses.
@@ -368,9 +392,9 @@ fn check_chain(
     for later in mapped.drain(i + 1..) {
         let name = later.name.clone();
         drop(later);
-        remove(storage, &name, report)?;
+        remove(storage, &name, report, config.read_only)?;
     }
-    sync_dir(storage)?;
+    sync_dir(storage, config.read_only)?;
     Ok(false)
 }
 
@@ -406,6 +430,7 @@ fn scanned_segment(
     m: &Mapped,
     config: &LedgerConfig,
     sealed: bool,
+    limit: usize,
 ) -> Result<Arc<Segment>, LedgerError> {
     let segment = Segment::new(
         m.name.clone(),
@@ -417,11 +442,16 @@ fn scanned_segment(
     let image = unsafe { m.mapping.slice(0, m.mapping.len()) };
     let mut scanner = Scanner::new(image).map_err(|e| bad(&m.name, e.to_string()))?;
     let mut end = ringledger_core::segment::FILE_HEADER_LEN;
-    for record in scanner.by_ref() {
+    let mut stats = ringledger_core::segment::SegmentStats::default();
+    while let Some(record) = scanner.next() {
+        // Only what recovery keeps (a read-only open has not cut an unfinished write).
+        if record.end() > limit {
+            break;
+        }
         segment.maybe_index(record.seq, record.offset);
+        stats = *scanner.stats();
         end = record.end();
     }
-    let stats = *scanner.stats();
     segment.publish(
         end,
         Counts {
@@ -459,16 +489,28 @@ fn remove(
     storage: &dyn Storage,
     name: &str,
     report: &mut RecoveryReport,
+    ro: bool,
 ) -> Result<(), LedgerError> {
-    storage
-        .remove(name)
-        .map_err(io_error(format!("removing {name}")))?;
+    if !ro {
+        storage
+            .remove(name)
+            .map_err(io_error(format!("removing {name}")))?;
+    }
     report.removed_segments.push(name.to_owned());
     Ok(())
 }
 
-fn sync_dir(storage: &dyn Storage) -> Result<(), LedgerError> {
+fn sync_dir(storage: &dyn Storage, ro: bool) -> Result<(), LedgerError> {
+    if ro {
+        return Ok(());
+    }
     storage
         .sync_dir()
         .map_err(io_error("syncing the ledger directory"))
 }
+
+/// The lock of a read-only open: none.
+#[derive(Debug)]
+struct NoLock;
+
+impl LockGuard for NoLock {}
