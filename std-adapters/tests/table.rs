@@ -311,6 +311,10 @@ fn a_garbled_tail_is_cut_on_reopen() {
         table.all().unwrap(),
         entries(&[("a", &[1]), ("b", &[2, 3])])
     );
+    // The cut is reported, not silent.
+    let (file, _, damage) = table.recovery().expect("a cut is reported");
+    assert!(file.ends_with(".seg"), "{file}");
+    assert_eq!(*damage, ringledger::core::segment::Damage::TornTail);
     // The cut was zeroed (and synced): the bytes after the last good record are gone.
     assert!(fs::read(&log).unwrap()[last - 7..].iter().all(|&b| b == 0));
     table.set("d", &[4]).unwrap();
@@ -320,6 +324,7 @@ fn a_garbled_tail_is_cut_on_reopen() {
         table.all().unwrap(),
         entries(&[("a", &[1]), ("b", &[2, 3]), ("d", &[4])])
     );
+    assert!(table.recovery().is_none());
 }
 
 #[test]

@@ -174,6 +174,8 @@ impl TableError {
 /// ```
 pub struct Table {
     state: Mutex<State>,
+    /// What opening cut, if anything.
+    cut: Option<recover::Cut>,
     /// Released after `state` (fields drop in order): the files are unmapped first.
     _lock: Box<dyn LockGuard>,
 }
@@ -207,11 +209,20 @@ impl Table {
             io::ErrorKind::WouldBlock => TableError::Locked,
             _ => TableError::io("locking the table directory", e),
         })?;
-        let (log, entries) = recover::open_log(storage, config)?;
+        let (log, entries, cut) = recover::open_log(storage, config)?;
         Ok(Self {
             state: Mutex::new(State { entries, log }),
+            cut,
             _lock: lock,
         })
+    }
+
+    /// Where opening cut the log, if it did: the file, the offset, and what was found there
+    /// (a [`Damage::TornTail`](ringledger_core::segment::Damage::TornTail) is the trace of a
+    /// crash; a `Corrupt` may be damage to data that had been synced). The operations after
+    /// the cut are gone.
+    pub fn recovery(&self) -> Option<&(String, usize, ringledger_core::segment::Damage)> {
+        self.cut.as_ref()
     }
 
     /// Sets the positions of `name`, replacing what it had. An empty list is a no-op (quasar's

@@ -28,10 +28,13 @@ use crate::storage::{random_u64, Storage};
 
 /// Opens the table kept in `storage` (whose lock the caller holds): its entries, and the log
 /// ready for the next write.
+/// Where recovery cut the log: the file, the offset, and what was found there.
+pub(super) type Cut = (String, usize, ringledger_core::segment::Damage);
+
 pub(super) fn open_log(
     storage: Arc<dyn Storage>,
     config: TableConfig,
-) -> Result<(Log, Entries), TableError> {
+) -> Result<(Log, Entries, Option<Cut>), TableError> {
     let names = storage
         .list()
         .map_err(|e| TableError::io("listing the table directory", e))?;
@@ -62,7 +65,7 @@ pub(super) fn open_log(
         if removed {
             sync_dir(&*storage)?;
         }
-        return Ok((log, Entries::new()));
+        return Ok((log, Entries::new(), None));
     };
 
     let name = file_name(newest);
@@ -80,6 +83,9 @@ pub(super) fn open_log(
             .sync()
             .map_err(|e| TableError::io(format!("syncing {file} after cutting its tail"), e))?;
     }
+    let cut = recovered
+        .damage
+        .map(|damage| (file.to_owned(), recovered.end, damage));
     let replayed = replay(name, mapped.bytes())?;
 
     for &base in older {
@@ -117,7 +123,7 @@ pub(super) fn open_log(
             log.retire(Some(name))?;
         }
     }
-    Ok((log, entries))
+    Ok((log, entries, cut))
 }
 
 /// What a log's records add up to.
