@@ -1,0 +1,195 @@
+//! [`PullSource`]: a source that calls a function for each event.
+
+use std::fmt;
+use std::time::Instant;
+
+use super::{stamp, Batch, BatchEnd, Core, NoEvent, Oversize, Progress, Source, SourceError};
+use super::{SourceEvent, SourceOptions};
+use crate::wait::{CancelToken, Deadline};
+
+/// What a pull function knows about the batch it fills.
+#[derive(Debug, Clone, Copy)]
+pub struct PullContext<'a> {
+    cancel: &'a CancelToken,
+    deadline: Option<Instant>,
+}
+
+impl PullContext<'_> {
+    /// The source's token: a pull that waits should wait on it too (cancelling it ends the
+    /// source anyway, but the wait would only notice after it ended).
+    #[must_use]
+    pub fn cancel_token(&self) -> &CancelToken {
+        self.cancel
+    }
+
+    /// Whether the source was cancelled.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The end of this batch's timeout: a pull that waits for an event should wait no longer
+    /// (and return [`NoEvent::Timeout`] then).
+    #[must_use]
+    pub fn deadline(&self) -> Deadline {
+        self.deadline.map_or(Deadline::Forever, Deadline::At)
+    }
+}
+
+/// Where a pull function writes its event: bytes up to the maximum event size, and a
+/// timestamp.
+pub struct EventWriter<'a> {
+    event: &'a mut SourceEvent,
+    max: usize,
+    /// The size the event would have had when a write was refused.
+    refused: Option<usize>,
+}
+
+impl EventWriter<'_> {
+    /// Appends `bytes` to the event, or refuses them all if the event would pass the maximum
+    /// event size; the source then fails with [`SourceError::Oversize`] whatever the pull
+    /// function returns.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Oversize> {
+        let size = self.event.data.len().saturating_add(bytes.len());
+        if size > self.max {
+            let size = self.refused.map_or(size, |r| r.max(size));
+            self.refused = Some(size);
+            return Err(Oversize {
+                size,
+                max: self.max,
+            });
+        }
+        self.event.data.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Sets the event's timestamp (nanoseconds since the epoch; 0 means none).
+    pub fn set_timestamp(&mut self, timestamp: u64) {
+        self.event.timestamp = stamp(timestamp);
+    }
+
+    /// The bytes written so far.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.event.data.len()
+    }
+
+    /// Whether nothing was written yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.event.data.is_empty()
+    }
+
+    /// The most bytes the event may have.
+    #[must_use]
+    pub fn max_size(&self) -> usize {
+        self.max
+    }
+}
+
+impl fmt::Debug for EventWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWriter")
+            .field("len", &self.len())
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The function a [`PullSource`] calls for each event.
+type Pull = Box<dyn FnMut(&PullContext<'_>, &mut EventWriter<'_>) -> Result<(), NoEvent> + Send>;
+
+/// A source that calls a function for each event (Falco's pull instance).
+///
+/// The function writes one event into the [`EventWriter`] and returns `Ok`, or says why
+/// there is none ([`NoEvent`]). Before each call but a batch's first, the source checks its
+/// token (cancelled: [`BatchEnd::Eof`]) and then the batch deadline (passed:
+/// [`BatchEnd::Timeout`]); a function that may wait should wait until
+/// [`PullContext::deadline`] at most, on [`PullContext::cancel_token`].
+pub struct PullSource {
+    pull: Pull,
+    core: Core,
+}
+
+impl PullSource {
+    /// A source calling `pull` for each event.
+    pub fn new(
+        options: SourceOptions,
+        pull: impl FnMut(&PullContext<'_>, &mut EventWriter<'_>) -> Result<(), NoEvent> + Send + 'static,
+    ) -> Self {
+        PullSource {
+            pull: Box::new(pull),
+            core: Core::new(options),
+        }
+    }
+
+    /// The source's options.
+    #[must_use]
+    pub fn options(&self) -> &SourceOptions {
+        &self.core.options
+    }
+}
+
+impl Source for PullSource {
+    fn next_batch(&mut self, batch: &mut Batch) -> Result<BatchEnd, SourceError> {
+        let deadline = match self.core.begin(batch) {
+            Ok(deadline) => deadline,
+            Err(end) => return Ok(end),
+        };
+        let max = self.core.options.max_event_size;
+        while batch.len() < self.core.options.batch_size {
+            if self.core.done() {
+                return Ok(BatchEnd::Eof);
+            }
+            // Not before the first pull: a batch always gets a chance at one event.
+            if !batch.is_empty() && deadline.is_some_and(|at| Instant::now() >= at) {
+                return Ok(self.core.end(BatchEnd::Timeout));
+            }
+            let context = PullContext {
+                cancel: &self.core.options.cancel,
+                deadline,
+            };
+            let mut writer = EventWriter {
+                event: batch.slot(),
+                max,
+                refused: None,
+            };
+            let pulled = (self.pull)(&context, &mut writer);
+            if let Some(size) = writer.refused {
+                return Err(self.core.fail(SourceError::Oversize { size, max }));
+            }
+            match pulled {
+                Ok(()) => batch.commit(),
+                Err(NoEvent::Timeout) => return Ok(self.core.end(BatchEnd::Timeout)),
+                Err(NoEvent::Eof) => return Ok(self.core.end(BatchEnd::Eof)),
+                Err(NoEvent::Failed(error)) => {
+                    return Err(self.core.fail(SourceError::Failed(error)))
+                }
+            }
+        }
+        Ok(self.core.end(BatchEnd::Full))
+    }
+
+    fn close(&mut self) {
+        self.core.close();
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        self.core.progress()
+    }
+}
+
+impl Drop for PullSource {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+impl fmt::Debug for PullSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PullSource")
+            .field("options", &self.core.options)
+            .field("eof", &self.core.eof)
+            .finish_non_exhaustive()
+    }
+}
