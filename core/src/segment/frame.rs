@@ -98,7 +98,24 @@ impl RecordReader {
     /// fields, padding) except the ordering of sequences. `image` must end where the frames
     /// the caller trusts end (a committed end): a frame running past it is an error.
     pub fn record_at<'a>(&self, image: &'a [u8], at: usize) -> Result<Record<'a>, CorruptReason> {
-        match inspect(image, at, image.len(), self.seed) {
+        self.read(image, at, true)
+    }
+
+    /// Like [`record_at`](Self::record_at), with the header checked (its checksum covers the
+    /// length, the tag, the sequence and the timestamp) but not the payload: for a reader that
+    /// skips this record by its tag, and must not hand out the payload (it may be damaged).
+    /// Call [`record_at`](Self::record_at) for a record it keeps.
+    pub fn skim_at<'a>(&self, image: &'a [u8], at: usize) -> Result<Record<'a>, CorruptReason> {
+        self.read(image, at, false)
+    }
+
+    fn read<'a>(
+        &self,
+        image: &'a [u8],
+        at: usize,
+        check_payload: bool,
+    ) -> Result<Record<'a>, CorruptReason> {
+        match inspect_with(image, at, image.len(), self.seed, check_payload) {
             Inspect::Frame(RawFrame {
                 fields:
                     FrameFields {
@@ -220,6 +237,18 @@ pub(super) fn header_checksum_holds(image: &[u8], at: usize, seed: u32) -> bool 
 
 /// Checks the frame at `at` (8-aligned) in `image`, whose frame area ends at `area_end`.
 pub(super) fn inspect(image: &[u8], at: usize, area_end: usize, seed: u32) -> Inspect<'_> {
+    inspect_with(image, at, area_end, seed, true)
+}
+
+/// [`inspect`], optionally without the payload's checks (its checksum and padding): the header
+/// checksum still covers every field, the length included, so the frame's extent is sure.
+fn inspect_with(
+    image: &[u8],
+    at: usize,
+    area_end: usize,
+    seed: u32,
+    check_payload: bool,
+) -> Inspect<'_> {
     let Some(header) = image
         .get(at..at.saturating_add(FRAME_HEADER_LEN))
         .filter(|_| at + FRAME_HEADER_LEN <= area_end)
@@ -271,13 +300,13 @@ pub(super) fn inspect(image: &[u8], at: usize, area_end: usize, seed: u32) -> In
     }
     let payload_start = at + FRAME_HEADER_LEN;
     let payload = &image[payload_start..payload_start + len];
-    if crc32c(payload) != u32_at(header, 12) {
+    if check_payload && crc32c(payload) != u32_at(header, 12) {
         return Inspect::Invalid {
             reason: CorruptReason::PayloadChecksum,
             claimed_end,
         };
     }
-    if !all_zero(&image[payload_start + len..full_end]) {
+    if check_payload && !all_zero(&image[payload_start + len..full_end]) {
         return Inspect::Invalid {
             reason: CorruptReason::NonZeroPadding,
             claimed_end,

@@ -234,6 +234,15 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// How far [`Ledger::read_tagged_into`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// Entries scanned, kept or not.
+    pub scanned: usize,
+    /// One past the last sequence scanned (where the next scan starts); `from` if none.
+    pub next: u64,
+}
+
 /// An entry borrowed from the ledger's mapping, as [`Ledger::visit`] hands it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryRef<'a> {
@@ -611,6 +620,90 @@ impl Ledger {
                 payload: record.payload,
             });
         })
+    }
+
+    /// Scans up to `scan` entries with a sequence `>= from` and appends to `out` those whose
+    /// tag `wanted` accepts, up to `take` of them (the scan stops at the last one taken).
+    ///
+    /// For the entries it skips only the frame header is checked (its checksum covers the
+    /// length, tag, sequence and timestamp): their payloads are never read, which is what makes
+    /// a filter over a rare tag cheap. The entries it keeps are checked whole, as by
+    /// [`read`](Self::read), and shared with the mapping. Damage inside a skipped payload is
+    /// left for the readers that want it (and for [`verify`](Self::verify)) to report.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
+    /// let entries: Vec<Entry> = (1..=10).map(|s| Entry::new(s, "x").with_tag(s as u32 % 3)).collect();
+    /// ledger.write(&entries).unwrap();
+    /// let mut out = Vec::new();
+    /// let scanned = ledger.read_tagged_into(1, 100, 100, |tag| tag == 0, &mut out).unwrap();
+    /// assert_eq!(out.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 6, 9]);
+    /// assert_eq!((scanned.scanned, scanned.next), (10, 11));
+    /// ```
+    pub fn read_tagged_into(
+        &self,
+        from: u64,
+        scan: usize,
+        take: usize,
+        mut wanted: impl FnMut(u32) -> bool,
+        out: &mut Vec<Entry>,
+    ) -> Result<Scanned, LedgerError> {
+        let from = from.max(self.tail().saturating_add(1));
+        let mut result = Scanned {
+            scanned: 0,
+            next: from,
+        };
+        if scan == 0 || take == 0 {
+            return Ok(result);
+        }
+        let mut taken = 0;
+        let segments = self.inner.segments();
+        let start = segments
+            .partition_point(|s| s.base() <= from)
+            .saturating_sub(1);
+        'segments: for segment in &segments[start..] {
+            let counts = segment.counts();
+            if counts.count == 0 || counts.last_seq < from {
+                continue;
+            }
+            let records = segment.records();
+            let mut at = segment.seek(from);
+            while at < records.len() {
+                let offset = at;
+                let corrupt = |reason| LedgerError::Corrupt {
+                    segment: segment.name.clone(),
+                    offset,
+                    reason,
+                };
+                let record = segment.skim_at(&records, at).map_err(corrupt)?;
+                at = record.end();
+                if record.seq < from {
+                    continue;
+                }
+                result.scanned += 1;
+                result.next = record.seq.saturating_add(1);
+                if wanted(record.tag) {
+                    let record = segment
+                        .record_at(&records, record.offset)
+                        .map_err(corrupt)?;
+                    let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+                    out.push(Entry {
+                        sequence: record.seq,
+                        tag: record.tag,
+                        timestamp: record.timestamp,
+                        payload: records.slice(start..start + record.payload.len()),
+                    });
+                    taken += 1;
+                }
+                if taken == take || result.scanned == scan {
+                    break 'segments;
+                }
+            }
+        }
+        Ok(result)
     }
 
     /// Walks the records `>= from` (at most `max`), handing each with its segment's bytes.

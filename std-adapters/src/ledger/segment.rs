@@ -287,6 +287,15 @@ impl Segment {
             .unwrap_or(ringledger_core::segment::FILE_HEADER_LEN)
     }
 
+    /// The record at `offset` of `records`, its header validated but not its payload.
+    pub(super) fn skim_at<'a>(
+        &self,
+        records: &'a [u8],
+        offset: usize,
+    ) -> Result<Record<'a>, CorruptReason> {
+        self.reader.skim_at(records, offset)
+    }
+
     /// The record at `offset` of `records` (a [`records`](Self::records) image), validated.
     pub(super) fn record_at<'a>(
         &self,
