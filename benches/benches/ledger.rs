@@ -54,7 +54,7 @@ use std::hint::black_box;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -67,6 +67,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringledger::ledger::{Entry, Ledger, LedgerConfig};
 use ringledger::storage::Durability;
 use ringledger::wait::Deadline;
+use ringledger_benches::setup::{env_u64, scratch_dir, test_mode};
 use ringledger_benches::{pin_to, Padded, SpinBarrier, CONSUMER_CORE, PRODUCER_CORE};
 use ringledger_core::crc32c::crc32c;
 use ringledger_core::segment::parse_file_name;
@@ -86,33 +87,6 @@ const READ_MAX: usize = 4096;
 const SMALL_PAYLOAD: usize = 16;
 
 static PAYLOAD_256: [u8; PAYLOAD] = [0xA5; PAYLOAD];
-
-/// Whether criterion runs in `--test` mode (every case once).
-fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
-}
-
-/// The number in the environment variable `name`, else `test` in `--test` mode, else `default`.
-fn env_u64(name: &str, default: u64, test: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")),
-        Err(_) if test_mode() => test,
-        Err(_) => default,
-    }
-}
-
-/// A fresh temporary directory under `RINGLEDGER_BENCH_DIR` (default: the system's).
-fn scratch_dir() -> TempDir {
-    let base = std::env::var_os("RINGLEDGER_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new()
-        .prefix("ringledger-bench-")
-        .tempdir_in(&base)
-        .unwrap_or_else(|e| panic!("cannot create a directory in {}: {e}", base.display()))
-}
 
 /// A `posix_fallocate`d file mapped shared and writable, every page touched once.
 struct PrefaultedMap {

@@ -36,7 +36,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -50,6 +50,7 @@ use ringledger::source::{
 };
 use ringledger::stream::{EventStream, LedgerStream, MemoryStream, TagSet};
 use ringledger::wait::Deadline;
+use ringledger_benches::setup::{env_u64, scratch_dir};
 use ringledger_benches::{pin_to, Padded, SpinBarrier, CONSUMER_CORE, PRODUCER_CORE};
 use tempfile::TempDir;
 
@@ -63,22 +64,6 @@ const TAGS: u32 = 10;
 const WANTED: u32 = 3;
 /// Events per source batch.
 const BATCH: usize = 128;
-
-/// Whether criterion runs in `--test` mode (every case once).
-fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
-}
-
-/// The number in the environment variable `name`, else `test` in `--test` mode, else `default`.
-fn env_u64(name: &str, default: u64, test: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")),
-        Err(_) if test_mode() => test,
-        Err(_) => default,
-    }
-}
 
 fn entries_total() -> u64 {
     env_u64("RINGLEDGER_BENCH_STREAM_ENTRIES", 500_000, 20_000)
@@ -94,13 +79,7 @@ impl TempLedger {
     /// `n` entries of 256 bytes, sequences 1 to `n`, with tags 0 to 9 in turn (also in the
     /// payload's first byte).
     fn filled(n: u64) -> Self {
-        let base = std::env::var_os("RINGLEDGER_BENCH_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = tempfile::Builder::new()
-            .prefix("ringledger-bench-")
-            .tempdir_in(&base)
-            .unwrap_or_else(|e| panic!("cannot create a directory in {}: {e}", base.display()));
+        let dir = scratch_dir();
         let ledger = Ledger::open(dir.path(), LedgerConfig::default()).expect("open ledger");
         let mut batch = Vec::with_capacity(1000);
         for seq in 1..=n {

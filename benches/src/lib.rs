@@ -566,3 +566,37 @@ pub fn copy_baseline(n: u64, capacity: usize, chunk: usize) -> Duration {
         consumer.join().expect("consumer panicked")
     })
 }
+
+/// Setup shared by the ledger, queue and stream benchmarks.
+pub mod setup {
+    use std::path::PathBuf;
+
+    /// Whether criterion runs in `--test` mode (every case once).
+    pub fn test_mode() -> bool {
+        std::env::args().any(|a| a == "--test")
+    }
+
+    /// The number in the environment variable `name`, else `test` in `--test` mode, else
+    /// `default`.
+    pub fn env_u64(name: &str, default: u64, test: u64) -> u64 {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")),
+            Err(_) if test_mode() => test,
+            Err(_) => default,
+        }
+    }
+
+    /// A fresh temporary directory under `RINGLEDGER_BENCH_DIR` (default: the system's),
+    /// removed on drop. It must be on a real disk for the file benchmarks to mean anything.
+    pub fn scratch_dir() -> tempfile::TempDir {
+        let base = std::env::var_os("RINGLEDGER_BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        tempfile::Builder::new()
+            .prefix("ringledger-bench-")
+            .tempdir_in(&base)
+            .unwrap_or_else(|e| panic!("cannot create a directory in {}: {e}", base.display()))
+    }
+}
