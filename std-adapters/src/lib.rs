@@ -8,9 +8,11 @@ pub use ringledger_core as core;
 
 pub mod blocking;
 pub mod cleaner;
+pub mod consumer;
 pub mod dedupe;
 pub mod ledger;
 pub mod producer;
+pub mod queue;
 pub mod sequence;
 pub mod source;
 pub mod storage;

@@ -156,9 +156,12 @@ impl Background {
         }
     }
 
-    /// Asks for a segment's pages from `from` on to be faulted in.
+    /// Asks for a segment's pages from `from` on to be faulted in, unless a job already
+    /// follows the writer there.
     pub(super) fn prefault(&self, segment: Arc<Segment>, from: usize) {
-        self.send(Job::Prefault(segment, from));
+        if segment.start_prefault_job() {
+            self.send(Job::Prefault(segment, from));
+        }
     }
 
     fn send(&self, job: Job) {
@@ -264,28 +267,41 @@ impl Worker {
                         segment.mapping.region().prefault(at..to, false);
                         at = to;
                     }
+                    segment.set_prefaulted(len);
                     return;
                 }
                 // Dirty pages only a window ahead of the writer: pages of zeros dirty for
                 // long would be written back for nothing, and a writer meeting a page under
                 // writeback waits for the disk.
+                // When the writer pauses, the job ends (after a short wait) and the writer
+                // asks for a new one once it has used half the window: no polling while idle.
+                let mut idle = 0;
                 while at < len && !segment.is_sealed() && !self.shutdown.load(Ordering::Acquire) {
                     let target = (segment.data_end() + PREFAULT_WINDOW).min(len);
                     if at < target {
                         let to = (at + PREFAULT_STEP).min(target);
                         segment.mapping.region().prefault(at..to, true);
+                        segment.set_prefaulted(to);
                         at = to;
-                    } else {
+                        idle = 0;
+                    } else if idle < IDLE_POLLS {
+                        idle += 1;
                         std::thread::sleep(Duration::from_micros(200));
+                    } else {
+                        break;
                     }
                 }
+                segment.end_prefault_job();
             }
         }
     }
 }
 
 /// How far ahead of the writer a buffered ledger's pages are faulted in writable.
-const PREFAULT_WINDOW: usize = 16 << 20;
+pub(super) const PREFAULT_WINDOW: usize = 16 << 20;
+
+/// How many 200 µs naps a prefault job waits for an idle writer before it ends (10 ms).
+const IDLE_POLLS: u32 = 50;
 
 /// How much a prefault job faults in per call.
 const PREFAULT_STEP: usize = 1 << 20;

@@ -1175,6 +1175,18 @@ impl Inner {
         if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, segment)) {
             writer.unsynced.push(Arc::clone(segment));
         }
+        // A prefault job that ended while the writer paused: start another once the writer
+        // has used half of what lies ahead.
+        if self.config.prefault
+            && self.config.durability == Durability::Buffered
+            && appender.end() + background::PREFAULT_WINDOW / 2 > segment.prefaulted()
+            && segment.prefaulted() < segment.mapping.len()
+        {
+            self.background.prefault(
+                Arc::clone(segment),
+                segment.prefaulted().max(appender.end()),
+            );
+        }
         Ok(())
     }
 

@@ -172,6 +172,10 @@ pub(super) struct Segment {
     pub(super) index_interval: usize,
     /// The writer's next index point: the first record at or after it gets an entry.
     next_index_at: AtomicUsize,
+    /// Pages below this were faulted in ahead of the writer.
+    prefaulted: AtomicUsize,
+    /// Whether a prefault job follows the writer through this segment now.
+    prefaulting: AtomicBool,
 }
 
 impl Segment {
@@ -199,6 +203,8 @@ impl Segment {
             index: SparseIndex::with_capacity(capacity),
             index_interval: interval,
             next_index_at: AtomicUsize::new(ringledger_core::segment::FILE_HEADER_LEN),
+            prefaulted: AtomicUsize::new(0),
+            prefaulting: AtomicBool::new(false),
         }
     }
 
@@ -215,6 +221,26 @@ impl Segment {
             first_seq: self.first_seq.load(Ordering::Relaxed),
             last_seq: self.last_seq.load(Ordering::Relaxed),
         }
+    }
+
+    /// Notes that pages below `to` were faulted in.
+    pub(super) fn set_prefaulted(&self, to: usize) {
+        self.prefaulted.fetch_max(to, Ordering::Relaxed);
+    }
+
+    /// Where the prefaulted pages end.
+    pub(super) fn prefaulted(&self) -> usize {
+        self.prefaulted.load(Ordering::Relaxed)
+    }
+
+    /// Claims the right to start a prefault job; `false` if one is running.
+    pub(super) fn start_prefault_job(&self) -> bool {
+        !self.prefaulting.swap(true, Ordering::AcqRel)
+    }
+
+    /// A prefault job is over.
+    pub(super) fn end_prefault_job(&self) {
+        self.prefaulting.store(false, Ordering::Release);
     }
 
     /// The committed end of the records.

@@ -1,0 +1,77 @@
+//! `ringledger inspect DIR`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ringledger::storage::DirStorage;
+use ringledger::table::{Table, TableConfig};
+
+use crate::{fmt, ledger_dir, open_read_only, Outcome};
+
+pub fn run(dir: &Path) -> Outcome {
+    let path = ledger_dir(dir)?;
+    let ledger = open_read_only(dir)?;
+    let segments = ledger.segments();
+    let disk: u64 = segments.iter().map(|s| s.size as u64).sum();
+    println!("ledger {}", path.display());
+    println!(
+        "  head {}  tail {}  length {}  segments {}  on disk {}",
+        ledger.head(),
+        ledger.tail(),
+        ledger.len(),
+        segments.len(),
+        fmt::bytes(disk)
+    );
+    println!(
+        "  {:<26} {:>20} {:>9} {:>20} {:>20} {:>10} {:>10}  state",
+        "segment", "base", "records", "first", "last", "used", "size"
+    );
+    for s in &segments {
+        println!(
+            "  {:<26} {:>20} {:>9} {:>20} {:>20} {:>10} {:>10}  {}",
+            s.name,
+            s.base,
+            s.count,
+            s.first_seq,
+            s.last_seq,
+            fmt::bytes(s.used as u64),
+            fmt::bytes(s.size as u64),
+            if s.sealed { "sealed" } else { "open" }
+        );
+    }
+    let report = ledger.recovery();
+    for (segment, offset, damage) in &report.cut {
+        println!("  recovery would cut {segment} at offset {offset}: {damage:?}");
+    }
+    for name in &report.resealed {
+        println!("  recovery would seal {name} again");
+    }
+    for name in &report.removed_segments {
+        println!("  recovery would remove {name}");
+    }
+    for name in &report.removed_temporary {
+        println!("  leftover temporary file {name}");
+    }
+
+    let table_dir = dir.join("table");
+    if table_dir.is_dir() {
+        let storage =
+            DirStorage::new(&table_dir).map_err(|e| format!("{}: {e}", table_dir.display()))?;
+        match Table::open_in(Arc::new(storage), TableConfig::default()) {
+            Ok(table) => {
+                let all = table.all().map_err(|e| e.to_string())?;
+                println!("consumers ({})", table_dir.display());
+                if all.is_empty() {
+                    println!("  none");
+                }
+                for (name, positions) in all {
+                    println!("  {name:<24} {positions:?}");
+                }
+            }
+            // A live queue holds the table's lock.
+            Err(e) => println!("consumers: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,164 @@
+//! `ringledger`: run the demo, and inspect, verify, dump, tail and benchmark ledgers.
+//!
+//! ```text
+//! cargo run --release -p ringledger --features cli -- demo
+//! cargo run --release -p ringledger --features cli -- inspect /var/lib/app/queue
+//! ```
+
+mod bench;
+mod demo;
+mod dump;
+mod fmt;
+mod inspect;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Buffer and log events: a demo of the ringledger queue, and tools for ledger directories.
+#[derive(Debug, Parser)]
+#[command(name = "ringledger", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Produce and consume entries through a queue, with a cleaner running, and report rates
+    /// and latencies.
+    #[command(
+        after_help = "Example:\n  ringledger demo --entries 1000000 --size 256\n  \
+                            ringledger demo --dir /tmp/q --sync   # keep it for `inspect`"
+    )]
+    Demo(demo::Args),
+    /// Describe a ledger (or queue) directory: segments, head, tail, length, consumers.
+    #[command(after_help = "Example:\n  ringledger inspect /tmp/q")]
+    Inspect {
+        /// The ledger or queue directory.
+        dir: PathBuf,
+    },
+    /// Check every record's checksums; exit 0 when clean, 1 naming the first problem.
+    #[command(after_help = "Example:\n  ringledger verify /tmp/q\n  \
+                            ringledger verify --repair /tmp/q   # cut a torn or damaged tail")]
+    Verify {
+        /// The ledger or queue directory.
+        dir: PathBuf,
+        /// Apply recovery and cut the log at damage, then check again.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Print entries.
+    #[command(
+        after_help = "Example:\n  ringledger dump /tmp/q --from 100 --count 5 --format json"
+    )]
+    Dump {
+        /// The ledger or queue directory.
+        dir: PathBuf,
+        /// The first sequence to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// How many entries to print.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// How to print each entry.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the newest entries, and with --follow the ones appended after them.
+    #[command(after_help = "Example:\n  ringledger tail /tmp/q --follow")]
+    Tail {
+        /// The ledger or queue directory.
+        dir: PathBuf,
+        /// How many of the newest entries to print first.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        lines: usize,
+        /// Keep printing entries as a writer (in another process) appends them.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How to print each entry.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// A quick built-in benchmark with ratios against baselines (criterion in `benches/` is
+    /// the reference).
+    #[command(after_help = "Example:\n  ringledger bench ledger")]
+    Bench {
+        /// What to measure.
+        #[arg(value_enum, default_value_t = bench::Suite::All)]
+        suite: bench::Suite,
+    },
+}
+
+/// How `dump` and `tail` print an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One line: sequence, tag, time, length, payload (escaped, cut at 64 bytes).
+    Text,
+    /// One JSON object per line (the payload as a string when it is UTF-8, else hex).
+    Json,
+    /// A header line, then the payload as a hex dump.
+    Hex,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Inspect { dir } => inspect::run(&dir),
+        Command::Verify { dir, repair } => verify::run(&dir, repair),
+        Command::Dump {
+            dir,
+            from,
+            count,
+            format,
+        } => dump::dump(&dir, from, count, format),
+        Command::Tail {
+            dir,
+            lines,
+            follow,
+            format,
+        } => dump::tail(&dir, lines, follow, format),
+        Command::Bench { suite } => bench::run(suite),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("ringledger: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a command returns: an exit code, or one line saying what went wrong.
+type Outcome = Result<ExitCode, String>;
+
+/// The ledger directory of `dir`: `dir/ledger` for a queue directory, else `dir` itself.
+fn ledger_dir(dir: &Path) -> Result<PathBuf, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: no such directory", dir.display()));
+    }
+    let queue_ledger = dir.join("ledger");
+    if queue_ledger.join("ledger.meta").is_file() {
+        return Ok(queue_ledger);
+    }
+    if dir.join("ledger.meta").is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    Err(format!(
+        "{}: not a ledger or queue directory (no ledger.meta)",
+        dir.display()
+    ))
+}
+
+/// Opens the ledger under `dir` read-only: no lock, nothing written.
+fn open_read_only(dir: &Path) -> Result<ringledger::ledger::Ledger, String> {
+    let path = ledger_dir(dir)?;
+    ringledger::ledger::Ledger::open(
+        &path,
+        ringledger::ledger::LedgerConfig::default().with_read_only(true),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))
+}

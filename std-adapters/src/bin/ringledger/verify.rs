@@ -1,0 +1,62 @@
+//! `ringledger verify DIR [--repair]`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ringledger::ledger::{Ledger, LedgerConfig};
+
+use crate::{ledger_dir, Outcome};
+
+pub fn run(dir: &Path, repair: bool) -> Outcome {
+    let path = ledger_dir(dir)?;
+    let read_only = LedgerConfig::default().with_read_only(true);
+    let problem = match Ledger::open(&path, read_only) {
+        Err(e) => Some(e.to_string()),
+        Ok(ledger) => match ledger.verify() {
+            Err(e) => Some(e.to_string()),
+            Ok(records) => match ledger.recovery().cut.first() {
+                Some((segment, offset, damage)) => Some(format!(
+                    "segment {segment}: {} at offset {offset}",
+                    match damage {
+                        ringledger::core::segment::Damage::TornTail =>
+                            "torn tail (an interrupted write)".to_string(),
+                        ringledger::core::segment::Damage::Corrupt(reason) =>
+                            format!("corrupt data ({reason})"),
+                    }
+                )),
+                None => {
+                    println!(
+                        "{}: clean: {records} records in {} segments",
+                        path.display(),
+                        ledger.segments().len()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+            },
+        },
+    };
+    let problem = problem.unwrap_or_default();
+    if !repair {
+        eprintln!("{}: {problem}", path.display());
+        eprintln!("(run `ringledger verify --repair` to cut the log there)");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{}: {problem}; repairing", path.display());
+    let ledger = Ledger::open(&path, LedgerConfig::default().with_repair(true))
+        .map_err(|e| format!("{}: repair failed: {e}", path.display()))?;
+    for (segment, offset, damage) in &ledger.recovery().cut {
+        println!("  cut {segment} at offset {offset} ({damage:?})");
+    }
+    for name in &ledger.recovery().removed_segments {
+        println!("  removed {name}");
+    }
+    let records = ledger
+        .verify()
+        .map_err(|e| format!("{}: still damaged after repair: {e}", path.display()))?;
+    println!(
+        "{}: clean after repair: {records} records, head {}",
+        path.display(),
+        ledger.head()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,117 @@
+//! The committer: the one thread of a persistent consumer, which writes its positions to the
+//! table.
+//!
+//! It is the only persister, so persists never overlap and the stored list never goes back.
+//! It writes the table without holding the consumer's lock ([`Marks::begin`] and
+//! [`Marks::finish`] around the write), so `recv` and `mark` never wait for the disk and the
+//! marks made meanwhile share the next write. It persists when marks are due (more than
+//! `skip`, or a flush was requested), when the oldest deferred mark is older than the
+//! timeout, and once more when the consumer stops; then it exits.
+//!
+//! It waits on a [`Waiters`](crate::wait::Waiters) for a flag the marks set: it spins a few
+//! microseconds before it parks, and a mark that finds it awake pays a fence and a load, not
+//! the system call a condition variable's notify costs whether or not anyone waits.
+//!
+//! [`Marks::begin`]: super::marks::Marks::begin
+//! [`Marks::finish`]: super::marks::Marks::finish
+
+use std::time::{Duration, Instant};
+
+use super::{ConsumerError, Shared};
+use crate::sync::{lock, Ordering};
+use crate::table::Table;
+use crate::wait::Deadline;
+
+/// Runs the committer of the consumer `name` until the consumer stops and its marks are
+/// settled. `timeout`: how long deferred marks may wait.
+pub(super) fn run(shared: &Shared, table: &Table, name: &str, timeout: Option<Duration>) {
+    // Should this thread unwind, the marks it would have persisted fail instead of leaving
+    // their acks waiting forever.
+    let _abandon = Abandon(shared);
+    let mut state = lock(&shared.state);
+    loop {
+        let stopping = state.stopped.is_some();
+        let timer_due = timeout
+            .zip(state.deferred_since)
+            .is_some_and(|(timeout, since)| since.elapsed() >= timeout);
+        let Some(marks) = state.marks.as_mut() else {
+            return;
+        };
+        if marks.failed() {
+            return;
+        }
+        if marks.flush_due() || stopping || timer_due {
+            let Some(persist) = marks.begin() else {
+                // Nothing deferred (the timer outlived its marks): at rest.
+                debug_assert!(marks.settled());
+                state.deferred_since = None;
+                if stopping {
+                    return;
+                }
+                continue;
+            };
+            state.deferred_since = None;
+            drop(state);
+            let written = if persist.unchanged {
+                Ok(())
+            } else {
+                table.set(name, &persist.list)
+            };
+            state = lock(&shared.state);
+            let Some(marks) = state.marks.as_mut() else {
+                return;
+            };
+            match written {
+                Ok(()) => {
+                    marks.finish(persist, true);
+                    state.progress = Instant::now();
+                    if state.room_waiters > 0 {
+                        shared.room.notify_all();
+                    }
+                }
+                Err(e) => {
+                    marks.finish(persist, false);
+                    let error = ConsumerError::Table(std::sync::Arc::new(e));
+                    state.persist_error = Some(error.clone());
+                    state.stopped.get_or_insert(error);
+                    shared.wake_all();
+                }
+            }
+            if state.ack_waiters > 0 {
+                shared.settled.notify_all();
+            }
+            continue;
+        }
+        let wake = timeout
+            .zip(state.deferred_since)
+            .and_then(|(timeout, since)| since.checked_add(timeout));
+        drop(state);
+        // A timeout only means the timer is due: the loop looks at the state either way.
+        let _ = shared
+            .work
+            .wait_until(wake.map_or(Deadline::Forever, Deadline::At), None, || {
+                let flagged = shared.work_flag.load(Ordering::Acquire)
+                    && shared.work_flag.swap(false, Ordering::AcqRel);
+                flagged.then_some(())
+            });
+        state = lock(&shared.state);
+    }
+}
+
+/// Fails the unpersisted marks when dropped by an unwind.
+struct Abandon<'a>(&'a Shared);
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut state = lock(&self.0.state);
+        if let Some(marks) = state.marks.as_mut() {
+            marks.abandon();
+        }
+        state.stopped.get_or_insert(ConsumerError::Closed);
+        drop(state);
+        self.0.wake_all();
+    }
+}
