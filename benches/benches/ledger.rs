@@ -56,7 +56,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,7 @@ use ringledger::ledger::{Entry, Ledger, LedgerConfig};
 use ringledger::storage::Durability;
 use ringledger::wait::Deadline;
 use ringledger_benches::setup::{env_u64, scratch_dir, test_mode};
+use ringledger_benches::wake_latencies;
 use ringledger_benches::{pin_to, Padded, SpinBarrier, CONSUMER_CORE, PRODUCER_CORE};
 use ringledger_core::crc32c::crc32c;
 use ringledger_core::segment::parse_file_name;
@@ -607,48 +608,12 @@ fn park_delay() -> Duration {
 fn parked_wake(
     n: u64,
     first: u64,
-    mut signal: impl FnMut(u64) + Send,
-    mut wait: impl FnMut(u64) + Send,
+    signal: impl FnMut(u64) + Send,
+    wait: impl FnMut(u64) + Send,
 ) -> Duration {
-    let delay = park_delay();
-    let epoch = Instant::now();
-    let sent_ns = Padded(AtomicU64::new(0));
-    let acked = Padded(AtomicU64::new(first - 1));
-    let (sent_ns, acked, barrier) = (&sent_ns, &acked, &SpinBarrier::new(2));
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            pin_to(PRODUCER_CORE);
-            barrier.wait();
-            for seq in first..first + n {
-                let idle = Instant::now();
-                while idle.elapsed() < delay {
-                    std::hint::spin_loop();
-                }
-                // Published to the waiter by `signal`'s own release/acquire.
-                sent_ns
-                    .0
-                    .store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                signal(seq);
-                while acked.0.load(Ordering::Acquire) != seq {
-                    std::hint::spin_loop();
-                }
-            }
-        });
-        let waiter = s.spawn(move || {
-            pin_to(CONSUMER_CORE);
-            barrier.wait();
-            let mut total = Duration::ZERO;
-            for seq in first..first + n {
-                wait(seq);
-                let woke = epoch.elapsed();
-                total +=
-                    woke.saturating_sub(Duration::from_nanos(sent_ns.0.load(Ordering::Relaxed)));
-                acked.0.store(seq, Ordering::Release);
-            }
-            total
-        });
-        waiter.join().expect("waiter panicked")
-    })
+    wake_latencies(n, first, park_delay(), signal, wait)
+        .into_iter()
+        .sum()
 }
 
 fn wake(c: &mut Criterion) {

@@ -37,7 +37,6 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -51,7 +50,8 @@ use ringledger::source::{
 use ringledger::stream::{EventStream, LedgerStream, MemoryStream, TagSet};
 use ringledger::wait::Deadline;
 use ringledger_benches::setup::{env_u64, scratch_dir};
-use ringledger_benches::{pin_to, Padded, SpinBarrier, CONSUMER_CORE, PRODUCER_CORE};
+use ringledger_benches::wake_latencies;
+use ringledger_benches::{pin_to, CONSUMER_CORE, PRODUCER_CORE};
 use tempfile::TempDir;
 
 /// Payload bytes of every entry and event.
@@ -288,55 +288,6 @@ fn park_delay() -> Duration {
 
 /// `n` one-way wake-ups: the writer (core 0) idles `idle`, notes the time and calls
 /// `append(seq)`; the reader (core 1), blocked in `next(seq)`, notes when it returns. Then it
-/// acknowledges through a spinning atomic (untimed). Returns every latency.
-fn wake_latencies(
-    n: u64,
-    first: u64,
-    idle: Duration,
-    mut append: impl FnMut(u64) + Send,
-    mut next: impl FnMut(u64) + Send,
-) -> Vec<Duration> {
-    let epoch = Instant::now();
-    let sent_ns = Padded(AtomicU64::new(0));
-    let acked = Padded(AtomicU64::new(first - 1));
-    let (sent_ns, acked, barrier) = (&sent_ns, &acked, &SpinBarrier::new(2));
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            pin_to(PRODUCER_CORE);
-            barrier.wait();
-            for seq in first..first + n {
-                let start = Instant::now();
-                while start.elapsed() < idle {
-                    std::hint::spin_loop();
-                }
-                // Published to the reader by the append's own release/acquire.
-                sent_ns
-                    .0
-                    .store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                append(seq);
-                while acked.0.load(Ordering::Acquire) != seq {
-                    std::hint::spin_loop();
-                }
-            }
-        });
-        let reader = s.spawn(move || {
-            pin_to(CONSUMER_CORE);
-            barrier.wait();
-            let mut latencies = Vec::with_capacity(n as usize);
-            for seq in first..first + n {
-                next(seq);
-                let woke = epoch.elapsed();
-                latencies.push(
-                    woke.saturating_sub(Duration::from_nanos(sent_ns.0.load(Ordering::Relaxed))),
-                );
-                acked.0.store(seq, Ordering::Release);
-            }
-            latencies
-        });
-        reader.join().expect("reader panicked")
-    })
-}
-
 /// Prints the p50 and p99 of `latencies`.
 fn print_percentiles(name: &str, latencies: &mut [Duration]) {
     if latencies.is_empty() {

@@ -600,3 +600,57 @@ pub mod setup {
             .unwrap_or_else(|e| panic!("cannot create a directory in {}: {e}", base.display()))
     }
 }
+
+/// One-way wake-up latencies: a signalling thread (pinned to [`PRODUCER_CORE`]) idles for
+/// `idle`, notes the time, and calls `signal(seq)`; a waiting thread (pinned to
+/// [`CONSUMER_CORE`]) calls `wait(seq)`, which returns once `seq` is there, and notes how long
+/// after the signal it woke. It then acknowledges through a spinning atomic (untimed), the same
+/// for every mechanism, so each wake-up starts from a parked waiter. Sequences run from
+/// `first`, `n` of them.
+pub fn wake_latencies(
+    n: u64,
+    first: u64,
+    idle: Duration,
+    mut signal: impl FnMut(u64) + Send,
+    mut wait: impl FnMut(u64) + Send,
+) -> Vec<Duration> {
+    let epoch = Instant::now();
+    let sent_ns = Padded(AtomicU64::new(0));
+    let acked = Padded(AtomicU64::new(first - 1));
+    let (sent_ns, acked, barrier) = (&sent_ns, &acked, &SpinBarrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            pin_to(PRODUCER_CORE);
+            barrier.wait();
+            for seq in first..first + n {
+                let start = Instant::now();
+                while start.elapsed() < idle {
+                    std::hint::spin_loop();
+                }
+                // Published to the waiter by `signal`'s own release/acquire.
+                sent_ns
+                    .0
+                    .store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                signal(seq);
+                while acked.0.load(Ordering::Acquire) != seq {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let reader = s.spawn(move || {
+            pin_to(CONSUMER_CORE);
+            barrier.wait();
+            let mut latencies = Vec::with_capacity(n as usize);
+            for seq in first..first + n {
+                wait(seq);
+                let woke = epoch.elapsed();
+                latencies.push(
+                    woke.saturating_sub(Duration::from_nanos(sent_ns.0.load(Ordering::Relaxed))),
+                );
+                acked.0.store(seq, Ordering::Release);
+            }
+            latencies
+        });
+        reader.join().expect("reader panicked")
+    })
+}
