@@ -53,8 +53,16 @@ pub struct Ack {
 
 /// Where the worker puts an entry's result and its waiters find it.
 struct Slot {
-    result: Mutex<Option<Result<(), ProducerError>>>,
+    state: Mutex<State>,
     ready: Condvar,
+}
+
+/// The result, and whether a thread waits for it (only then does resolving notify: a
+/// condition variable's notify is a system call even when nobody listens).
+#[derive(Default)]
+struct State {
+    result: Option<Result<(), ProducerError>>,
+    waiting: bool,
 }
 
 impl Ack {
@@ -65,28 +73,30 @@ impl Ack {
     pub fn wait(&self, deadline: impl Into<Deadline>) -> Result<(), ProducerError> {
         let deadline = deadline.into();
         let until = deadline.instant();
-        let mut result = lock(&self.slot.result);
+        let mut state = lock(&self.slot.state);
         loop {
-            if let Some(result) = result.as_ref() {
+            if let Some(result) = state.result.as_ref() {
                 return result.clone();
             }
             if deadline.has_passed() || until.is_some_and(|at| Instant::now() >= at) {
                 return Err(ProducerError::Timeout);
             }
-            result = wait_on(&self.slot.ready, result, until);
+            // Under the lock, so the resolver (which sets the result under it) sees the flag.
+            state.waiting = true;
+            state = wait_on(&self.slot.ready, state, until);
         }
     }
 
     /// The entry's result if it is known; never waits.
     #[must_use]
     pub fn try_result(&self) -> Option<Result<(), ProducerError>> {
-        lock(&self.slot.result).clone()
+        lock(&self.slot.state).result.clone()
     }
 
     /// Whether the entry's result is known.
     #[must_use]
     pub fn is_done(&self) -> bool {
-        lock(&self.slot.result).is_some()
+        lock(&self.slot.state).result.is_some()
     }
 }
 
@@ -106,7 +116,7 @@ pub(super) struct AckSender {
 /// A new pending [`Ack`] and the sender that resolves it.
 pub(super) fn pair() -> (AckSender, Ack) {
     let slot = Arc::new(Slot {
-        result: Mutex::new(None),
+        state: Mutex::new(State::default()),
         ready: Condvar::new(),
     });
     (
@@ -135,11 +145,14 @@ impl Drop for AckSender {
 }
 
 fn set(slot: &Slot, result: Result<(), ProducerError>) {
-    let mut current = lock(&slot.result);
-    debug_assert!(current.is_none(), "an ack resolved twice");
-    if current.is_none() {
-        *current = Some(result);
+    let mut state = lock(&slot.state);
+    debug_assert!(state.result.is_none(), "an ack resolved twice");
+    if state.result.is_none() {
+        state.result = Some(result);
     }
-    drop(current);
-    slot.ready.notify_all();
+    let waiting = state.waiting;
+    drop(state);
+    if waiting {
+        slot.ready.notify_all();
+    }
 }
