@@ -5,15 +5,16 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringledger_core::segment::encode_footer;
 
 use super::segment::Segment;
-use super::{lock, LedgerConfig};
+use super::LedgerConfig;
 use crate::storage::{random_u64, Region, Storage};
+use crate::sync::{lock, Mutex};
 
 /// A segment file made ahead of time: its temporary name and its mapping.
 pub(super) type Spare = (String, Box<dyn Region>);

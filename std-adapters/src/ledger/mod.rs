@@ -65,7 +65,7 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use ringledger_core::segment::{
@@ -76,6 +76,7 @@ use ringledger_core::segment::{
 use crate::storage::DirStorage;
 pub use crate::storage::Durability;
 use crate::storage::{now_ns, random_u64, LockGuard, Storage};
+use crate::sync::{lock, Mutex};
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 use background::Background;
@@ -1448,9 +1449,4 @@ fn count_between(segments: &[Arc<Segment>], low: u64, high: u64) -> Result<usize
         })?;
     }
     Ok(n as usize)
-}
-
-/// Locks a mutex, ignoring poisoning: every critical section leaves its data consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

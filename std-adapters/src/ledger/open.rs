@@ -42,7 +42,7 @@ pub(super) struct Opened {
 
 fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> LedgerError {
     let context = context.into();
-    move |source| LedgerError::Io { context, source }
+    move |source| LedgerError::io(context, source)
 }
 
 fn bad(segment: &str, reason: impl Into<String>) -> LedgerError {
