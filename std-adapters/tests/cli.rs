@@ -136,3 +136,52 @@ fn bad_arguments_and_missing_directories_are_one_line_errors() {
         );
     }
 }
+
+/// An operator's first steps after a crash: `demo` (a buffered writer) killed with SIGKILL
+/// mid-run, then `verify`, `inspect` and `dump` on what it left. Each must run to its end (exit
+/// 0, or 1 with a message), never die of a signal: they once crashed with SIGSEGV writing the
+/// footer of a segment the killed writer had sealed but not finished.
+#[test]
+fn the_tools_run_to_completion_on_a_ledger_left_by_a_killed_writer() {
+    use std::os::unix::process::ExitStatusExt;
+    for (round, delay_ms) in [700u64, 1200, 1800].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringledger"))
+            .args(["demo", "--dir", d, "--entries", "20000000", "--size", "100"])
+            .arg("--quiet")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run ringledger demo");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "round {round}: demo ended by itself"
+        );
+        for args in [
+            vec!["verify", d],
+            vec!["inspect", d],
+            vec!["dump", d, "--count", "1000"],
+            vec!["dump", d, "--format", "json"],
+            vec!["tail", d],
+        ] {
+            let out = ringledger(&args);
+            assert_eq!(
+                out.status.signal(),
+                None,
+                "round {round}: `ringledger {}` died of a signal: {}",
+                args.join(" "),
+                text(&out.stderr)
+            );
+            assert!(
+                out.status.code().is_some_and(|c| c <= 1),
+                "round {round}: {args:?}: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+}

@@ -14,7 +14,9 @@
 //! - the entries are exactly the sequences of the chain in `(tail, head]`: a dense prefix of
 //!   what was written, nothing invented, nothing after a hole;
 //! - the head is the end of one of the child's writes (a write is all or nothing);
-//! - writes after recovery work, and deletes (every tenth round) survive later kills.
+//! - writes after recovery work, and deletes (every tenth round) survive later kills;
+//! - before that, a read-only open (what `ringledger verify`, `inspect` and `dump` do) sees
+//!   the same entries, verifies, and changes no byte of any file.
 //!
 //! A killed process leaves the page cache behind, so buffered writes must survive too. It
 //! says nothing about missing syncs: power loss is what the simulated-storage tests are for.
@@ -340,6 +342,46 @@ fn check_recovered(ledger: &Ledger, round: u64, known: &Expected, seed: u64, ack
     }
 }
 
+/// What an operator does first after a crash, before any writer reopens the ledger: a
+/// read-only open, `verify`, `inspect` (the segment list) and `dump` (every entry). Each runs
+/// to completion, sees exactly what the writable recovery will keep, and leaves every byte of
+/// every file as it was (a reader never writes, not even the footer of a segment the killed
+/// writer sealed but did not finish).
+fn read_only_after_kill(dir: &Path, round: u64, known: &Expected, seed: u64, acked: &[u64]) {
+    let before = files(dir);
+    let reader = Ledger::open(dir, config().with_read_only(true))
+        .unwrap_or_else(|e| panic!("round {round}: read-only open after the kill: {e}"));
+    check_recovered(&reader, round, known, seed, acked);
+    reader
+        .verify()
+        .unwrap_or_else(|e| panic!("round {round}: read-only verify: {e}"));
+    let segments = reader.segments();
+    let listed: u64 = segments.iter().map(|s| s.count).sum();
+    assert!(
+        listed >= reader.len(),
+        "round {round}: the segments list {listed} records, the ledger holds {}",
+        reader.len()
+    );
+    drop(reader);
+    assert!(
+        files(dir) == before,
+        "round {round}: a read-only open changed the ledger's files"
+    );
+}
+
+/// Every file in `dir` and its bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
 /// A few writes by the parent after recovery, read back.
 fn write_after_recovery(ledger: &Ledger, rng: &mut Rng) {
     let before = ledger.head();
@@ -429,6 +471,7 @@ fn kill_9_loses_no_acknowledged_write() {
             tally.acks += acked.len() as u64;
         }
 
+        read_only_after_kill(dir.path(), round, &known, child_seed, &acked);
         let ledger = Ledger::open(dir.path(), config())
             .unwrap_or_else(|e| panic!("round {round}: reopening after the kill: {e}"));
         let report = ledger.recovery();

@@ -562,3 +562,40 @@ fn a_full_disk_is_an_error_and_loses_nothing() {
     );
     assert_kib_entries(&ledger, acked / 2 + 1, refilled);
 }
+
+/// A writer killed after sealing a segment but before its background thread wrote the footer
+/// leaves a sealed segment without one. A read-only open must read it as it is: writing the
+/// footer itself (as it once did, through a read-only mapping) killed the process with SIGSEGV.
+#[test]
+fn a_read_only_open_of_a_segment_sealed_without_footer_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer_config = config();
+    // The finishing jobs wait for `run_background`, which never comes: like a kill.
+    writer_config.manual_background = true;
+    let ledger = Ledger::open(dir.path(), writer_config).unwrap();
+    let mut last = 0;
+    while segment_names(dir.path()).len() < 3 {
+        last += 1;
+        ledger.write(&[entry(last)]).unwrap();
+    }
+    drop(ledger);
+    let before = snapshot(dir.path());
+
+    for _ in 0..2 {
+        let reader = Ledger::open(dir.path(), config().with_read_only(true)).unwrap();
+        assert_eq!(reader.head(), last);
+        assert_eq!(assert_prefix(&read_all(&reader)), last);
+        assert_eq!(reader.verify().unwrap(), last);
+        assert_eq!(reader.segments().len(), 3);
+        assert!(reader.segments()[..2].iter().all(|s| s.sealed));
+        drop(reader);
+        assert!(
+            snapshot(dir.path()) == before,
+            "a read-only open changed the ledger's files"
+        );
+    }
+
+    // The writable open finishes the segments, and keeps everything.
+    let ledger = Ledger::open(dir.path(), config()).unwrap();
+    assert_eq!(assert_prefix(&read_all(&ledger)), last);
+}

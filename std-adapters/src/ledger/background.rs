@@ -41,6 +41,8 @@ pub(super) struct Background {
     /// Set on drop: queued finishes run at once instead of waiting for their time.
     shutdown: Arc<AtomicBool>,
     finish_delay: Duration,
+    /// A read-only ledger's: no threads, and every job is dropped (a reader never writes).
+    inert: bool,
 }
 
 impl Background {
@@ -64,15 +66,16 @@ impl Background {
             segment_size: config.segment_size,
             prefault: config.prefault,
         });
-        if config.manual_background {
+        if config.read_only || config.manual_background {
             return Self {
                 senders: None,
                 spare,
                 threads: Vec::new(),
                 storage,
-                manual: Some((Mutex::new(Vec::new()), worker)),
+                manual: (!config.read_only).then(|| (Mutex::new(Vec::new()), worker)),
                 shutdown,
                 finish_delay,
+                inert: config.read_only,
             };
         }
         let spawn = |name: &str| {
@@ -97,6 +100,7 @@ impl Background {
                 manual: None,
                 shutdown,
                 finish_delay,
+                inert: false,
             },
             // No threads (the system refused): the writer does the work inline.
             (a, b) => {
@@ -115,6 +119,7 @@ impl Background {
                     manual: None,
                     shutdown,
                     finish_delay,
+                    inert: false,
                 }
             }
         }
@@ -150,6 +155,9 @@ impl Background {
 
     /// Asks for a sealed segment's seal to be synced and its footer written.
     pub(super) fn finish(&self, segment: Arc<Segment>) {
+        if self.inert {
+            return;
+        }
         let due = Instant::now() + self.finish_delay;
         if let Err(Job::Finish(segment, _)) = self.try_send(Job::Finish(segment, due)) {
             // No thread: do it here.
@@ -170,6 +178,9 @@ impl Background {
     }
 
     fn try_send(&self, job: Job) -> Result<(), Job> {
+        if self.inert {
+            return Ok(());
+        }
         if let Some((pending, _)) = &self.manual {
             lock(pending).push(job);
             return Ok(());

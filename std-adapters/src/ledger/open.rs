@@ -225,7 +225,10 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
                 recovered.stats.last_seq,
                 &mut report,
             )?;
-            unfinished.push(Arc::clone(&segment));
+            // A read-only open leaves the footer to the next writer: it never writes.
+            if !ro {
+                unfinished.push(Arc::clone(&segment));
+            }
             segments.push(segment);
             if !keep {
                 break;
