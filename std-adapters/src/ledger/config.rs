@@ -1,0 +1,115 @@
+//! How a ledger is set up: [`LedgerConfig`], its defaults and the limits [`Ledger::open`]
+//! checks before it touches a file.
+
+use super::{Durability, LedgerError};
+
+/// How a [`Ledger`] is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LedgerConfig {
+    /// Size of each segment file in bytes: a multiple of 4096, from 8192 to 32 GiB. An entry must
+    /// fit in one segment, and so must every write (all of its entries). Default 64 MiB.
+    pub segment_size: usize,
+    /// What [`Ledger::write`] waits for. Default [`Durability::Buffered`].
+    pub durability: Durability,
+    /// The most entries the ledger holds; a write that would pass it fails with
+    /// [`LedgerError::LimitReached`]. Default `None` (no limit).
+    pub limit: Option<u64>,
+    /// Bytes between entries of a segment's sparse index (in memory, and in the seal), from
+    /// 64 to 2^30. Smaller finds a sequence faster and costs more memory. Default 4096.
+    pub index_interval: u32,
+    /// When recovery finds damage inside sealed data (or a missing segment), cut the log at
+    /// the damage instead of failing to open. Default `false`.
+    pub repair: bool,
+    /// Fault in each new segment's pages on a background thread, ahead of the writer.
+    /// Default `true`.
+    pub prefault: bool,
+    /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
+    /// writer (in another process) has open. Recovery is worked out, not applied: the report
+    /// says what opening for writing would do, and reads see the records it would keep.
+    /// Writes, deletes and syncs fail with [`LedgerError::ReadOnly`]. A read-only ledger does
+    /// not see what a writer in another process appends after the open: open it again.
+    /// Default `false`.
+    pub read_only: bool,
+    /// For deterministic crash tests: no background thread; its jobs (finishing sealed
+    /// segments, preparing the next file) wait for [`Ledger::run_background`]. Default
+    /// `false`.
+    #[doc(hidden)]
+    pub manual_background: bool,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            segment_size: 64 << 20,
+            durability: Durability::Buffered,
+            limit: None,
+            index_interval: 4096,
+            repair: false,
+            prefault: true,
+            read_only: false,
+            manual_background: false,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// The default configuration with segments of `bytes` bytes.
+    #[must_use]
+    pub fn with_segment_size(mut self, bytes: usize) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// The configuration with this default durability.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The configuration with this limit on the number of entries.
+    #[must_use]
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The configuration with repair on or off.
+    #[must_use]
+    pub fn with_repair(mut self, repair: bool) -> Self {
+        self.repair = repair;
+        self
+    }
+
+    /// The configuration opening read-only; see [`read_only`](Self::read_only).
+    #[must_use]
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    pub(super) fn validate(&self) -> Result<(), LedgerError> {
+        if self.read_only && self.repair {
+            return Err(LedgerError::Config(
+                "repair changes the files: it needs a writable open".into(),
+            ));
+        }
+        if !(64..=1 << 30).contains(&self.index_interval) {
+            return Err(LedgerError::Config(format!(
+                "index_interval {} must be from 64 to 2^30 bytes",
+                self.index_interval
+            )));
+        }
+        if self.segment_size < 8192
+            || self.segment_size % 4096 != 0
+            || self.segment_size as u64 > 32 << 30
+        {
+            return Err(LedgerError::Config(format!(
+                "segment_size {} must be a multiple of 4096, at least 8192 and at most 32 GiB",
+                self.segment_size
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,346 @@
+//! The read path: [`Ledger::read`], [`read_into`](Ledger::read_into),
+//! [`visit`](Ledger::visit), the cursors' tagged reads and [`index`](Ledger::index).
+//!
+//! The rule it implements: readers never wait for the writer and never take its lock. They
+//! load the segment list and a segment's published end (acquire), and read only the frames
+//! below that end, checking every frame's checksums: damage is an error naming the segment
+//! and offset, never skipped. Payloads are [`Bytes`] sharing the mapping (no copy).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ringledger_core::segment::CorruptReason;
+
+use super::segment::Segment;
+use super::{Entry, EntryRef, Ledger, LedgerError, Scanned};
+
+impl Ledger {
+    /// Up to `max` entries with a sequence `>= from`, oldest first.
+    ///
+    /// Payloads share the segment mappings. A record that fails its checksums is an error
+    /// naming the segment and the offset, never skipped.
+    pub fn read(&self, from: u64, max: usize) -> Result<Vec<Entry>, LedgerError> {
+        let mut out = Vec::with_capacity(max.min(1024));
+        self.read_into(from, max, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`read`](Self::read) into `out` (appended; returns how many), for a reader that reuses
+    /// one vector across calls.
+    pub fn read_into(
+        &self,
+        from: u64,
+        max: usize,
+        out: &mut Vec<Entry>,
+    ) -> Result<usize, LedgerError> {
+        let before = out.len();
+        self.read_with(from, max, |segment_records, record| {
+            let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+            out.push(Entry {
+                sequence: record.seq,
+                tag: record.tag,
+                timestamp: record.timestamp,
+                payload: segment_records.slice(start..start + record.payload.len()),
+            });
+        })?;
+        Ok(out.len() - before)
+    }
+
+    /// Calls `f` on up to `max` entries with a sequence `>= from`, oldest first, with the
+    /// payload borrowed from the mapping: no allocation and no reference count per entry.
+    /// Returns how many entries it saw.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
+    /// ledger.write(&[Entry::new(1, "ab"), Entry::new(2, "cde")]).unwrap();
+    /// let mut bytes = 0;
+    /// let seen = ledger.visit(0, 10, |entry| bytes += entry.payload.len()).unwrap();
+    /// assert_eq!((seen, bytes), (2, 5));
+    /// ```
+    pub fn visit(
+        &self,
+        from: u64,
+        max: usize,
+        mut f: impl FnMut(EntryRef<'_>),
+    ) -> Result<usize, LedgerError> {
+        self.read_with(from, max, |_, record| {
+            f(EntryRef {
+                sequence: record.seq,
+                tag: record.tag,
+                timestamp: record.timestamp,
+                payload: record.payload,
+            });
+        })
+    }
+
+    /// Scans up to `scan` entries with a sequence `>= from` and appends to `out` those whose
+    /// tag `wanted` accepts, up to `take` of them (the scan stops at the last one taken).
+    ///
+    /// For the entries it skips only the frame header is checked (its checksum covers the
+    /// length, tag, sequence and timestamp): their payloads are never read, which is what makes
+    /// a filter over a rare tag cheap. The entries it keeps are checked whole, as by
+    /// [`read`](Self::read), and shared with the mapping. Damage inside a skipped payload is
+    /// left for the readers that want it (and for [`verify`](Self::verify)) to report.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
+    /// let entries: Vec<Entry> = (1..=10).map(|s| Entry::new(s, "x").with_tag(s as u32 % 3)).collect();
+    /// ledger.write(&entries).unwrap();
+    /// let mut out = Vec::new();
+    /// let scanned = ledger.read_tagged_into(1, 100, 100, |tag| tag == 0, &mut out).unwrap();
+    /// assert_eq!(out.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 6, 9]);
+    /// assert_eq!((scanned.scanned, scanned.next), (10, 11));
+    /// ```
+    pub fn read_tagged_into(
+        &self,
+        from: u64,
+        scan: usize,
+        take: usize,
+        mut wanted: impl FnMut(u32) -> bool,
+        out: &mut Vec<Entry>,
+    ) -> Result<Scanned, LedgerError> {
+        let from = from.max(self.tail().saturating_add(1));
+        let mut result = Scanned {
+            scanned: 0,
+            next: from,
+        };
+        if scan == 0 || take == 0 {
+            return Ok(result);
+        }
+        let mut taken = 0;
+        let segments = self.inner.segments();
+        let start = segments
+            .partition_point(|s| s.base() <= from)
+            .saturating_sub(1);
+        'segments: for segment in &segments[start..] {
+            let counts = segment.counts();
+            if counts.count == 0 || counts.last_seq < from {
+                continue;
+            }
+            let records = segment.records();
+            let mut at = segment.seek(from);
+            while at < records.len() {
+                let offset = at;
+                let corrupt = |reason| LedgerError::Corrupt {
+                    segment: segment.name.clone(),
+                    offset,
+                    reason,
+                };
+                let record = segment.skim_at(&records, at).map_err(corrupt)?;
+                at = record.end();
+                if record.seq < from {
+                    continue;
+                }
+                result.scanned += 1;
+                result.next = record.seq.saturating_add(1);
+                if wanted(record.tag) {
+                    let record = segment
+                        .record_at(&records, record.offset)
+                        .map_err(corrupt)?;
+                    let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+                    out.push(Entry {
+                        sequence: record.seq,
+                        tag: record.tag,
+                        timestamp: record.timestamp,
+                        payload: records.slice(start..start + record.payload.len()),
+                    });
+                    taken += 1;
+                }
+                if taken == take || result.scanned == scan {
+                    break 'segments;
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Walks the records `>= from` (at most `max`), handing each with its segment's bytes.
+    fn read_with(
+        &self,
+        from: u64,
+        max: usize,
+        mut f: impl FnMut(&Bytes, ringledger_core::segment::Record<'_>),
+    ) -> Result<usize, LedgerError> {
+        let mut seen = 0;
+        if max == 0 {
+            return Ok(0);
+        }
+        let from = from.max(self.tail().saturating_add(1));
+        let segments = self.inner.segments();
+        // The last segment whose base is <= from holds `from` if anything does.
+        let start = segments
+            .partition_point(|s| s.base() <= from)
+            .saturating_sub(1);
+        for segment in &segments[start..] {
+            seen += read_segment(segment, from, max - seen, &mut f)?;
+            if seen >= max {
+                break;
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The entry at position `i`: 0 is the oldest, -1 the newest. `None` when out of range.
+    ///
+    /// Walks the frames of one segment: a cost in proportion to a segment's entries.
+    pub fn index(&self, i: i64) -> Result<Option<Entry>, LedgerError> {
+        // The length and the tail it counts from must belong together: a delete between the
+        // two loads would count the old length from the new tail.
+        let (len, tail) = self.inner.len_and_tail();
+        let k = if i >= 0 {
+            i as u64
+        } else {
+            match len.checked_sub(i.unsigned_abs()) {
+                Some(k) => k,
+                None => return Ok(None),
+            }
+        };
+        if k >= len {
+            return Ok(None);
+        }
+        let mut k = k;
+        for segment in self.inner.segments().iter() {
+            let live = live_in(segment, tail)?;
+            if k < live {
+                let mut found = None;
+                walk(segment, tail.saturating_add(1), |entry| {
+                    if k == 0 {
+                        found = Some(entry);
+                        return false;
+                    }
+                    k -= 1;
+                    true
+                })?;
+                return Ok(found);
+            }
+            k -= live;
+        }
+        Ok(None)
+    }
+}
+
+/// Hands the records `>= from` of one segment to `f`, up to `max`; returns how many.
+fn read_segment(
+    segment: &Segment,
+    from: u64,
+    max: usize,
+    f: &mut impl FnMut(&Bytes, ringledger_core::segment::Record<'_>),
+) -> Result<usize, LedgerError> {
+    let counts = segment.counts();
+    if counts.count == 0 || counts.last_seq < from {
+        return Ok(0);
+    }
+    let records = segment.records();
+    let mut at = segment.seek(from);
+    let mut seen = 0;
+    while at < records.len() && seen < max {
+        let record = segment
+            .record_at(&records, at)
+            .map_err(|reason| LedgerError::Corrupt {
+                segment: segment.name.clone(),
+                offset: at,
+                reason,
+            })?;
+        at = record.end();
+        if record.seq >= from {
+            f(&records, record);
+            seen += 1;
+        }
+    }
+    Ok(seen)
+}
+
+/// Calls `f` on each entry `>= from` of `segment`, in order, until it returns `false`.
+pub(super) fn walk(
+    segment: &Segment,
+    from: u64,
+    mut f: impl FnMut(Entry) -> bool,
+) -> Result<(), LedgerError> {
+    let records = segment.records();
+    let mut at = segment.seek(from);
+    let mut prev: Option<u64> = None;
+    while at < records.len() {
+        let corrupt = |offset, reason| LedgerError::Corrupt {
+            segment: segment.name.clone(),
+            offset,
+            reason,
+        };
+        let record = segment
+            .record_at(&records, at)
+            .map_err(|reason| corrupt(at, reason))?;
+        if let Some(prev) = prev.filter(|&p| record.seq <= p) {
+            return Err(corrupt(
+                at,
+                CorruptReason::SequenceNotIncreasing {
+                    prev,
+                    seq: record.seq,
+                },
+            ));
+        }
+        prev = Some(record.seq);
+        at = record.end();
+        if record.seq >= from {
+            let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+            let entry = Entry {
+                sequence: record.seq,
+                tag: record.tag,
+                timestamp: record.timestamp,
+                payload: records.slice(start..start + record.payload.len()),
+            };
+            if !f(entry) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Entries of `segment` with a sequence above `tail`.
+pub(super) fn live_in(segment: &Segment, tail: u64) -> Result<u64, LedgerError> {
+    let counts = segment.counts();
+    if counts.count == 0 || counts.last_seq <= tail {
+        return Ok(0);
+    }
+    if counts.first_seq > tail {
+        return Ok(counts.count);
+    }
+    let mut live = 0;
+    walk(segment, tail.saturating_add(1), |_| {
+        live += 1;
+        true
+    })?;
+    Ok(live)
+}
+
+/// Entries with a sequence in `(low, high]`.
+pub(super) fn count_between(
+    segments: &[Arc<Segment>],
+    low: u64,
+    high: u64,
+) -> Result<usize, LedgerError> {
+    let mut n = 0u64;
+    for segment in segments {
+        let counts = segment.counts();
+        if counts.count == 0 || counts.last_seq <= low || counts.first_seq > high {
+            continue;
+        }
+        if counts.first_seq > low && counts.last_seq <= high {
+            n += counts.count;
+            continue;
+        }
+        walk(segment, low.saturating_add(1), |entry| {
+            if entry.sequence > high {
+                return false;
+            }
+            n += 1;
+            true
+        })?;
+    }
+    Ok(n as usize)
+}

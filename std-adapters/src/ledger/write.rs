@@ -1,0 +1,537 @@
+//! The write path: [`Ledger::write_with`], [`Ledger::sync`] and [`Ledger::delete`], and the
+//! writer's state behind them.
+//!
+//! The rule it implements: a write is checked whole (limit, monotonic sequences, size) before
+//! a byte is written; its frames go into the active segment (staged and written with one
+//! `pwrite` when large or synced), then the written end is published with release ordering, so
+//! a reader sees a write whole or not at all. A segment that cannot take the next write is
+//! sealed and the next one (prepared ahead by the background thread) takes over. A synced
+//! write returns once a sync covering its ticket completed; concurrent synced writers share it
+//! (group commit). Any failed sync poisons the ledger for good.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::TrySendError;
+use std::sync::Arc;
+
+use ringledger_core::segment::{
+    file_name, frame_len, Appender, FileHeader, WriteError, FILE_HEADER_LEN,
+};
+
+use crate::storage::{now_ns, random_u64, Durability};
+use crate::sync::lock;
+
+use super::meta::{Meta, META_FILE};
+use super::read::count_between;
+use super::segment::{Counts, Mapping, Segment};
+use super::{background, Entry, Inner, Ledger, LedgerError};
+
+/// The writer's state, under the writer lock.
+pub(super) struct Writer {
+    /// The segment being appended to; `None` before the first write or after its seal.
+    active: Option<(Arc<Segment>, Appender)>,
+    /// Segments written since the last sync.
+    unsynced: Vec<Arc<Segment>>,
+    /// Names created or renamed since the last directory sync.
+    dir_dirty: bool,
+    /// Counts writes; a sync makes every write up to some ticket durable.
+    ticket: u64,
+    /// The last sequence written (the head, as the writer knows it).
+    last_seq: u64,
+    /// Where staged writes build their frames (reused).
+    staging: Vec<u8>,
+}
+
+impl Writer {
+    /// The writer of a ledger just opened: `active` is the segment recovery left open for
+    /// appends, if any, and `head` the last sequence written.
+    pub(super) fn new(active: Option<(Arc<Segment>, Appender)>, head: u64) -> Self {
+        Self {
+            active,
+            unsynced: Vec::new(),
+            dir_dirty: false,
+            ticket: 0,
+            last_seq: head,
+            staging: Vec::new(),
+        }
+    }
+}
+
+/// Why appending to the active segment failed.
+enum AppendError {
+    /// The segment format refused (full: time to roll).
+    Format(WriteError),
+    /// The file write failed; nothing was published and the bytes were zeroed again.
+    Io(io::Error),
+    /// The file write failed and so did zeroing what it left: the ledger is poisoned.
+    Poison(String),
+}
+
+/// Writes of at least this many bytes are staged and written with one `pwrite`.
+const STAGE_MIN: usize = 16 << 10;
+
+impl Ledger {
+    /// Appends `entries` with the configured [`durability`](LedgerConfig::durability); see
+    /// [`write_with`](Self::write_with).
+    pub fn write(&self, entries: &[Entry]) -> Result<(), LedgerError> {
+        self.write_with(entries, self.inner.config.durability)
+    }
+
+    /// Appends `entries`, all or nothing, and returns once they are as durable as asked.
+    ///
+    /// Checks, in this order, and writes nothing if one fails: the
+    /// [`limit`](LedgerConfig::limit) ([`LedgerError::LimitReached`]); every sequence greater
+    /// than the one before it, the first greater than the head
+    /// ([`LedgerError::NotMonotonic`]); the write fits in a segment
+    /// ([`LedgerError::TooLarge`]). Subscribers and head waiters are notified, also of an
+    /// empty write.
+    pub fn write_with(&self, entries: &[Entry], durability: Durability) -> Result<(), LedgerError> {
+        let inner = &*self.inner;
+        if inner.config.read_only {
+            return Err(LedgerError::ReadOnly);
+        }
+        let ticket = {
+            let mut writer = lock(&inner.writer);
+            inner.check_poison()?;
+            inner.append(&mut writer, entries, durability)?
+        };
+        inner.notify();
+        if durability == Durability::Synced {
+            inner.sync_through(ticket)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable (one `fdatasync` per segment written since the last
+    /// sync, shared with concurrent callers).
+    pub fn sync(&self) -> Result<(), LedgerError> {
+        if self.inner.config.read_only {
+            return Err(LedgerError::ReadOnly);
+        }
+        let ticket = lock(&self.inner.writer).ticket;
+        self.inner.sync_through(ticket)
+    }
+
+    /// Deletes every entry with a sequence `<= up_to` and returns how many there were.
+    ///
+    /// quasar's semantics: `up_to` is clamped to the head; with nothing stored, or `up_to` at
+    /// or below the tail, nothing happens and 0 is returned. Otherwise the tail becomes
+    /// `up_to` (persisted in `ledger.meta`, so it survives a reopen) and segments holding only
+    /// deleted entries are removed. Readers holding payloads of a removed segment keep them.
+    pub fn delete(&self, up_to: u64) -> Result<usize, LedgerError> {
+        let inner = &*self.inner;
+        if inner.config.read_only {
+            return Err(LedgerError::ReadOnly);
+        }
+        let writer = lock(&inner.writer);
+        let head = writer.last_seq;
+        let up_to = up_to.min(head);
+        let tail = inner.tail.load(Ordering::Acquire);
+        if inner.len.load(Ordering::Acquire) == 0 || up_to <= tail {
+            return Ok(0);
+        }
+        let segments = inner.segments();
+        let deleted = count_between(&segments, tail, up_to)?;
+        let meta = Meta {
+            ledger_id: inner.ledger_id,
+            tail: up_to,
+            head,
+        };
+        inner
+            .storage
+            .replace(META_FILE, &meta.encode())
+            .map_err(|e| LedgerError::io("writing ledger.meta", e))?;
+        // A seqlock around the pair, so that `index` never counts one's old value from the
+        // other's new one.
+        inner.deletes.fetch_add(1, Ordering::AcqRel);
+        inner.tail.store(up_to, Ordering::Release);
+        inner.len.fetch_sub(deleted as u64, Ordering::AcqRel);
+        inner.deletes.fetch_add(1, Ordering::Release);
+        // Remove sealed segments whose entries are all deleted (the active one stays).
+        let active = writer.active.as_ref().map(|(s, _)| Arc::clone(s));
+        let (gone, kept): (Vec<_>, Vec<_>) = segments.iter().cloned().partition(|s| {
+            let counts = s.counts();
+            s.is_sealed()
+                && (counts.count == 0 || counts.last_seq <= up_to)
+                && !active.as_ref().is_some_and(|a| Arc::ptr_eq(a, s))
+        });
+        let mut writer = writer;
+        // Deleted segments need no sync, and must not be kept mapped by the sync list.
+        writer
+            .unsynced
+            .retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
+        drop(writer);
+        if !gone.is_empty() {
+            inner.set_segments(kept);
+            for segment in &gone {
+                inner
+                    .storage
+                    .remove(&segment.name)
+                    .map_err(|e| LedgerError::io(format!("removing {}", segment.name), e))?;
+            }
+            inner
+                .storage
+                .sync_dir()
+                .map_err(|e| LedgerError::io("syncing the ledger directory", e))?;
+        }
+        Ok(deleted)
+    }
+}
+
+impl Inner {
+    /// Checks and appends one write; returns its ticket.
+    fn append(
+        &self,
+        writer: &mut Writer,
+        entries: &[Entry],
+        durability: Durability,
+    ) -> Result<u64, LedgerError> {
+        let adding = entries.len() as u64;
+        if let Some(limit) = self.config.limit {
+            let len = self.len.load(Ordering::Acquire);
+            if len.saturating_add(adding) > limit {
+                return Err(LedgerError::LimitReached { limit, len, adding });
+            }
+        }
+        let mut last = writer.last_seq;
+        for entry in entries {
+            if entry.sequence <= last {
+                return Err(LedgerError::NotMonotonic {
+                    last,
+                    seq: entry.sequence,
+                });
+            }
+            last = entry.sequence;
+        }
+        if entries.is_empty() {
+            return Ok(writer.ticket);
+        }
+        let bytes = entries.iter().fold(0usize, |sum, e| {
+            sum.saturating_add(frame_len(e.payload.len()))
+        });
+        let fits_empty = Appender::max_payload_in(self.config.segment_size)
+            .saturating_add(ringledger_core::segment::FRAME_HEADER_LEN);
+        if bytes > fits_empty {
+            return Err(LedgerError::TooLarge {
+                bytes,
+                segment_size: self.config.segment_size,
+            });
+        }
+        let staged = durability == Durability::Synced || bytes >= STAGE_MIN;
+        let mut rolled = false;
+        loop {
+            if writer.active.is_none() {
+                self.roll(writer)?;
+                rolled = true;
+            }
+            match self.append_to_active(writer, entries, staged) {
+                Ok(()) => break,
+                // A write that does not fit in an empty segment never will.
+                Err(AppendError::Format(WriteError::Full { .. }))
+                    if !rolled
+                        && writer
+                            .active
+                            .as_ref()
+                            .is_some_and(|(_, a)| a.stats().count > 0) =>
+                {
+                    self.roll(writer)?;
+                    rolled = true;
+                }
+                Err(AppendError::Format(WriteError::Full { .. })) => {
+                    return Err(LedgerError::TooLarge {
+                        bytes,
+                        segment_size: self.config.segment_size,
+                    })
+                }
+                Err(AppendError::Format(other)) => {
+                    return Err(LedgerError::BadSegment {
+                        segment: writer
+                            .active
+                            .as_ref()
+                            .map_or_else(String::new, |(s, _)| s.name.clone()),
+                        reason: other.to_string(),
+                    })
+                }
+                Err(AppendError::Io(e)) => {
+                    return Err(LedgerError::io("writing to the active segment", e))
+                }
+                Err(AppendError::Poison(reason)) => return Err(self.poison(reason)),
+            }
+        }
+        writer.last_seq = last;
+        writer.ticket += 1;
+        self.len.fetch_add(adding, Ordering::AcqRel);
+        self.head.store(last, Ordering::Release);
+        Ok(writer.ticket)
+    }
+
+    /// Appends every entry to the active segment and publishes them, or (when they do not
+    /// all fit, or the file write fails) writes nothing.
+    ///
+    /// Small buffered writes store their frames through the mapping. Synced writes and large
+    /// ones build the frames in a staging buffer and write them with one `pwrite`: that spares
+    /// a page fault per new page (and, after a sync cleaned the pages, per written page), which
+    /// costs more than the extra copy once a write spans a few pages.
+    fn append_to_active(
+        &self,
+        writer: &mut Writer,
+        entries: &[Entry],
+        staged: bool,
+    ) -> Result<(), AppendError> {
+        let Writer {
+            active, staging, ..
+        } = writer;
+        let Some((segment, appender)) = active.as_mut() else {
+            return Err(AppendError::Format(WriteError::Sealed));
+        };
+        let start = appender.end();
+        let saved = appender.clone();
+        let last = entries.len() - 1;
+        if staged {
+            let bytes = entries
+                .iter()
+                .map(|e| frame_len(e.payload.len()))
+                .sum::<usize>();
+            staging.clear();
+            staging.resize(bytes, 0);
+            let mut at = 0;
+            for (i, entry) in entries.iter().enumerate() {
+                let appended = appender.append_staged(
+                    &mut staging[at..],
+                    entry.sequence,
+                    entry.timestamp,
+                    entry.tag,
+                    &entry.payload,
+                    i != last,
+                );
+                if let Err(e) = appended {
+                    *appender = saved;
+                    return Err(AppendError::Format(e));
+                }
+                at += frame_len(entry.payload.len());
+            }
+            if let Err(e) = segment.mapping.region().write_at(start, staging) {
+                *appender = saved;
+                // A write that failed part way may have left bytes past the end: zero them,
+                // so the image stays "frames, then zeros". If even that fails, the file can
+                // no longer be trusted to end where the ledger thinks.
+                staging.fill(0);
+                if let Err(zeroing) = segment.mapping.region().write_at(start, staging) {
+                    return Err(AppendError::Poison(format!(
+                        "writing {}: {e}; then zeroing it: {zeroing}",
+                        segment.name
+                    )));
+                }
+                return Err(AppendError::Io(e));
+            }
+        } else {
+            for (i, entry) in entries.iter().enumerate() {
+                let at = appender.end();
+                // SAFETY: bytes at and above the committed end are touched by the writer
+                // alone, and we hold the writer lock.
+                let tail = unsafe { segment.mapping.tail_mut(at) };
+                let appended = appender.append_in_write(
+                    tail,
+                    entry.sequence,
+                    entry.timestamp,
+                    entry.tag,
+                    &entry.payload,
+                    i != last,
+                );
+                if let Err(e) = appended {
+                    // Undo: zero what this write put down, so the image stays "frames, then
+                    // zeros", and forget it.
+                    let end = appender.end();
+                    // SAFETY: as above.
+                    let written = unsafe { segment.mapping.tail_mut(start) };
+                    // From the back, so that a kill meanwhile leaves complete frames of an
+                    // unfinished write followed by zeros: a torn tail to recovery.
+                    for chunk in written[..end - start].rchunks_mut(4096) {
+                        chunk.fill(0);
+                        std::sync::atomic::compiler_fence(Ordering::Release);
+                    }
+                    *appender = saved;
+                    return Err(AppendError::Format(e));
+                }
+            }
+        }
+        // Index after the whole write went in (a failed write leaves no entries behind).
+        let mut at = start;
+        for entry in entries {
+            segment.maybe_index(entry.sequence, at);
+            at += frame_len(entry.payload.len());
+        }
+        let stats = appender.stats();
+        segment.publish(
+            appender.end(),
+            Counts {
+                count: stats.count,
+                first_seq: stats.first_seq,
+                last_seq: stats.last_seq,
+            },
+        );
+        if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, segment)) {
+            writer.unsynced.push(Arc::clone(segment));
+        }
+        // A prefault job that ended while the writer paused: start another once the writer
+        // has used half of what lies ahead.
+        if self.config.prefault
+            && self.config.durability == Durability::Buffered
+            && appender.end() + background::PREFAULT_WINDOW / 2 > segment.prefaulted()
+            && segment.prefaulted() < segment.mapping.len()
+        {
+            self.background.prefault(
+                Arc::clone(segment),
+                segment.prefaulted().max(appender.end()),
+            );
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (if any) and starts a new one after the head.
+    fn roll(&self, writer: &mut Writer) -> Result<(), LedgerError> {
+        // The base chains to the previous segment (its last sequence + 1), which lets open
+        // notice a missing segment. The head can be above that last sequence (entries lost
+        // in a crash after a delete recorded the head), so it is not used while a previous
+        // segment exists.
+        let previous_last = self
+            .segments()
+            .last()
+            .map(|s| s.counts())
+            .filter(|c| c.count > 0)
+            .map(|c| c.last_seq);
+        let base = previous_last.unwrap_or(writer.last_seq).saturating_add(1);
+        let name = file_name(base).as_str().to_owned();
+        let header = FileHeader {
+            base_seq: base,
+            ledger_id: self.ledger_id,
+            salt: random_u64(),
+            capacity: self.config.segment_size as u64,
+            created_ns: now_ns(),
+        };
+        let (spare_name, region) = match self.background.take_spare() {
+            Some(spare) => spare,
+            None => {
+                let tmp = format!("{name}.tmp");
+                let region = self
+                    .storage
+                    .create(&tmp, self.config.segment_size)
+                    .map_err(|e| LedgerError::io(format!("creating segment {tmp}"), e))?;
+                (tmp, region)
+            }
+        };
+        let mapping = Mapping::new(region);
+        let mut image = [0u8; FILE_HEADER_LEN];
+        header
+            .encode(&mut image)
+            .map_err(|e| LedgerError::Config(e.to_string()))?;
+        // SAFETY: the new file is ours alone until it is published below.
+        let whole = unsafe { mapping.tail_mut(0) };
+        whole[..FILE_HEADER_LEN].copy_from_slice(&image);
+        // The header (and the file's allocation) must be durable before the name is: a
+        // segment name on disk always has a valid header behind it.
+        if let Err(e) = mapping.region().sync() {
+            let _ = self.storage.remove(&spare_name);
+            return Err(self.poison(format!("syncing new segment {name}: {e}")));
+        }
+        self.storage
+            .rename(&spare_name, &name)
+            .map_err(|e| LedgerError::io(format!("renaming {spare_name} to {name}"), e))?;
+        writer.dir_dirty = true;
+        let appender = Appender::create(&header, self.config.index_interval).map_err(|e| {
+            LedgerError::BadSegment {
+                segment: name.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let segment = Arc::new(Segment::new(
+            name,
+            header,
+            mapping,
+            self.config.index_interval as usize,
+        ));
+
+        if let Some((old, appender)) = writer.active.take() {
+            let end = appender.end();
+            // SAFETY: below the committed end nobody writes; at and above it only the writer,
+            // which is us.
+            let (records, tail) = unsafe { (old.mapping.slice(0, end), old.mapping.tail_mut(end)) };
+            // The index the segment kept while appending is the seal's; should it ever
+            // disagree, build the seal's from the records instead.
+            appender
+                .clone()
+                .seal_frame_indexed(old.seal_index(), tail)
+                .or_else(|e| {
+                    debug_assert!(false, "the segment's index disagrees with the seal's: {e}");
+                    appender.seal_frame(records, tail)
+                })
+                .map_err(|e| LedgerError::BadSegment {
+                    segment: old.name.clone(),
+                    reason: format!("sealing: {e}"),
+                })?;
+            old.publish_sealed();
+            // Nobody writes the records and the seal again: write-protect them, so that
+            // writing them back does not have to flush a TLB entry per page.
+            old.mapping.region().protect(0..end);
+            if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, &old)) {
+                writer.unsynced.push(Arc::clone(&old));
+            }
+            // Sync the seal, then write the footer: a footer on disk always points at a seal
+            // on disk.
+            self.background.finish(old);
+        }
+        let mut segments = Vec::clone(&self.segments());
+        segments.push(Arc::clone(&segment));
+        self.set_segments(segments);
+        // Make the next file, then fault this one's pages in ahead of the writer (its header
+        // is durable now, so dirty pages may come). The preparing thread follows the writer
+        // through this segment until it is sealed.
+        self.background.prepare_spare();
+        self.background
+            .prefault(Arc::clone(&segment), FILE_HEADER_LEN);
+        writer.active = Some((segment, appender));
+        Ok(())
+    }
+
+    /// Makes every write up to `ticket` durable, sharing the sync with concurrent callers.
+    fn sync_through(&self, ticket: u64) -> Result<(), LedgerError> {
+        let mut synced = lock(&self.synced);
+        self.check_poison()?;
+        if *synced >= ticket {
+            return Ok(());
+        }
+        let (segments, dir_dirty, upto) = {
+            let mut writer = lock(&self.writer);
+            (
+                std::mem::take(&mut writer.unsynced),
+                std::mem::take(&mut writer.dir_dirty),
+                writer.ticket,
+            )
+        };
+        for segment in &segments {
+            if let Err(e) = segment.mapping.region().sync() {
+                return Err(self.poison(format!("syncing segment {}: {e}", segment.name)));
+            }
+        }
+        if dir_dirty {
+            if let Err(e) = self.storage.sync_dir() {
+                return Err(self.poison(format!("syncing the ledger directory: {e}")));
+            }
+        }
+        *synced = upto;
+        Ok(())
+    }
+
+    fn notify(&self) {
+        let head = self.head.load(Ordering::Acquire);
+        self.waiters.notify();
+        if !self.has_subscribers.load(Ordering::Acquire) {
+            return;
+        }
+        let mut subscribers = lock(&self.subscribers);
+        subscribers.retain(|s| !matches!(s.try_send(head), Err(TrySendError::Disconnected(_))));
+        if subscribers.is_empty() {
+            self.has_subscribers.store(false, Ordering::Release);
+        }
+    }
+}
