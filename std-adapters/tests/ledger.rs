@@ -234,7 +234,7 @@ fn too_large_writes_are_rejected_whole() {
 }
 
 #[test]
-fn synced_writes_share_syncs_and_a_failed_sync_poisons() {
+fn synced_writes_share_syncs_and_a_failed_sync_poisons_without_showing_the_write() {
     let sim = SimStorage::new();
     // No background threads: their syncs (of the next file, of sealed segments) would blur
     // the count.
@@ -260,7 +260,14 @@ fn synced_writes_share_syncs_and_a_failed_sync_poisons() {
         Err(LedgerError::Poisoned { .. })
     ));
     assert!(ledger.poisoned().is_some());
-    assert_eq!(ledger.read(41, 10).unwrap().len(), 2);
+    // Durable before visible: the write whose sync failed was never shown.
+    let seqs: Vec<u64> = ledger
+        .read(41, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!((seqs, ledger.head(), ledger.len()), (vec![41], 41, 41));
 }
 
 #[test]

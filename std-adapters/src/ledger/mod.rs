@@ -21,7 +21,9 @@
 //!
 //! [`Durability::Buffered`] writes survive a crash of the process; [`Durability::Synced`]
 //! writes survive a power loss, and writers syncing at the same time share one `fdatasync`
-//! (group commit). A failed sync poisons the ledger for good: the kernel may have dropped the
+//! (group commit). Readers see a synced write only once it is durable (and a buffered write
+//! queued behind it with it): nothing a reader was handed from a synced write is taken back
+//! by a power loss. A failed sync poisons the ledger for good: the kernel may have dropped the
 //! data, so every later write fails with [`LedgerError::Poisoned`]; reads keep working.
 //!
 //! # Recovery
@@ -283,7 +285,8 @@ impl Ledger {
         })
     }
 
-    /// The newest sequence ever written (it survives deletes and reopens); 0 if none.
+    /// The newest sequence written and shown to readers (it survives deletes and reopens); 0
+    /// if none. A synced write counts once its sync has completed.
     pub fn head(&self) -> u64 {
         self.inner.head.load(Ordering::Acquire)
     }

@@ -3,12 +3,20 @@
 //!
 //! The rule it implements: a write is checked whole (limit, monotonic sequences, size) before
 //! a byte is written; its frames go into the active segment (staged and written with one
-//! `pwrite` when large or synced), then the written end is published with release ordering, so
-//! a reader sees a write whole or not at all. A segment that cannot take the next write is
+//! `pwrite` when large or synced), then its end is published with release ordering, so a
+//! reader sees a write whole or not at all. A segment that cannot take the next write is
 //! sealed and the next one (prepared ahead by the background thread) takes over. A synced
 //! write returns once a sync covering its ticket completed; concurrent synced writers share it
 //! (group commit). Any failed sync poisons the ledger for good.
+//!
+//! Durable before visible: a synced write is published only once the sync that makes it
+//! durable has completed, so nothing a reader, cursor or consumer was handed from a synced
+//! write is ever taken back by a power loss (or lost to a failed sync). Publications happen in
+//! write order: a buffered write behind a synced one still waiting for its sync waits with it
+//! (a reader always sees a prefix of the writes). Buffered writes with nothing pending ahead
+//! of them are published at once, as before.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::TrySendError;
@@ -40,6 +48,28 @@ pub(super) struct Writer {
     last_seq: u64,
     /// Where staged writes build their frames (reused).
     staging: Vec<u8>,
+    /// Writes and seals not yet published, oldest first: synced writes waiting for their
+    /// sync, and whatever was written after them.
+    pending: VecDeque<Publication>,
+    /// Entries in `pending` (the limit counts them).
+    unpublished: u64,
+}
+
+/// What readers are shown, in write order.
+enum Publication {
+    /// A write's records, up to `end` of `segment`; the head becomes `head`.
+    Records {
+        ticket: u64,
+        /// Whether it waits for a sync through `ticket` (a synced write).
+        synced: bool,
+        segment: Arc<Segment>,
+        end: usize,
+        counts: Counts,
+        head: u64,
+        added: u64,
+    },
+    /// A segment's seal: it takes no more records, and its footer may follow the seal.
+    Sealed(Arc<Segment>),
 }
 
 impl Writer {
@@ -53,6 +83,8 @@ impl Writer {
             ticket: 0,
             last_seq: head,
             staging: Vec::new(),
+            pending: VecDeque::new(),
+            unpublished: 0,
         }
     }
 }
@@ -90,12 +122,14 @@ impl Ledger {
         if inner.config.read_only {
             return Err(LedgerError::ReadOnly);
         }
-        let ticket = {
+        let (ticket, published) = {
             let mut writer = lock(&inner.writer);
             inner.check_poison()?;
             inner.append(&mut writer, entries, durability)?
         };
-        inner.notify();
+        if published {
+            inner.notify();
+        }
         if durability == Durability::Synced {
             inner.sync_through(ticket)?;
         }
@@ -114,7 +148,8 @@ impl Ledger {
 
     /// Deletes every entry with a sequence `<= up_to` and returns how many there were.
     ///
-    /// quasar's semantics: `up_to` is clamped to the head; with nothing stored, or `up_to` at
+    /// quasar's semantics: `up_to` is clamped to the [head](Self::head) (what readers can
+    /// see; a synced write still waiting for its sync is not deleted); with nothing stored, or `up_to` at
     /// or below the tail, nothing happens and 0 is returned. Otherwise the tail becomes
     /// `up_to` (persisted in `ledger.meta`, so it survives a reopen) and segments holding only
     /// deleted entries are removed. Readers holding payloads of a removed segment keep them.
@@ -124,7 +159,9 @@ impl Ledger {
             return Err(LedgerError::ReadOnly);
         }
         let writer = lock(&inner.writer);
-        let head = writer.last_seq;
+        // The published head: the one in `ledger.meta` must never name an entry a crash
+        // could still take back (a producer resuming after it would skip the lost entries).
+        let head = inner.head.load(Ordering::Acquire);
         let up_to = up_to.min(head);
         let tail = inner.tail.load(Ordering::Acquire);
         if inner.len.load(Ordering::Acquire) == 0 || up_to <= tail {
@@ -179,16 +216,17 @@ impl Ledger {
 }
 
 impl Inner {
-    /// Checks and appends one write; returns its ticket.
+    /// Checks and appends one write; returns its ticket, and whether it was published (else
+    /// it waits in `pending`).
     fn append(
         &self,
         writer: &mut Writer,
         entries: &[Entry],
         durability: Durability,
-    ) -> Result<u64, LedgerError> {
+    ) -> Result<(u64, bool), LedgerError> {
         let adding = entries.len() as u64;
         if let Some(limit) = self.config.limit {
-            let len = self.len.load(Ordering::Acquire);
+            let len = self.len.load(Ordering::Acquire) + writer.unpublished;
             if len.saturating_add(adding) > limit {
                 return Err(LedgerError::LimitReached { limit, len, adding });
             }
@@ -204,7 +242,7 @@ impl Inner {
             last = entry.sequence;
         }
         if entries.is_empty() {
-            return Ok(writer.ticket);
+            return Ok((writer.ticket, true));
         }
         let bytes = entries.iter().fold(0usize, |sum, e| {
             sum.saturating_add(frame_len(e.payload.len()))
@@ -217,15 +255,16 @@ impl Inner {
                 segment_size: self.config.segment_size,
             });
         }
-        let staged = durability == Durability::Synced || bytes >= STAGE_MIN;
+        let synced = durability == Durability::Synced;
+        let staged = synced || bytes >= STAGE_MIN;
         let mut rolled = false;
-        loop {
+        let (segment, end, counts) = loop {
             if writer.active.is_none() {
                 self.roll(writer)?;
                 rolled = true;
             }
             match self.append_to_active(writer, entries, staged) {
-                Ok(()) => break,
+                Ok(written) => break written,
                 // A write that does not fit in an empty segment never will.
                 Err(AppendError::Format(WriteError::Full { .. }))
                     if !rolled
@@ -257,16 +296,96 @@ impl Inner {
                 }
                 Err(AppendError::Poison(reason)) => return Err(self.poison(reason)),
             }
-        }
+        };
         writer.last_seq = last;
         writer.ticket += 1;
-        self.len.fetch_add(adding, Ordering::AcqRel);
-        self.head.store(last, Ordering::Release);
-        Ok(writer.ticket)
+        let publication = Publication::Records {
+            ticket: writer.ticket,
+            synced,
+            segment,
+            end,
+            counts,
+            head: last,
+            added: adding,
+        };
+        let published = self.publish_or_queue(writer, publication, synced);
+        Ok((writer.ticket, published))
     }
 
-    /// Appends every entry to the active segment and publishes them, or (when they do not
-    /// all fit, or the file write fails) writes nothing.
+    /// Publishes `publication` now, or queues it behind the pending ones (always, when it
+    /// waits for a sync). Returns whether it was published.
+    fn publish_or_queue(
+        &self,
+        writer: &mut Writer,
+        publication: Publication,
+        waits_for_sync: bool,
+    ) -> bool {
+        if waits_for_sync || !writer.pending.is_empty() {
+            if let Publication::Records { added, .. } = &publication {
+                writer.unpublished += added;
+            }
+            writer.pending.push_back(publication);
+            false
+        } else {
+            self.show(publication);
+            true
+        }
+    }
+
+    /// Publishes the pending writes that may be shown once every write up to `synced` is
+    /// durable, in order, up to the first that still waits; returns whether any was.
+    fn publish_ready(&self, writer: &mut Writer, synced: u64) -> bool {
+        let mut any = false;
+        while let Some(front) = writer.pending.front() {
+            if let Publication::Records {
+                ticket,
+                synced: true,
+                ..
+            } = front
+            {
+                if *ticket > synced {
+                    break;
+                }
+            }
+            let Some(publication) = writer.pending.pop_front() else {
+                break;
+            };
+            if let Publication::Records { added, .. } = &publication {
+                writer.unpublished -= added;
+            }
+            self.show(publication);
+            any = true;
+        }
+        any
+    }
+
+    /// Makes a publication visible to readers (under the writer lock).
+    fn show(&self, publication: Publication) {
+        match publication {
+            Publication::Records {
+                segment,
+                end,
+                counts,
+                head,
+                added,
+                ..
+            } => {
+                segment.publish(end, counts);
+                self.len.fetch_add(added, Ordering::AcqRel);
+                self.head.store(head, Ordering::Release);
+            }
+            Publication::Sealed(segment) => {
+                segment.publish_sealed();
+                // Sync the seal, then write the footer: a footer on disk always points at a
+                // seal on disk.
+                self.background.finish(segment);
+            }
+        }
+    }
+
+    /// Appends every entry to the active segment, or (when they do not all fit, or the file
+    /// write fails) writes nothing. Returns the segment, its new end and its counts, for
+    /// publication.
     ///
     /// Small buffered writes store their frames through the mapping. Synced writes and large
     /// ones build the frames in a staging buffer and write them with one `pwrite`: that spares
@@ -277,7 +396,7 @@ impl Inner {
         writer: &mut Writer,
         entries: &[Entry],
         staged: bool,
-    ) -> Result<(), AppendError> {
+    ) -> Result<(Arc<Segment>, usize, Counts), AppendError> {
         let Writer {
             active, staging, ..
         } = writer;
@@ -362,14 +481,11 @@ impl Inner {
             at += frame_len(entry.payload.len());
         }
         let stats = appender.stats();
-        segment.publish(
-            appender.end(),
-            Counts {
-                count: stats.count,
-                first_seq: stats.first_seq,
-                last_seq: stats.last_seq,
-            },
-        );
+        let counts = Counts {
+            count: stats.count,
+            first_seq: stats.first_seq,
+            last_seq: stats.last_seq,
+        };
         if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, segment)) {
             writer.unsynced.push(Arc::clone(segment));
         }
@@ -385,7 +501,7 @@ impl Inner {
                 segment.prefaulted().max(appender.end()),
             );
         }
-        Ok(())
+        Ok((Arc::clone(segment), appender.end(), counts))
     }
 
     /// Seals the active segment (if any) and starts a new one after the head.
@@ -394,12 +510,19 @@ impl Inner {
         // notice a missing segment. The head can be above that last sequence (entries lost
         // in a crash after a delete recorded the head), so it is not used while a previous
         // segment exists.
-        let previous_last = self
-            .segments()
-            .last()
-            .map(|s| s.counts())
-            .filter(|c| c.count > 0)
-            .map(|c| c.last_seq);
+        // The active segment's own counts: the published ones lag behind while a synced write
+        // waits for its sync.
+        let previous_last = match &writer.active {
+            Some((_, appender)) => Some(appender.stats())
+                .filter(|stats| stats.count > 0)
+                .map(|stats| stats.last_seq),
+            None => self
+                .segments()
+                .last()
+                .map(|s| s.counts())
+                .filter(|c| c.count > 0)
+                .map(|c| c.last_seq),
+        };
         let base = previous_last.unwrap_or(writer.last_seq).saturating_add(1);
         let name = file_name(base).as_str().to_owned();
         let header = FileHeader {
@@ -469,16 +592,14 @@ impl Inner {
                     segment: old.name.clone(),
                     reason: format!("sealing: {e}"),
                 })?;
-            old.publish_sealed();
             // Nobody writes the records and the seal again: write-protect them, so that
             // writing them back does not have to flush a TLB entry per page.
             old.mapping.region().protect(0..end);
             if !writer.unsynced.iter().any(|s| Arc::ptr_eq(s, &old)) {
                 writer.unsynced.push(Arc::clone(&old));
             }
-            // Sync the seal, then write the footer: a footer on disk always points at a seal
-            // on disk.
-            self.background.finish(old);
+            // Sealed once the records before it are shown (its footer is written then).
+            self.publish_or_queue(writer, Publication::Sealed(old), false);
         }
         let mut segments = Vec::clone(&self.segments());
         segments.push(Arc::clone(&segment));
@@ -518,7 +639,13 @@ impl Inner {
                 return Err(self.poison(format!("syncing the ledger directory: {e}")));
             }
         }
+        // Durable, so visible: publish before any caller this sync covers returns.
+        let published = self.publish_ready(&mut lock(&self.writer), upto);
         *synced = upto;
+        drop(synced);
+        if published {
+            self.notify();
+        }
         Ok(())
     }
 

@@ -74,7 +74,12 @@ struct State {
     capacity: Option<u64>,
     syncs: u64,
     dir_syncs: u64,
+    /// Called before each [`Region::sync`], outside the state's lock.
+    before_sync: Option<SyncHook>,
 }
+
+/// What [`SimStorage::before_sync`] runs.
+type SyncHook = Arc<dyn Fn() + Send + Sync>;
 
 /// One file's two images.
 struct File {
@@ -276,6 +281,14 @@ impl SimStorage {
     /// [`write`](Storage::write) fail with a "simulated sync failure" and change nothing.
     pub fn fail_syncs(&self, on: bool) {
         self.state().failing_syncs = on;
+    }
+
+    /// Runs `hook` at the start of every [`Region::sync`], before it changes anything, or no
+    /// hook (`None`). A test observes there what others see while a sync is in flight: it
+    /// can read through the system under test and take a [`crash`](Self::crash) image in
+    /// which the sync never happened. The hook must not sync through this storage itself.
+    pub fn before_sync(&self, hook: Option<Box<dyn Fn() + Send + Sync>>) {
+        self.state().before_sync = hook.map(Arc::from);
     }
 
     /// Limits the total size of the files with a current name to `bytes` (`None`: no limit).
@@ -632,6 +645,15 @@ unsafe impl Region for SimRegion {
     }
 
     fn sync(&self) -> io::Result<()> {
+        let hook = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .before_sync
+            .clone();
+        if let Some(hook) = hook {
+            hook();
+        }
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.sync_file(self.id)
     }
