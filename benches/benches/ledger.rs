@@ -12,6 +12,9 @@
 //!   100 records. `baseline_mmap_frames`: a 32-byte header (length, sequence, payload CRC-32C)
 //!   and the payload copied into a pre-faulted shared mapping of a `posix_fallocate`d file
 //!   (256 MiB, reused round-robin), with a release store of the tail after every record.
+//!   `baseline_write64k_fallocated`: the same frames built into a 64 KiB buffer and written
+//!   with `write(2)` into a fresh `posix_fallocate`d file (the limit of a growing log; target:
+//!   ours ≥ 0.8× it in writes of 100, ≥ 0.5× one entry per write).
 //!   `commitlog_batch100`: `commitlog` 0.2, a `MessageBuf` of 100 messages per `append`, no
 //!   flush. `ringledger_batch100` / `ringledger_single`: `Ledger::write` with 100 entries per
 //!   call, or one. commitlog starts empty in a fresh directory for every sample, deleted after
@@ -27,6 +30,9 @@
 //!   throughputs compare directly. Target: ours ≥ 0.8× it. `pwrite288000B_fdatasync` is the
 //!   same with the bytes of 1000 frames (the floor for moving that much data per sync; ours
 //!   also writes into freshly allocated blocks, which costs a journal commit per sync).
+//! - `ledger_group_commit_10x256B`: synced writes of 10 entries, from 8 threads at once
+//!   (each claims its sequences from a shared counter and claims again when a later claim
+//!   wrote first) and from one thread; one iteration = 8 writes. Target: 8 threads ≥ 4× one.
 //! - `ledger_read_seq`: reads a ledger of `RINGLEDGER_BENCH_READ_MB` MiB of 256-byte payloads
 //!   (default 1024) from the first sequence to the last with `read(from, 4096)`, adding up the
 //!   payload lengths and touching one byte of each payload, vs `memcpy` of the same number of
@@ -208,6 +214,48 @@ fn commitlog_append(batches: u64) -> Duration {
     elapsed
 }
 
+/// `batches` batches of [`APPEND_BATCH`] framed records (the baseline's 32-byte header with
+/// the payload CRC, and the payload) built into a 64 KiB buffer and written with `write(2)`
+/// whenever it is full, into a fresh file `posix_fallocate`d to the size (untimed): the limit
+/// of a log that grows into new blocks.
+fn write64k_append(batches: u64) -> Duration {
+    const CHUNK: usize = 64 << 10;
+    let dir = scratch_dir();
+    let mut file = File::create(dir.path().join("write-baseline")).expect("baseline file");
+    let total = batches as usize * APPEND_BATCH * (FRAME_HEADER + PAYLOAD);
+    let size = libc::off_t::try_from(total.max(1)).expect("size fits off_t");
+    // SAFETY: a plain system call on a file descriptor we own.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size) };
+    assert_eq!(
+        rc,
+        0,
+        "posix_fallocate: {}",
+        io::Error::from_raw_os_error(rc)
+    );
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut seq = 0u64;
+    let start = Instant::now();
+    for _ in 0..batches * APPEND_BATCH as u64 {
+        let payload = black_box(&PAYLOAD_256[..]);
+        seq += 1;
+        let mut header = [0u8; FRAME_HEADER];
+        header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[8..16].copy_from_slice(&seq.to_le_bytes());
+        header[24..28].copy_from_slice(&crc32c(payload).to_le_bytes());
+        if chunk.len() + FRAME_HEADER + payload.len() > CHUNK {
+            file.write_all(&chunk).expect("write");
+            chunk.clear();
+        }
+        chunk.extend_from_slice(&header);
+        chunk.extend_from_slice(payload);
+    }
+    file.write_all(&chunk).expect("write");
+    let elapsed = start.elapsed();
+    drop(file);
+    drop(dir);
+    elapsed
+}
+
 /// A ledger in its own temporary directory (dropped before the directory).
 struct TempLedger {
     ledger: Ledger,
@@ -274,6 +322,9 @@ fn append(c: &mut Criterion) {
         })
     });
     drop(baseline);
+    g.bench_function("baseline_write64k_fallocated", |b| {
+        b.iter_custom(write64k_append)
+    });
     g.bench_function("commitlog_batch100", |b| b.iter_custom(commitlog_append));
     for (name, batch) in [
         ("ringledger_batch100", APPEND_BATCH),
@@ -322,6 +373,65 @@ fn synced(c: &mut Criterion) {
         });
         b.iter_custom(|iters| ledger_append(&ledger.ledger, iters * SYNC_BATCH as u64, SYNC_BATCH))
     });
+    g.finish();
+}
+
+/// Writers per iteration of `ledger_group_commit_10x256B`, and entries per write.
+const GROUP_WRITERS: usize = 8;
+const GROUP_BATCH: usize = 10;
+
+/// Synced writes of [`GROUP_BATCH`] entries by `threads` threads sharing `ledger`, until
+/// `iters * GROUP_WRITERS` writes have landed; returns their time. Each thread claims the next
+/// sequences from a shared counter and writes them; a write that lost the race to a later
+/// claim (`NotMonotonic`, refused before anything is written) claims again.
+fn group_commit(ledger: &Ledger, iters: u64, threads: usize) -> Duration {
+    use std::sync::atomic::AtomicU64;
+    let writes = iters * GROUP_WRITERS as u64;
+    let next = AtomicU64::new(ledger.head() + 1);
+    let landed = AtomicU64::new(0);
+    let payload = Bytes::from_static(&PAYLOAD_256);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut batch: Vec<Entry> = (0..GROUP_BATCH)
+                    .map(|_| Entry::new(1, payload.clone()))
+                    .collect();
+                while landed.load(Ordering::Relaxed) < writes {
+                    let first = next.fetch_add(GROUP_BATCH as u64, Ordering::Relaxed);
+                    for (i, e) in batch.iter_mut().enumerate() {
+                        e.sequence = first + i as u64;
+                    }
+                    match ledger.write(&batch) {
+                        Ok(()) => {
+                            landed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(ringledger::ledger::LedgerError::NotMonotonic { .. }) => {}
+                        Err(e) => panic!("ledger write: {e}"),
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    ledger.delete(ledger.head()).expect("ledger delete");
+    elapsed
+}
+
+/// Group commit: synced writes of 10 entries from 8 threads at once against one thread
+/// writing them alone; one iteration = 8 writes (80 entries). Target: 8 threads ≥ 4× one.
+fn group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ledger_group_commit_10x256B");
+    g.throughput(Throughput::Elements((GROUP_WRITERS * GROUP_BATCH) as u64));
+    for (name, threads) in [("ringledger_1_thread", 1), ("ringledger_8_threads", 8)] {
+        let mut ledger: Option<TempLedger> = None;
+        g.bench_function(name, |b| {
+            let ledger = ledger.get_or_insert_with(|| {
+                TempLedger::open(LedgerConfig::default().with_durability(Durability::Synced))
+            });
+            b.iter_custom(|iters| group_commit(&ledger.ledger, iters, threads))
+        });
+    }
     g.finish();
 }
 
@@ -682,6 +792,7 @@ fn wake(c: &mut Criterion) {
 fn benches(c: &mut Criterion) {
     append(c);
     synced(c);
+    group(c);
     read(c);
     open(c);
     wake(c);

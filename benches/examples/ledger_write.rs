@@ -1,6 +1,7 @@
 //! A quick look at the ledger's unsynced append rate outside criterion: writes `N` million
 //! 256-byte entries in batches (`RINGLEDGER_BATCH`, default 100) to a ledger in a temporary
-//! directory and prints entries per second. `cargo run --release -p ringledger-benches
+//! directory and prints entries per second (`RINGLEDGER_PREFAULT=0`: without the background
+//! prefault; `RINGLEDGER_SYNCED=1`: synced writes). `cargo run --release -p ringledger-benches
 //! --example ledger_write -- 4`
 use std::time::Instant;
 
@@ -19,7 +20,14 @@ fn main() {
     let dir =
         tempfile::tempdir_in(std::env::var("RINGLEDGER_BENCH_DIR").unwrap_or("/var/tmp".into()))
             .expect("temp dir");
-    let ledger = Ledger::open(dir.path(), LedgerConfig::default()).expect("open");
+    let mut config = LedgerConfig::default();
+    if std::env::var("RINGLEDGER_PREFAULT").is_ok_and(|v| v == "0") {
+        config.prefault = false;
+    }
+    if std::env::var("RINGLEDGER_SYNCED").is_ok_and(|v| v == "1") {
+        config.durability = ringledger::storage::Durability::Synced;
+    }
+    let ledger = Ledger::open(dir.path(), config).expect("open");
     let payload = Bytes::from(vec![7u8; 256]);
     let mut entries: Vec<Entry> = (0..batch).map(|_| Entry::new(1, payload.clone())).collect();
     let total = millions * 1_000_000;

@@ -59,7 +59,7 @@ impl Background {
         };
         let worker = Arc::new(Worker {
             shutdown: Arc::clone(&shutdown),
-            dirty_prefault: config.durability == super::Durability::Buffered,
+            buffered: config.durability == super::Durability::Buffered,
             storage: Arc::clone(&storage),
             spare: Arc::clone(&spare),
             poison,
@@ -215,9 +215,10 @@ impl Drop for Background {
 
 struct Worker {
     shutdown: Arc<AtomicBool>,
-    /// Fault pages in writable (buffered ledgers) or clean (synced ones, whose syncs must not
-    /// write pages of zeros ahead of the data).
-    dirty_prefault: bool,
+    /// Whether the ledger is buffered: pages are faulted in writable, and segment files only
+    /// allocated. A synced ledger's pages are faulted in clean (its syncs must not write pages
+    /// of zeros ahead of the data) and its files get their zeros written.
+    buffered: bool,
     storage: Arc<dyn Storage>,
     spare: Arc<Mutex<Option<Spare>>>,
     poison: Arc<OnceLock<String>>,
@@ -235,16 +236,21 @@ impl Worker {
                 let name = format!("spare-{:016x}.tmp", random_u64());
                 // A failure (a full disk) leaves no spare: the writer then creates the file
                 // itself and reports the error to its caller.
-                if let Ok(region) = self.storage.create(&name, self.segment_size) {
+                // A synced ledger's files get their zeros written: its syncs then commit no
+                // metadata (see `Storage::create_written`).
+                let created = if self.buffered {
+                    self.storage.create(&name, self.segment_size)
+                } else {
+                    self.storage.create_written(&name, self.segment_size)
+                };
+                if let Ok(region) = created {
                     // Make the allocation durable now, so that the writer's sync of the new
                     // header at the roll has a single page to write. (A failure here is not
                     // a lost write: the writer's own sync will report it.)
                     let _ = region.sync();
-                    // Clean pages can come in now; dirty ones only after that header sync
-                    // (the writer asks once the segment is in use).
-                    if self.prefault && !self.dirty_prefault {
-                        region.prefault(0..region.len(), false);
-                    }
+                    // No pages are faulted in here: a staged write (`pwrite`) fills the page
+                    // cache without them, and a write through the mapping asks for them
+                    // once the segment is in use.
                     *lock(&self.spare) = Some((name, region));
                 }
             }
@@ -272,7 +278,7 @@ impl Worker {
                 }
                 let len = segment.mapping.len();
                 let mut at = from;
-                if !self.dirty_prefault {
+                if !self.buffered {
                     // Clean pages cost nothing to keep around: all of them, in steps.
                     while at < len && !self.shutdown.load(Ordering::Acquire) {
                         let to = (at + PREFAULT_STEP).min(len);

@@ -21,8 +21,9 @@ pub struct LedgerConfig {
     /// When recovery finds damage inside sealed data (or a missing segment), cut the log at
     /// the damage instead of failing to open. Default `false`.
     pub repair: bool,
-    /// Fault in each new segment's pages on a background thread, ahead of the writer.
-    /// Default `true`.
+    /// Fault in the active segment's pages on a background thread, ahead of a writer that
+    /// writes through the mapping (buffered writes). Synced writes are staged and written
+    /// with `pwrite`, need no pages mapped and never start it. Default `true`.
     pub prefault: bool,
     /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
     /// writer (in another process) has open. Recovery is worked out, not applied: the report

@@ -79,7 +79,7 @@ use ringledger_core::segment::Damage;
 use crate::storage::DirStorage;
 pub use crate::storage::Durability;
 use crate::storage::{now_ns, LockGuard, Storage};
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, Condvar, Mutex};
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 use background::Background;
@@ -88,7 +88,7 @@ use segment::Segment;
 pub use config::LedgerConfig;
 pub use error::LedgerError;
 use read::{live_in, walk};
-use write::Writer;
+use write::{SyncState, Writer};
 
 /// One entry of the ledger.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -223,8 +223,9 @@ struct Inner {
     /// Odd while a delete changes `tail` and `len` (a seqlock for readers of both).
     deletes: AtomicU64,
     writer: Mutex<Writer>,
-    /// The newest write ticket known durable.
-    synced: Mutex<u64>,
+    /// Group commit's state; `sync_done` wakes the callers waiting for a sync.
+    synced: Mutex<SyncState>,
+    sync_done: Condvar,
     poison: Arc<OnceLock<String>>,
     waiters: Waiters,
     subscribers: Mutex<Vec<SyncSender<u64>>>,
@@ -252,11 +253,6 @@ impl Ledger {
         let opened = open::open(&*storage, &config)?;
         let poison = Arc::new(OnceLock::new());
         let background = Background::start(Arc::clone(&storage), &config, Arc::clone(&poison));
-        if let Some((segment, appender)) = &opened.active {
-            if config.prefault {
-                background.prefault(Arc::clone(segment), appender.end());
-            }
-        }
         for segment in &opened.unfinished {
             background.finish(Arc::clone(segment));
         }
@@ -269,7 +265,8 @@ impl Ledger {
             len: AtomicU64::new(opened.len),
             deletes: AtomicU64::new(0),
             writer: Mutex::new(Writer::new(opened.active, head)),
-            synced: Mutex::new(0),
+            synced: Mutex::new(SyncState::default()),
+            sync_done: Condvar::new(),
             poison,
             waiters: Waiters::new(),
             subscribers: Mutex::new(Vec::new()),

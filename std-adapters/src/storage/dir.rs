@@ -106,6 +106,21 @@ impl Storage for DirStorage {
         Ok(Box::new(Mapping::new(file, len, true)?))
     }
 
+    fn create_written(&self, name: &str, len: usize) -> io::Result<Box<dyn Region>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(self.file(name))?;
+        if let Err(e) = write_zeros(&file, len) {
+            drop(file);
+            let _ = fs::remove_file(self.file(name));
+            return Err(e);
+        }
+        Ok(Box::new(Mapping::new(file, len, true)?))
+    }
+
     fn open(&self, name: &str, writable: bool) -> io::Result<Box<dyn Region>> {
         let file = OpenOptions::new()
             .read(true)
@@ -182,6 +197,19 @@ fn allocate(file: &File, len: usize) -> io::Result<()> {
         }
         Ok(())
     }
+}
+
+/// Writes `len` zero bytes from the start of `file` (allocating and writing its blocks).
+fn write_zeros(file: &File, len: usize) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = vec![0u8; (1 << 20).min(len.max(1))];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(zeros.len());
+        file.write_all_at(&zeros[..n], at as u64)?;
+        at += n;
+    }
+    Ok(())
 }
 
 /// `fdatasync`, or its equivalent where a plain `fsync` does not reach the disk.
