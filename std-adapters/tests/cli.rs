@@ -185,3 +185,41 @@ fn the_tools_run_to_completion_on_a_ledger_left_by_a_killed_writer() {
         }
     }
 }
+
+/// `ringledger inspect DIR | head -1`: a reader that goes away is a normal end for every
+/// subcommand that prints (status 0, nothing on stderr), never a panic.
+#[test]
+fn a_closed_stdout_is_a_normal_end() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "5000");
+    let d = dir.path().to_str().unwrap();
+    let runs: [&[&str]; 5] = [
+        &["inspect", d],
+        &["verify", d],
+        &["dump", d, "--count", "5000"],
+        &["tail", d, "-n", "5000"],
+        &["dump", d, "--count", "5000", "--format", "json"],
+    ];
+    for args in runs {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringledger"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader takes nothing and goes away, as `head -0` would.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{args:?}: {status:?}, stderr {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -701,3 +701,24 @@ fn bounded_buffer_with_blocked_producers_hands_the_rest_back_on_timeout() {
         "timed out waiting for updates"
     );
 }
+
+/// The audit's repro through the public API, also through `run_to_sink`'s code path: push `a`,
+/// push `x`, delete `a` (never seen: it must vanish), then take a batch.
+#[test]
+fn a_deleted_oldest_key_vanishes_without_a_panic() {
+    let buffer = DedupeBuffer::<&str, u32, Status>::new();
+    buffer.push(Change::Upsert("a", 1)).unwrap();
+    buffer.push(Change::Upsert("x", 2)).unwrap();
+    buffer.push(Change::Delete("a")).unwrap();
+    buffer.push_status(Status::InSync).unwrap();
+    buffer.push(Change::Upsert("b", 3)).unwrap();
+    buffer.push(Change::Delete("x")).unwrap();
+    let batch = buffer.next_batch(10, Deadline::IMMEDIATE).unwrap();
+    assert_eq!(
+        batch,
+        [
+            Event::Status(Status::InSync),
+            Event::Update(Update::New("b", 3))
+        ]
+    );
+}

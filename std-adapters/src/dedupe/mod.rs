@@ -49,6 +49,8 @@
 
 mod config;
 mod events;
+#[doc(hidden)]
+pub mod model;
 mod queue;
 
 use std::collections::hash_map::RandomState;

@@ -150,6 +150,8 @@ impl<K: Hash + Eq, V, S> PendingQueue<K, V, S> {
             self.slots[at] = Slot::Vacant;
             self.vacant += 1;
             self.remove_from_index(hash, pos);
+            // The vacated slot may be at either end (the oldest entry, say).
+            self.trim_front();
             self.trim_back();
             self.compact_if_sparse(hasher);
             return Ok(Applied::Removed);
@@ -181,6 +183,9 @@ impl<K: Hash + Eq, V, S> PendingQueue<K, V, S> {
     /// Takes the oldest entry (never a vacant one), with its key's hash (0 for a status), so
     /// the caller need not hash the key again.
     pub(super) fn pop_front(&mut self, hasher: &impl BuildHasher) -> Option<(Slot<K, V, S>, u64)> {
+        // Both ends are kept free of vacant slots; skipping any here keeps that a matter of
+        // memory, never of correctness.
+        self.trim_front();
         let slot = self.slots.pop_front()?;
         let pos = self.front;
         self.front += 1;
@@ -191,13 +196,9 @@ impl<K: Hash + Eq, V, S> PendingQueue<K, V, S> {
                 self.remove_from_index(hash, pos);
             }
             Slot::Status(_) => self.statuses -= 1,
-            Slot::Vacant => unreachable!("vacant slots are trimmed from both ends"),
+            Slot::Vacant => {}
         }
-        while let Some(Slot::Vacant) = self.slots.front() {
-            self.slots.pop_front();
-            self.front += 1;
-            self.vacant -= 1;
-        }
+        self.trim_front();
         Some((slot, hash))
     }
 
@@ -236,6 +237,14 @@ impl<K: Hash + Eq, V, S> PendingQueue<K, V, S> {
     fn remove_from_index(&mut self, hash: u64, pos: u64) {
         if let Ok(entry) = self.index.find_entry(hash, |&p| p == pos) {
             entry.remove();
+        }
+    }
+
+    fn trim_front(&mut self) {
+        while let Some(Slot::Vacant) = self.slots.front() {
+            self.slots.pop_front();
+            self.front += 1;
+            self.vacant -= 1;
         }
     }
 
@@ -328,6 +337,28 @@ mod tests {
         assert_eq!(q.pending_keys(), 2);
         assert_eq!(drain(&mut q, &h), ["1=a2", "3-"]);
         assert!(q.is_empty());
+    }
+
+    /// The audit's case: the oldest entry is deleted unseen with entries behind it.
+    #[test]
+    fn removing_the_oldest_entry_leaves_the_rest_in_order() {
+        let h = RandomState::new();
+        let mut q = Q::new();
+        q.upsert(&h, h.hash_one(1), 1, "a", true).unwrap();
+        q.upsert(&h, h.hash_one(2), 2, "x", true).unwrap();
+        q.delete(&h, h.hash_one(1), 1, false, true).unwrap();
+        assert_eq!(drain(&mut q, &h), ["2=x"]);
+        // With a status behind it, and several removed from the front in a row.
+        for k in 1..=3 {
+            q.upsert(&h, h.hash_one(k), k, "v", true).unwrap();
+        }
+        q.push_status('s');
+        for k in [2, 1, 3] {
+            q.delete(&h, h.hash_one(k), k, false, true).unwrap();
+        }
+        assert_eq!(drain(&mut q, &h), ["s"]);
+        assert!(q.is_empty());
+        assert_eq!(q.vacant, 0);
     }
 
     #[test]

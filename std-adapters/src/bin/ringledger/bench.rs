@@ -27,9 +27,12 @@ pub enum Suite {
 }
 
 pub fn run(suite: Suite) -> Outcome {
-    println!(
+    say!(
         "{:<44} {:>16} {:>16} {:>8}",
-        "case", "ringledger", "baseline", "ratio"
+        "case",
+        "ringledger",
+        "baseline",
+        "ratio"
     );
     if matches!(suite, Suite::Rings | Suite::All) {
         rings();
@@ -37,12 +40,12 @@ pub fn run(suite: Suite) -> Outcome {
     if matches!(suite, Suite::Ledger | Suite::All) {
         ledger()?;
     }
-    println!("(higher is better; one run on this machine, so noisy: see benches/ for criterion)");
+    say!("(higher is better; one run on this machine, so noisy: see benches/ for criterion)");
     Ok(ExitCode::SUCCESS)
 }
 
 fn row(case: &str, ours: f64, baseline: f64, unit: &str, baseline_name: &str) {
-    println!(
+    say!(
         "{case:<44} {:>14}{unit} {:>14}{unit} {:>7.2}x   (baseline: {baseline_name})",
         fmt::count(ours),
         fmt::count(baseline),

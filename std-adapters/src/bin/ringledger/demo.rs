@@ -167,33 +167,33 @@ pub fn run(args: &Args) -> Outcome {
     let ledger = queue.ledger();
     let segments = ledger.segments();
     let disk = disk_usage(dir);
-    println!(
+    say!(
         "ringledger demo: {} entries of {} through a queue in {} ({})",
         args.entries,
         fmt::bytes(args.size as u64),
         dir.display(),
         if args.sync { "synced" } else { "buffered" }
     );
-    println!(
+    say!(
         "  produced   {:>10}/s  {:>12}/s  in {}",
         fmt::count(fmt::rate(args.entries, produced)),
         fmt::bytes(fmt::rate(bytes, produced) as u64),
         fmt::duration(produced)
     );
-    println!(
+    say!(
         "  consumed   {:>10}/s  {:>12}/s  in {}",
         fmt::count(fmt::rate(args.entries, consumed)),
         fmt::bytes(fmt::rate(bytes, consumed) as u64),
         fmt::duration(consumed)
     );
-    println!(
+    say!(
         "  latency, append to consume: p50 {}  p99 {}  p999 {}  max {}",
         fmt::duration(fmt::quantile(&latencies, 0.5)),
         fmt::duration(fmt::quantile(&latencies, 0.99)),
         fmt::duration(fmt::quantile(&latencies, 0.999)),
         fmt::duration(latencies.last().copied().unwrap_or_default())
     );
-    println!(
+    say!(
         "  ledger: head {}  tail {} (the cleaner deleted what the consumer was done with)  \
          length {}  segments {}  on disk {}",
         ledger.head(),
@@ -206,9 +206,9 @@ pub fn run(args: &Args) -> Outcome {
         .table()
         .get(CONSUMER)
         .map_err(|e| format!("reading the consumer's positions: {e}"))?;
-    println!("  consumer {CONSUMER:?} positions {positions:?}");
+    say!("  consumer {CONSUMER:?} positions {positions:?}");
     if args.dir.is_some() {
-        println!(
+        say!(
             "  kept in {}: try `ringledger inspect {}`",
             dir.display(),
             dir.display()

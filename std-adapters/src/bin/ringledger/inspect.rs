@@ -14,8 +14,8 @@ pub fn run(dir: &Path) -> Outcome {
     let ledger = open_read_only(dir)?;
     let segments = ledger.segments();
     let disk: u64 = segments.iter().map(|s| s.size as u64).sum();
-    println!("ledger {}", path.display());
-    println!(
+    say!("ledger {}", path.display());
+    say!(
         "  head {}  tail {}  length {}  segments {}  on disk {}",
         ledger.head(),
         ledger.tail(),
@@ -23,12 +23,18 @@ pub fn run(dir: &Path) -> Outcome {
         segments.len(),
         fmt::bytes(disk)
     );
-    println!(
+    say!(
         "  {:<26} {:>20} {:>9} {:>20} {:>20} {:>10} {:>10}  state",
-        "segment", "base", "records", "first", "last", "used", "size"
+        "segment",
+        "base",
+        "records",
+        "first",
+        "last",
+        "used",
+        "size"
     );
     for s in &segments {
-        println!(
+        say!(
             "  {:<26} {:>20} {:>9} {:>20} {:>20} {:>10} {:>10}  {}",
             s.name,
             s.base,
@@ -42,16 +48,16 @@ pub fn run(dir: &Path) -> Outcome {
     }
     let report = ledger.recovery();
     for (segment, offset, damage) in &report.cut {
-        println!("  recovery would cut {segment} at offset {offset}: {damage:?}");
+        say!("  recovery would cut {segment} at offset {offset}: {damage:?}");
     }
     for name in &report.resealed {
-        println!("  recovery would seal {name} again");
+        say!("  recovery would seal {name} again");
     }
     for name in &report.removed_segments {
-        println!("  recovery would remove {name}");
+        say!("  recovery would remove {name}");
     }
     for name in &report.removed_temporary {
-        println!("  leftover temporary file {name}");
+        say!("  leftover temporary file {name}");
     }
 
     let table_dir = dir.join("table");
@@ -61,16 +67,16 @@ pub fn run(dir: &Path) -> Outcome {
         match Table::open_in(Arc::new(storage), TableConfig::default()) {
             Ok(table) => {
                 let all = table.all().map_err(|e| e.to_string())?;
-                println!("consumers ({})", table_dir.display());
+                say!("consumers ({})", table_dir.display());
                 if all.is_empty() {
-                    println!("  none");
+                    say!("  none");
                 }
                 for (name, positions) in all {
-                    println!("  {name:<24} {positions:?}");
+                    say!("  {name:<24} {positions:?}");
                 }
             }
             // A live queue holds the table's lock.
-            Err(e) => println!("consumers: {e}"),
+            Err(e) => say!("consumers: {e}"),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,15 @@
 //! cargo run --release -p ringledger --features cli -- inspect /var/lib/app/queue
 //! ```
 
+/// `println!` for the tool's output: a closed stdout (`ringledger inspect DIR | head -1`) ends
+/// the program quietly with status 0, as the reader asked; another write error ends it with a
+/// one-line message and status 1. Never a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod demo;
 mod dump;
@@ -12,6 +21,7 @@ mod fmt;
 mod inspect;
 mod verify;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -129,6 +139,18 @@ fn main() -> ExitCode {
             eprintln!("ringledger: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes one line to stdout for [`say!`].
+fn say_line(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("ringledger: writing to stdout: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -25,7 +25,7 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
                     }
                 )),
                 None => {
-                    println!(
+                    say!(
                         "{}: clean: {records} records in {} segments",
                         path.display(),
                         ledger.segments().len()
@@ -41,19 +41,19 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
         eprintln!("(run `ringledger verify --repair` to cut the log there)");
         return Ok(ExitCode::FAILURE);
     }
-    println!("{}: {problem}; repairing", path.display());
+    say!("{}: {problem}; repairing", path.display());
     let ledger = Ledger::open(&path, LedgerConfig::default().with_repair(true))
         .map_err(|e| format!("{}: repair failed: {e}", path.display()))?;
     for (segment, offset, damage) in &ledger.recovery().cut {
-        println!("  cut {segment} at offset {offset} ({damage:?})");
+        say!("  cut {segment} at offset {offset} ({damage:?})");
     }
     for name in &ledger.recovery().removed_segments {
-        println!("  removed {name}");
+        say!("  removed {name}");
     }
     let records = ledger
         .verify()
         .map_err(|e| format!("{}: still damaged after repair: {e}", path.display()))?;
-    println!(
+    say!(
         "{}: clean after repair: {records} records, head {}",
         path.display(),
         ledger.head()
