@@ -223,3 +223,36 @@ fn a_closed_stdout_is_a_normal_end() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
+
+/// `dump` and `tail` on a ledger damaged in the middle: they print what is readable, then say
+/// on stderr where the log is cut and that what follows is unreadable, and exit 1; also when
+/// `--from` starts past the damage (nothing printed, but the cut still said).
+#[test]
+fn readers_of_a_damaged_ledger_say_where_it_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "3000");
+    let segment = dir.path().join("ledger/00000000000000000001.seg");
+    let mut image = std::fs::read(&segment).unwrap();
+    image[64 + 144 * 2000 + 40 + 7] ^= 0x10;
+    std::fs::write(&segment, &image).unwrap();
+    let d = dir.path().to_str().unwrap();
+    for args in [
+        &["dump", d, "--count", "5000"][..],
+        &["dump", d, "--from", "2900"],
+        &["tail", d, "-n", "10"],
+    ] {
+        let out = ringledger(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("cut at segment 00000000000000000001.seg")
+                && stderr.contains("unreadable"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let printed = text(&ringledger(&["dump", d, "--count", "5000"]).stdout);
+    // Up to the start of the damaged record's write (writes are all or nothing).
+    let lines = printed.lines().count();
+    assert!((1000..=2000).contains(&lines), "{lines}");
+}

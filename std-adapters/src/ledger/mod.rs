@@ -67,6 +67,7 @@ mod segment;
 mod write;
 
 use std::fmt;
+#[cfg(unix)]
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ringledger::ledger::EntryRef;
 
-use crate::{open_read_only, Format, Outcome};
+use crate::{damage_cut, open_read_only, Format, Outcome};
 
 pub fn dump(dir: &Path, from: u64, count: usize, format: Format) -> Outcome {
     let ledger = open_read_only(dir)?;
@@ -20,7 +20,7 @@ pub fn dump(dir: &Path, from: u64, count: usize, format: Format) -> Outcome {
             }
         })
         .map_err(|e| e.to_string())?;
-    finish(failed)
+    finish(failed, &ledger)
 }
 
 pub fn tail(dir: &Path, lines: usize, follow: bool, format: Format) -> Outcome {
@@ -33,8 +33,14 @@ pub fn tail(dir: &Path, lines: usize, follow: bool, format: Format) -> Outcome {
     let mut out = std::io::stdout().lock();
     let mut failed = None;
     print_from(&ledger, &mut next, &mut out, format, &mut failed)?;
+    if !follow {
+        return finish(failed, &ledger);
+    }
+    if let Some(cut) = damage_cut(&ledger) {
+        eprintln!("ringledger: {cut}");
+    }
     drop(ledger);
-    while follow && failed.is_none() {
+    while failed.is_none() {
         // A read-only ledger does not see another process's appends: look again.
         std::thread::sleep(Duration::from_millis(200));
         let ledger = open_read_only(dir)?;
@@ -43,7 +49,7 @@ pub fn tail(dir: &Path, lines: usize, follow: bool, format: Format) -> Outcome {
         }
         print_from(&ledger, &mut next, &mut out, format, &mut failed)?;
     }
-    finish(failed)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints every entry from `*next` on, and moves `*next` past them.
@@ -65,12 +71,16 @@ fn print_from(
         .map_err(|e| e.to_string())
 }
 
-fn finish(failed: Option<std::io::Error>) -> Outcome {
+/// The end of a dump: a write error, or damage that cut the log, is the exit status.
+fn finish(failed: Option<std::io::Error>, ledger: &ringledger::ledger::Ledger) -> Outcome {
     match failed {
         // The reader went away (`| head`): not an error.
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Some(e) => Err(format!("writing: {e}")),
-        None => Ok(ExitCode::SUCCESS),
+        None => match damage_cut(ledger) {
+            Some(cut) => Err(cut),
+            None => Ok(ExitCode::SUCCESS),
+        },
     }
 }
 

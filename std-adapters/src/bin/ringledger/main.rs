@@ -60,7 +60,7 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
-    /// Print entries.
+    /// Print entries. Exits 1 (after printing what is readable) when damage cuts the log.
     #[command(
         after_help = "Example:\n  ringledger dump /tmp/q --from 100 --count 5 --format json"
     )]
@@ -77,7 +77,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Print the newest entries, and with --follow the ones appended after them.
+    /// Print the newest entries, and with --follow the ones appended after them. Exits 1
+    /// (after printing what is readable) when damage cuts the log.
     #[command(after_help = "Example:\n  ringledger tail /tmp/q --follow")]
     Tail {
         /// The ledger or queue directory.
@@ -173,6 +174,39 @@ fn ledger_dir(dir: &Path) -> Result<PathBuf, String> {
         "{}: not a ledger or queue directory (no ledger.meta)",
         dir.display()
     ))
+}
+
+/// What recovery found at a cut, in words.
+fn describe_damage(damage: &ringledger::core::segment::Damage) -> String {
+    match damage {
+        ringledger::core::segment::Damage::TornTail => "torn tail (an interrupted write)".into(),
+        ringledger::core::segment::Damage::Corrupt(reason) => format!("corrupt data ({reason})"),
+    }
+}
+
+/// Where a reader of `ledger` stops short of what was written: damage (not a torn tail, the
+/// ordinary trace of a killed or still-running writer) that recovery would cut, and segments
+/// it would drop after it. `None` when the log reads whole.
+fn damage_cut(ledger: &ringledger::ledger::Ledger) -> Option<String> {
+    let report = ledger.recovery();
+    let corrupt = report
+        .cut
+        .iter()
+        .find(|(_, _, damage)| matches!(damage, ringledger::core::segment::Damage::Corrupt(_)));
+    match (corrupt, report.removed_segments.is_empty()) {
+        (None, true) => None,
+        (Some((segment, offset, damage)), _) => Some(format!(
+            "the log is cut at segment {segment}, offset {offset}: {}; entries after it \
+             (head {}) are unreadable (`ringledger verify` for details)",
+            describe_damage(damage),
+            ledger.head()
+        )),
+        (None, false) => Some(format!(
+            "segments {} are unreadable after a cut; entries in them are not shown \
+             (`ringledger verify` for details)",
+            report.removed_segments.join(", ")
+        )),
+    }
 }
 
 /// Opens the ledger under `dir` read-only: no lock, nothing written.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ringledger::ledger::{Ledger, LedgerConfig};
 
-use crate::{ledger_dir, Outcome};
+use crate::{describe_damage, ledger_dir, Outcome};
 
 pub fn run(dir: &Path, repair: bool) -> Outcome {
     let path = ledger_dir(dir)?;
@@ -17,12 +17,7 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
             Ok(records) => match ledger.recovery().cut.first() {
                 Some((segment, offset, damage)) => Some(format!(
                     "segment {segment}: {} at offset {offset}",
-                    match damage {
-                        ringledger::core::segment::Damage::TornTail =>
-                            "torn tail (an interrupted write)".to_string(),
-                        ringledger::core::segment::Damage::Corrupt(reason) =>
-                            format!("corrupt data ({reason})"),
-                    }
+                    describe_damage(damage)
                 )),
                 None => {
                     say!(
