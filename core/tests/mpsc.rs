@@ -193,3 +193,101 @@ fn a_panicking_drop_among_leftovers_drops_the_rest() {
     assert!(result.is_err());
     assert_eq!(drops.load(Ordering::SeqCst), 3);
 }
+
+/// Close: a push after it fails with `Closed` (the item handed back), items pushed before it
+/// are still popped, and the consumer is finished only once they all were.
+#[test]
+fn closing_refuses_pushes_and_finishes_after_the_drain() {
+    let (producer, mut consumer) = mpsc::channel::<u32>(4);
+    producer.try_push(1).unwrap();
+    producer.try_push(2).unwrap();
+    assert!(!consumer.is_closed());
+    assert!(consumer.close());
+    assert!(!producer.close(), "closed once");
+    assert!(producer.is_closed());
+    assert_eq!(producer.try_push(3), Err(mpsc::PushError::Closed(3)));
+    assert_eq!(producer.push(4), Err(Full(4)));
+    assert!(!consumer.is_finished());
+    assert_eq!(consumer.pop(), Some(1));
+    assert_eq!(consumer.pop(), Some(2));
+    assert!(consumer.is_finished());
+    assert_eq!(consumer.pop(), None);
+    // A full ring is full, not closed, until it is closed.
+    let (producer, _consumer) = mpsc::channel::<u32>(2);
+    producer.try_push(1).unwrap();
+    producer.try_push(2).unwrap();
+    assert_eq!(producer.try_push(3), Err(mpsc::PushError::Full(3)));
+}
+
+/// A static ring split again after a close is open again.
+#[test]
+fn a_resplit_ring_is_open_again() {
+    let mut ring = Ring::<u8, 2>::new();
+    {
+        let (producer, mut consumer) = ring.split();
+        producer.push(1).unwrap();
+        producer.close();
+        assert_eq!(consumer.pop(), Some(1));
+        assert!(consumer.is_finished());
+    }
+    let (producer, mut consumer) = ring.split();
+    assert!(!producer.is_closed());
+    producer.push(2).unwrap();
+    assert_eq!(consumer.pop(), Some(2));
+}
+
+/// Pushes racing a close from another producer: every push that returned `Ok` is popped by a
+/// consumer that drains until finished, and no other.
+#[test]
+fn every_push_that_succeeds_before_a_racing_close_is_delivered() {
+    for round in 0..scaled(200) {
+        let (producer, mut consumer) = mpsc::channel::<u64>(64);
+        let pushed = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..3u64)
+                .map(|w| {
+                    let producer = producer.clone();
+                    s.spawn(move || {
+                        let mut ok = Vec::new();
+                        for i in 0..scaled(1000) as u64 {
+                            match producer.try_push(w << 32 | i) {
+                                Ok(()) => ok.push(w << 32 | i),
+                                Err(mpsc::PushError::Full(_)) => std::hint::spin_loop(),
+                                Err(mpsc::PushError::Closed(_)) => break,
+                            }
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            let closer = producer.clone();
+            s.spawn(move || {
+                for _ in 0..round % 50 {
+                    std::hint::spin_loop();
+                }
+                closer.close();
+            });
+            let mut got = Vec::new();
+            while !consumer.is_finished() || !consumer.is_empty() {
+                consumer.pop_many(usize::MAX, |item| got.push(item));
+                if !consumer.is_closed() {
+                    std::hint::spin_loop();
+                }
+                if got.len() > 3000 {
+                    break;
+                }
+                if workers.iter().all(|w| w.is_finished()) && !consumer.is_closed() {
+                    producer.close();
+                }
+            }
+            let mut pushed: Vec<u64> = workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect();
+            pushed.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, pushed, "round {round}");
+            pushed.len()
+        });
+        let _ = pushed;
+    }
+}

@@ -118,3 +118,42 @@ fn mpsc_pop_wakes_for_either_producer() {
         assert_eq!(consumer.pop(Deadline::Forever), Err(PopError::Closed));
     });
 }
+
+/// The close race on the blocking MPSC buffer: a push racing a close by another producer
+/// returns `Ok` only if the consumer, popping until `Closed`, receives the item.
+#[test]
+fn mpsc_ok_push_racing_close_reaches_the_consumer() {
+    loom::model(|| {
+        let (producer, mut consumer) = mpsc::channel::<u32>(2);
+        let closer = producer.clone();
+        let pusher = thread::spawn(move || producer.try_push(7).is_ok());
+        let close = thread::spawn(move || closer.close());
+        let mut got = Vec::new();
+        while let Ok(item) = consumer.pop(Deadline::Forever) {
+            got.push(item);
+        }
+        close.join().unwrap();
+        let pushed = pusher.join().unwrap();
+        assert_eq!(got, if pushed { vec![7] } else { vec![] });
+    });
+}
+
+/// The SPSC buffer closed by its producer after a push: the consumer gets the item, then
+/// `Closed` (the producer is one thread, so its close is ordered after its pushes).
+#[test]
+fn spsc_close_by_the_producer_after_a_push_loses_nothing() {
+    loom::model(|| {
+        let (mut producer, mut consumer) = spsc::channel::<u32>(2);
+        let writer = thread::spawn(move || {
+            let ok = producer.try_push(1).is_ok();
+            producer.close();
+            ok
+        });
+        let mut got = Vec::new();
+        while let Ok(item) = consumer.pop(Deadline::Forever) {
+            got.push(item);
+        }
+        assert!(writer.join().unwrap());
+        assert_eq!(got, [1]);
+    });
+}

@@ -106,3 +106,28 @@ fn leftovers_are_dropped_once() {
         assert_eq!(drops.load(Ordering::Relaxed), 2);
     });
 }
+
+/// A push racing a close from another producer: it either fails `Closed` (its item handed
+/// back) or its item is popped before the consumer is finished; nothing else.
+#[test]
+fn a_push_racing_close_is_delivered_or_refused() {
+    loom::model(|| {
+        let (producer, mut consumer) = mpsc::channel::<u32>(2);
+        let closer = producer.clone();
+        let pusher = thread::spawn(move || producer.try_push(7));
+        let close = thread::spawn(move || closer.close());
+        let mut got = None;
+        while !consumer.is_finished() {
+            match consumer.pop() {
+                Some(item) => got = Some(item),
+                None => thread::yield_now(),
+            }
+        }
+        assert!(close.join().unwrap());
+        match pusher.join().unwrap() {
+            Ok(()) => assert_eq!(got, Some(7), "an Ok push was not delivered"),
+            Err(mpsc::PushError::Closed(7)) => assert_eq!(got, None),
+            Err(other) => panic!("{other:?}"),
+        }
+    });
+}

@@ -259,3 +259,59 @@ fn errors_read_well_without_debug_items() {
         "timed out waiting for an item"
     );
 }
+
+/// The close race: producers push while another producer closes. Every push that returned
+/// `Ok` is popped by a consumer that pops until `Closed`; every later push fails `Closed` with
+/// its item.
+#[test]
+fn every_ok_push_reaches_a_consumer_that_pops_until_closed() {
+    for round in 0..300u64 {
+        let (producer, mut consumer) = mpsc::channel::<u64>(16);
+        let (pushed, got) = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..3u64)
+                .map(|w| {
+                    let producer = producer.clone();
+                    s.spawn(move || {
+                        let mut ok = Vec::new();
+                        for i in 0..200 {
+                            match producer.push(w << 32 | i, Deadline::Forever) {
+                                Ok(()) => ok.push(w << 32 | i),
+                                Err(PushError::Closed(item)) => {
+                                    assert_eq!(item, w << 32 | i);
+                                    break;
+                                }
+                                Err(e) => panic!("{e:?}"),
+                            }
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            let closer = producer.clone();
+            s.spawn(move || {
+                for _ in 0..round % 64 {
+                    std::thread::yield_now();
+                }
+                closer.close();
+            });
+            drop(producer);
+            let mut got = Vec::new();
+            loop {
+                match consumer.pop(Deadline::Forever) {
+                    Ok(item) => got.push(item),
+                    Err(PopError::Closed) => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            let pushed: Vec<u64> = workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect();
+            (pushed, got)
+        });
+        let (mut pushed, mut got) = (pushed, got);
+        pushed.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, pushed, "round {round}: an Ok push was not received");
+    }
+}

@@ -9,6 +9,16 @@
 //! A producer that stalls between claiming a slot and publishing it delays only the consumer
 //! (which must take items in order); other producers keep pushing while there is room.
 //!
+//! # Closing
+//!
+//! [`Producer::close`] (or [`Consumer::close`]) sets a flag in the same word as the tail, so
+//! that claiming a slot and seeing the ring closed are one compare-and-swap (as thingbuf
+//! does): a push either claimed its slot before the close, and its item will be there for the
+//! consumer, or fails with [`PushError::Closed`]. [`Consumer::is_finished`] says when every
+//! item pushed before the close has been popped: a consumer that drains until then loses
+//! nothing that a push reported as pushed. Positions run modulo 2^(`usize::BITS` − 1), the
+//! low bit of the tail word being the flag.
+//!
 //! Like [`spsc`](crate::spsc), the ring lives inline in a [`Ring<T, N>`] (a `const fn new()`)
 //! or on the heap through [`channel`] (feature `alloc`). On targets without compare-and-swap
 //! (thumbv6m) it needs the `critical-section` or `unsafe-assume-single-core` feature.
@@ -53,6 +63,51 @@ use crossbeam_utils::CachePadded;
 
 use crate::buffer::{BufferRead, BufferWrite, Empty, Full};
 use crate::sync::{atomic_usize, AtomicUsize, Ordering, UnsafeCell};
+
+/// The tail word's flag: the ring is closed.
+const CLOSED: usize = 1;
+/// Positions (and stamps) run modulo 2^(`usize::BITS` − 1): the tail word is `position << 1`
+/// plus the flag.
+const POSITIONS: usize = usize::MAX >> 1;
+
+/// `position + n`, modulo the positions.
+#[inline(always)]
+const fn advance(position: usize, n: usize) -> usize {
+    position.wrapping_add(n) & POSITIONS
+}
+
+/// How far `stamp` is ahead of `position` (negative: behind), modulo the positions.
+#[inline(always)]
+const fn lag(stamp: usize, position: usize) -> isize {
+    ((stamp.wrapping_sub(position) << 1) as isize) >> 1
+}
+
+/// Why [`Producer::try_push`] handed an item back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PushError<T> {
+    /// Every slot holds an item the consumer has not taken yet.
+    Full(T),
+    /// The ring was closed.
+    Closed(T),
+}
+
+impl<T> PushError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(item) | PushError::Closed(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PushError::Full(_) => "ring is full",
+            PushError::Closed(_) => "ring is closed",
+        })
+    }
+}
 
 /// One slot: the stamp says whose turn it is, the item is valid when it is the consumer's.
 ///
@@ -132,7 +187,7 @@ unsafe fn drop_items_from<T>(slots: *mut [Slot<T>], start: usize) {
 
 /// Shared state of one ring: the producers' claim index and the slots.
 struct Shared {
-    /// The next position a producer will claim.
+    /// The next position a producer will claim, shifted left by one, plus [`CLOSED`].
     tail: CachePadded<AtomicUsize>,
 }
 
@@ -302,14 +357,16 @@ impl<T> RawRing<T> {
         // Positions are free-running; the consumer starts at the oldest unread position, which
         // with no consumer alive is the lowest position whose slot is written, or the tail.
         // SAFETY: valid by the caller's contract.
-        let tail = unsafe { self.shared.as_ref() }.tail.load(Ordering::Acquire);
+        let tail_word = &unsafe { self.shared.as_ref() }.tail;
+        // New handles open the ring again (no handle of it is alive to disagree).
+        let tail = tail_word.fetch_and(!CLOSED, Ordering::AcqRel) >> 1;
         let mask = self.capacity - 1;
         let mut head = tail;
         for back in 1..=self.capacity {
-            let position = tail.wrapping_sub(back);
+            let position = tail.wrapping_sub(back) & POSITIONS;
             // SAFETY: masked in bounds; valid by the caller's contract.
             let slot = unsafe { &*self.slots.as_ptr().add(position & mask) };
-            if slot.stamp.load(Ordering::Acquire) != position.wrapping_add(1) {
+            if slot.stamp.load(Ordering::Acquire) != advance(position, 1) {
                 break;
             }
             head = position;
@@ -321,6 +378,7 @@ impl<T> RawRing<T> {
             _owner: owner.clone(),
         };
         let consumer = Consumer {
+            shared: self.shared,
             slots: self.slots,
             mask,
             head,
@@ -362,24 +420,51 @@ impl<T> Producer<'_, T> {
     }
 
     /// Pushes `item` to the back of the ring, or hands it back in [`Full`] when every slot holds
-    /// an item the consumer has not taken yet.
+    /// an item the consumer has not taken yet, or the ring is closed
+    /// ([`try_push`](Self::try_push) tells the two apart).
     ///
     /// Lock-free: it fails only when the ring is full, never because another producer is
     /// halfway through its own push.
     #[inline]
     pub fn push(&self, item: T) -> Result<(), Full<T>> {
+        self.try_push(item).map_err(|e| Full(e.into_inner()))
+    }
+
+    /// Pushes `item`, or hands it back saying why: the ring is full, or closed. A push that
+    /// returns `Ok` claimed its slot before any close, so its item reaches a consumer that
+    /// pops until [`Consumer::is_finished`].
+    ///
+    /// ```
+    /// use ringledger_core::mpsc::{channel, PushError};
+    ///
+    /// let (producer, mut consumer) = channel(2);
+    /// producer.try_push(1).unwrap();
+    /// producer.close();
+    /// assert_eq!(producer.try_push(2), Err(PushError::Closed(2)));
+    /// assert!(!consumer.is_finished());
+    /// assert_eq!(consumer.pop(), Some(1));
+    /// assert!(consumer.is_finished());
+    /// ```
+    #[inline]
+    pub fn try_push(&self, item: T) -> Result<(), PushError<T>> {
         // SAFETY: the owner keeps the shared state alive.
         let tail = &unsafe { self.shared.as_ref() }.tail;
-        let mut position = tail.load(Ordering::Relaxed);
+        let mut word = tail.load(Ordering::Relaxed);
         loop {
+            if word & CLOSED != 0 {
+                return Err(PushError::Closed(item));
+            }
+            let position = word >> 1;
             // SAFETY: masked in bounds; the owner keeps the slots alive.
             let slot = unsafe { &*self.slots.as_ptr().add(position & self.mask) };
             let stamp = slot.stamp.load(Ordering::Acquire);
-            let lag = stamp.wrapping_sub(position) as isize;
+            let lag = lag(stamp, position);
             if lag == 0 {
+                // Claiming the slot fails if the ring was closed meanwhile: the flag is in
+                // the word compared.
                 match tail.compare_exchange_weak(
-                    position,
-                    position.wrapping_add(1),
+                    word,
+                    word.wrapping_add(2),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
@@ -387,25 +472,43 @@ impl<T> Producer<'_, T> {
                         // SAFETY: the CAS made position ours, and its stamp (acquired above)
                         // says the consumer is done with the slot's previous item.
                         slot.item.with_mut(|p| unsafe { (*p).write(item) });
-                        slot.stamp
-                            .store(position.wrapping_add(1), Ordering::Release);
+                        slot.stamp.store(advance(position, 1), Ordering::Release);
                         return Ok(());
                     }
-                    Err(current) => position = current,
+                    Err(current) => word = current,
                 }
             } else if lag < 0 {
                 // The slot still holds the item from one lap ago: the ring is full.
-                return Err(Full(item));
+                return Err(PushError::Full(item));
             } else {
                 // Another producer claimed `position` already; catch up.
-                position = tail.load(Ordering::Relaxed);
+                word = tail.load(Ordering::Relaxed);
             }
         }
     }
+
+    /// Closes the ring: every push from now on fails with [`PushError::Closed`]. Returns
+    /// whether this call closed it (`false`: it was closed already). Handles made by a new
+    /// [`Ring::split`] open it again.
+    pub fn close(&self) -> bool {
+        // SAFETY: the owner keeps the shared state alive.
+        close(unsafe { self.shared.as_ref() })
+    }
+
+    /// Whether the ring was closed.
+    pub fn is_closed(&self) -> bool {
+        // SAFETY: the owner keeps the shared state alive.
+        unsafe { self.shared.as_ref() }.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+}
+
+fn close(shared: &Shared) -> bool {
+    shared.tail.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED == 0
 }
 
 /// The reading end of an MPSC ring.
 pub struct Consumer<'a, T> {
+    shared: NonNull<Shared>,
     slots: NonNull<Slot<T>>,
     mask: usize,
     /// The next position to read; private, since producers go by the stamps.
@@ -434,15 +537,37 @@ impl<'a, T> Consumer<'a, T> {
     pub fn pop(&mut self) -> Option<T> {
         let position = self.head;
         let slot = self.slot(position);
-        if slot.stamp.load(Ordering::Acquire) != position.wrapping_add(1) {
+        if slot.stamp.load(Ordering::Acquire) != advance(position, 1) {
             return None;
         }
         // SAFETY: the stamp (acquired) says the producer of `position` wrote the item.
         let item = slot.item.with(|p| unsafe { (*p).assume_init_read() });
         slot.stamp
-            .store(position.wrapping_add(self.mask + 1), Ordering::Release);
-        self.head = position.wrapping_add(1);
+            .store(advance(position, self.mask + 1), Ordering::Release);
+        self.head = advance(position, 1);
         Some(item)
+    }
+
+    /// Closes the ring from the consumer's side: pushes fail from now on; what was pushed
+    /// before can still be popped. Returns whether this call closed it.
+    pub fn close(&self) -> bool {
+        // SAFETY: the owner keeps the shared state alive.
+        close(unsafe { self.shared.as_ref() })
+    }
+
+    /// Whether the ring was closed.
+    pub fn is_closed(&self) -> bool {
+        // SAFETY: the owner keeps the shared state alive.
+        unsafe { self.shared.as_ref() }.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Whether the ring is closed and every item pushed before the close has been popped:
+    /// nothing will ever arrive again. (Closed but not finished: a producer that claimed its
+    /// slot before the close is still writing its item, or items wait to be popped.)
+    pub fn is_finished(&self) -> bool {
+        // SAFETY: the owner keeps the shared state alive.
+        let word = unsafe { self.shared.as_ref() }.tail.load(Ordering::Acquire);
+        word & CLOSED != 0 && word >> 1 == self.head
     }
 
     /// Pops up to `max` items in order, handing each to `f`, and returns how many it popped.
@@ -474,15 +599,15 @@ impl<'a, T> Consumer<'a, T> {
     /// Whether the oldest item is not ready yet (the ring is empty, or its producer is still
     /// writing it).
     pub fn is_empty(&self) -> bool {
-        self.slot(self.head).stamp.load(Ordering::Acquire) != self.head.wrapping_add(1)
+        self.slot(self.head).stamp.load(Ordering::Acquire) != advance(self.head, 1)
     }
 
     /// The number of items ready to pop in order right now (at most the capacity).
     pub fn len(&self) -> usize {
         (0..self.capacity())
             .take_while(|&i| {
-                let position = self.head.wrapping_add(i);
-                self.slot(position).stamp.load(Ordering::Acquire) == position.wrapping_add(1)
+                let position = advance(self.head, i);
+                self.slot(position).stamp.load(Ordering::Acquire) == advance(position, 1)
             })
             .count()
     }

@@ -13,8 +13,13 @@
 //! nobody writes while nobody sleeps. No mutex is taken and no notification is sent unless a
 //! thread is actually asleep on the other side.
 //!
-//! A push that runs concurrently with `close()` may still land after the consumer has seen
-//! `Closed`; it is not lost: pops keep returning anything in the ring. A push that starts after
+//! A push that returns `Ok` is popped by a consumer that pops until `Closed`, also when it
+//! raced `close()`: the MPSC ring claims a slot and checks the closed flag in one
+//! compare-and-swap, and the consumer reports `Closed` only once every push that claimed a slot
+//! before the close has landed and been popped. On the SPSC buffer the producer is one thread,
+//! so a close by the producer is ordered after its pushes; when the *consumer* closes, a push
+//! racing that close may still land (after the consumer's last pop) and is dropped with the
+//! buffer, as in `std::sync::mpsc` when the receiver goes away. A push that starts after
 //! `close()` returned always fails.
 //!
 //! ```
@@ -41,7 +46,6 @@ pub mod spsc;
 use std::fmt;
 
 use crate::sync::{AtomicBool, Ordering};
-use ringledger_core::Full;
 
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
@@ -151,6 +155,24 @@ impl<T> fmt::Debug for PushError<T> {
     }
 }
 
+/// What a pop from the ring found.
+enum Take<R> {
+    /// An item, or a batch.
+    Taken(R),
+    /// Nothing.
+    Empty,
+    /// Nothing yet, but the ring is closed and a push that claimed its slot before the close
+    /// is still writing its item: the consumer must wait for it before it reports `Closed`.
+    InFlight,
+}
+
+impl<R> Take<R> {
+    /// From a ring that cannot have pushes in flight at a close.
+    fn from_option(taken: Option<R>) -> Self {
+        taken.map_or(Take::Empty, Take::Taken)
+    }
+}
+
 /// What the two sides of a blocking buffer share besides the ring: the closed flag and the
 /// sleepers on each side. Read-mostly: nothing here is written while nobody sleeps.
 #[derive(Debug, Default)]
@@ -183,23 +205,21 @@ impl Signals {
     }
 
     /// The push protocol, for any ring producer: `push` puts the item in the ring or hands it
-    /// back. Fails at once when closed; wakes the consumer on success. Never waits.
+    /// back (full, or closed: a ring that can close refuses in the same step that would
+    /// claim a slot, so an `Ok` push is never lost to a racing close). Fails at once when
+    /// closed; wakes the consumer on success. Never waits.
     #[inline]
     fn try_push<T>(
         &self,
         item: T,
-        push: impl FnOnce(T) -> Result<(), Full<T>>,
+        push: impl FnOnce(T) -> Result<(), TryPushError<T>>,
     ) -> Result<(), TryPushError<T>> {
         if self.is_closed() {
             return Err(TryPushError::Closed(item));
         }
-        match push(item) {
-            Ok(()) => {
-                self.not_empty.notify();
-                Ok(())
-            }
-            Err(Full(item)) => Err(TryPushError::Full(item)),
-        }
+        push(item)?;
+        self.not_empty.notify();
+        Ok(())
     }
 
     /// [`try_push`](Self::try_push), then waits for room until `deadline` or `cancel`.
@@ -209,7 +229,7 @@ impl Signals {
         item: T,
         deadline: Deadline,
         cancel: Option<&CancelToken>,
-        mut push: impl FnMut(T) -> Result<(), Full<T>>,
+        mut push: impl FnMut(T) -> Result<(), TryPushError<T>>,
     ) -> Result<(), PushError<T>> {
         match self.try_push(item, &mut push) {
             Ok(()) => Ok(()),
@@ -224,7 +244,7 @@ impl Signals {
         item: T,
         deadline: Deadline,
         cancel: Option<&CancelToken>,
-        push: &mut dyn FnMut(T) -> Result<(), Full<T>>,
+        push: &mut dyn FnMut(T) -> Result<(), TryPushError<T>>,
     ) -> Result<(), PushError<T>> {
         let mut pending = Some(item);
         let outcome = self.not_full.wait_until(deadline, cancel, || {
@@ -234,7 +254,8 @@ impl Signals {
             }
             match push(item) {
                 Ok(()) => Some(Ok(())),
-                Err(Full(item)) => {
+                Err(TryPushError::Closed(item)) => Some(Err(PushError::Closed(item))),
+                Err(TryPushError::Full(item)) => {
                     pending = Some(item);
                     None
                 }
@@ -254,10 +275,12 @@ impl Signals {
     }
 
     /// The pop protocol, for any ring consumer: `pop` takes what is ready (one item, or a
-    /// batch) or returns `None`. Wakes producers on success. Never waits.
+    /// batch), or says the ring is empty, or that it is empty but a push that claimed its
+    /// slot before a close is still writing ([`Take::InFlight`]). Wakes producers on success.
+    /// Never waits.
     #[inline]
-    fn try_pop<R>(&self, mut pop: impl FnMut() -> Option<R>) -> Result<R, TryPopError> {
-        if let Some(taken) = pop() {
+    fn try_pop<R>(&self, mut pop: impl FnMut() -> Take<R>) -> Result<R, TryPopError> {
+        if let Take::Taken(taken) = pop() {
             self.not_full.notify();
             return Ok(taken);
         }
@@ -266,11 +289,12 @@ impl Signals {
         }
         // Pushes that completed before the close are visible now: look once more.
         match pop() {
-            Some(taken) => {
+            Take::Taken(taken) => {
                 self.not_full.notify();
                 Ok(taken)
             }
-            None => Err(TryPopError::Closed),
+            Take::Empty => Err(TryPopError::Closed),
+            Take::InFlight => Err(TryPopError::Empty),
         }
     }
 
@@ -280,7 +304,7 @@ impl Signals {
         &self,
         deadline: Deadline,
         cancel: Option<&CancelToken>,
-        mut pop: impl FnMut() -> Option<R>,
+        mut pop: impl FnMut() -> Take<R>,
     ) -> Result<R, PopError> {
         match self.try_pop(&mut pop) {
             Ok(taken) => Ok(taken),
@@ -294,14 +318,19 @@ impl Signals {
         &self,
         deadline: Deadline,
         cancel: Option<&CancelToken>,
-        pop: &mut dyn FnMut() -> Option<R>,
+        pop: &mut dyn FnMut() -> Take<R>,
     ) -> Result<R, PopError> {
         let outcome = self.not_empty.wait_until(deadline, cancel, || {
-            if let Some(taken) = pop() {
+            if let Take::Taken(taken) = pop() {
                 return Some(Ok(taken));
             }
             if self.is_closed() {
-                return Some(pop().ok_or(PopError::Closed));
+                // A push still on its way notifies when it lands.
+                return match pop() {
+                    Take::Taken(taken) => Some(Ok(taken)),
+                    Take::Empty => Some(Err(PopError::Closed)),
+                    Take::InFlight => None,
+                };
             }
             None
         });

@@ -28,7 +28,7 @@ use std::fmt;
 
 use ringledger_core::mpsc;
 
-use super::{PopError, PushError, Signals, TryPopError, TryPushError};
+use super::{PopError, PushError, Signals, Take, TryPopError, TryPushError};
 use crate::sync::{Arc, AtomicUsize, Ordering};
 use crate::wait::{CancelToken, Deadline};
 
@@ -106,17 +106,17 @@ impl<T> Producer<'_, T> {
     /// Pushes `item` if there is room now; never waits.
     #[inline]
     pub fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
-        self.shared
-            .signals
-            .try_push(item, |item| self.ring.push(item))
+        self.shared.signals.try_push(item, |item| {
+            self.ring.try_push(item).map_err(TryPushError::from)
+        })
     }
 
     /// Pushes `item`, waiting for room until `deadline`.
     #[inline]
     pub fn push(&self, item: T, deadline: Deadline) -> Result<(), PushError<T>> {
-        self.shared
-            .signals
-            .push(item, deadline, None, |item| self.ring.push(item))
+        self.shared.signals.push(item, deadline, None, |item| {
+            self.ring.try_push(item).map_err(TryPushError::from)
+        })
     }
 
     /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
@@ -128,11 +128,14 @@ impl<T> Producer<'_, T> {
     ) -> Result<(), PushError<T>> {
         self.shared
             .signals
-            .push(item, deadline, Some(cancel), |item| self.ring.push(item))
+            .push(item, deadline, Some(cancel), |item| {
+                self.ring.try_push(item).map_err(TryPushError::from)
+            })
     }
 
     /// Closes the buffer for every endpoint: pushes fail from now on, and every waiter wakes.
     pub fn close(&self) {
+        self.ring.close();
         self.shared.signals.close();
     }
 
@@ -152,14 +155,16 @@ impl<T> Consumer<'_, T> {
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryPopError> {
         let Consumer { ring, shared } = self;
-        shared.signals.try_pop(|| ring.pop())
+        shared.signals.try_pop(|| take(ring.pop(), ring))
     }
 
     /// Pops the oldest item, waiting until `deadline` for one.
     #[inline]
     pub fn pop(&mut self, deadline: Deadline) -> Result<T, PopError> {
         let Consumer { ring, shared } = self;
-        shared.signals.pop(deadline, None, || ring.pop())
+        shared
+            .signals
+            .pop(deadline, None, || take(ring.pop(), ring))
     }
 
     /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
@@ -169,7 +174,9 @@ impl<T> Consumer<'_, T> {
         cancel: &CancelToken,
     ) -> Result<T, PopError> {
         let Consumer { ring, shared } = self;
-        shared.signals.pop(deadline, Some(cancel), || ring.pop())
+        shared
+            .signals
+            .pop(deadline, Some(cancel), || take(ring.pop(), ring))
     }
 
     /// Pops up to `max` items into `f`, oldest first, waiting until `deadline` for the first.
@@ -184,13 +191,14 @@ impl<T> Consumer<'_, T> {
         let Consumer { ring, shared } = self;
         shared.signals.pop(deadline, None, || {
             let popped = ring.pop_many(max, &mut f);
-            (popped > 0).then_some(popped)
+            take((popped > 0).then_some(popped), ring)
         })
     }
 
     /// Closes the buffer: pushes fail from now on, and every waiter wakes up. Items already
     /// in the buffer can still be popped.
     pub fn close(&self) {
+        self.ring.close();
         self.shared.signals.close();
     }
 
@@ -215,9 +223,20 @@ impl<T> Consumer<'_, T> {
     }
 }
 
+/// What a pop from the ring found: nothing, when the ring is closed and not finished, means a
+/// push that claimed its slot before the close is still writing.
+fn take<R, T>(taken: Option<R>, ring: &mpsc::Consumer<'_, T>) -> Take<R> {
+    match taken {
+        Some(taken) => Take::Taken(taken),
+        None if ring.is_closed() && !ring.is_finished() => Take::InFlight,
+        None => Take::Empty,
+    }
+}
+
 impl<T> Drop for Producer<'_, T> {
     fn drop(&mut self) {
         if self.shared.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.ring.close();
             self.shared.signals.close();
         }
     }
@@ -225,6 +244,7 @@ impl<T> Drop for Producer<'_, T> {
 
 impl<T> Drop for Consumer<'_, T> {
     fn drop(&mut self) {
+        self.ring.close();
         self.shared.signals.close();
     }
 }
@@ -244,5 +264,14 @@ impl<T> fmt::Debug for Consumer<'_, T> {
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
+    }
+}
+
+impl<T> From<mpsc::PushError<T>> for TryPushError<T> {
+    fn from(error: mpsc::PushError<T>) -> Self {
+        match error {
+            mpsc::PushError::Full(item) => TryPushError::Full(item),
+            mpsc::PushError::Closed(item) => TryPushError::Closed(item),
+        }
     }
 }

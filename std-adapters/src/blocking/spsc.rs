@@ -21,9 +21,10 @@ use std::fmt;
 
 use ringledger_core::spsc;
 
-use super::{PopError, PushError, Signals, TryPopError, TryPushError};
+use super::{PopError, PushError, Signals, Take, TryPopError, TryPushError};
 use crate::sync::Arc;
 use crate::wait::{CancelToken, Deadline};
+use ringledger_core::Full;
 
 /// Creates a blocking SPSC buffer of `capacity` items and returns its two endpoints.
 ///
@@ -81,14 +82,20 @@ impl<T> Producer<'_, T> {
     #[inline]
     pub fn try_push(&mut self, item: T) -> Result<(), TryPushError<T>> {
         let Producer { ring, signals } = self;
-        signals.try_push(item, |item| ring.push(item))
+        signals.try_push(item, |item| {
+            ring.push(item)
+                .map_err(|Full(item)| TryPushError::Full(item))
+        })
     }
 
     /// Pushes `item`, waiting for room until `deadline`.
     #[inline]
     pub fn push(&mut self, item: T, deadline: Deadline) -> Result<(), PushError<T>> {
         let Producer { ring, signals } = self;
-        signals.push(item, deadline, None, |item| ring.push(item))
+        signals.push(item, deadline, None, |item| {
+            ring.push(item)
+                .map_err(|Full(item)| TryPushError::Full(item))
+        })
     }
 
     /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
@@ -99,7 +106,10 @@ impl<T> Producer<'_, T> {
         cancel: &CancelToken,
     ) -> Result<(), PushError<T>> {
         let Producer { ring, signals } = self;
-        signals.push(item, deadline, Some(cancel), |item| ring.push(item))
+        signals.push(item, deadline, Some(cancel), |item| {
+            ring.push(item)
+                .map_err(|Full(item)| TryPushError::Full(item))
+        })
     }
 
     /// Closes the buffer: pushes fail from now on, and every waiter wakes up.
@@ -138,14 +148,14 @@ impl<T> Consumer<'_, T> {
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryPopError> {
         let Consumer { ring, signals } = self;
-        signals.try_pop(|| ring.pop())
+        signals.try_pop(|| Take::from_option(ring.pop()))
     }
 
     /// Pops the oldest item, waiting until `deadline` for one.
     #[inline]
     pub fn pop(&mut self, deadline: Deadline) -> Result<T, PopError> {
         let Consumer { ring, signals } = self;
-        signals.pop(deadline, None, || ring.pop())
+        signals.pop(deadline, None, || Take::from_option(ring.pop()))
     }
 
     /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
@@ -155,7 +165,7 @@ impl<T> Consumer<'_, T> {
         cancel: &CancelToken,
     ) -> Result<T, PopError> {
         let Consumer { ring, signals } = self;
-        signals.pop(deadline, Some(cancel), || ring.pop())
+        signals.pop(deadline, Some(cancel), || Take::from_option(ring.pop()))
     }
 
     /// Closes the buffer: pushes fail from now on, and every waiter wakes up. Items already
