@@ -19,12 +19,12 @@
 //! | `std` | yes | implies `alloc` |
 //! | `alloc` | via `std` | heap rings, [`spsc::channel`] and [`mpsc::channel`] (on targets with pointer-sized compare-and-swap, which `Arc` needs) |
 //! | `critical-section` | no | [`mpsc`] on targets without compare-and-swap (thumbv6m), through `portable-atomic`'s critical-section backend |
-//! | `unsafe-assume-single-core` | no | the same, by disabling interrupts on a single-core target |
+//! | `portable-atomic-fallback` | no | the same through a backend the firmware binary picks (for example `portable-atomic`'s `unsafe-assume-single-core`, enabled by the binary) |
 //!
 //! [`spsc`] only ever loads and stores atomics, so it runs natively on every target with atomic
 //! loads and stores, thumbv6m included.
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]
@@ -39,7 +39,7 @@ pub mod crc32c;
 #[cfg(any(
     target_has_atomic = "ptr",
     feature = "critical-section",
-    feature = "unsafe-assume-single-core"
+    feature = "portable-atomic-fallback"
 ))]
 pub mod mpsc;
 pub mod segment;

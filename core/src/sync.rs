@@ -21,7 +21,7 @@ pub(crate) use loom::sync::atomic::AtomicU64;
     any(
         target_has_atomic = "64",
         feature = "critical-section",
-        feature = "unsafe-assume-single-core"
+        feature = "portable-atomic-fallback"
     )
 ))]
 pub(crate) use portable_atomic::AtomicU64;

@@ -3,6 +3,7 @@
 //! This is the std layer over [`ringledger_core`]: the rings are re-exported as they are, and
 //! this crate adds what needs an operating system (waiting, files, threads).
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use ringledger_core as core;
 

@@ -21,7 +21,7 @@
 //!
 //! Like [`spsc`](crate::spsc), the ring lives inline in a [`Ring<T, N>`] (a `const fn new()`)
 //! or on the heap through [`channel`] (feature `alloc`). On targets without compare-and-swap
-//! (thumbv6m) it needs the `critical-section` or `unsafe-assume-single-core` feature.
+//! (thumbv6m) it needs the `critical-section` or `portable-atomic-fallback` feature.
 //!
 //! # Examples
 //!

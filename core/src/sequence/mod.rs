@@ -28,7 +28,7 @@ mod compile;
 #[cfg(any(
     target_has_atomic = "64",
     feature = "critical-section",
-    feature = "unsafe-assume-single-core"
+    feature = "portable-atomic-fallback"
 ))]
 mod generator;
 pub mod list;
@@ -39,7 +39,7 @@ pub use compile::{compile, Compiled};
 #[cfg(any(
     target_has_atomic = "64",
     feature = "critical-section",
-    feature = "unsafe-assume-single-core"
+    feature = "portable-atomic-fallback"
 ))]
 pub use generator::{GenerateError, Generator};
 #[cfg(feature = "alloc")]

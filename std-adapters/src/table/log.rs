@@ -154,9 +154,8 @@ impl fmt::Debug for Log {
 
 impl Log {
     /// Applies `op` to `entries` and logs it, durably if the table is
-    /// [`Synced`](Durability::Synced). On an error before the op reached the log, `entries`
-    /// are as they were; on a failed sync the op stays applied (the file has it, the disk may
-    /// not), the table is poisoned and the error returned.
+    /// [`Synced`](Durability::Synced). On an error `entries` are as they were: also on a failed
+    /// sync (the file has the op, the disk may not), which poisons the table.
     pub(super) fn write(&mut self, entries: &mut Entries, op: Op<'_>) -> Result<(), TableError> {
         if self.poisoned {
             return Err(TableError::Poisoned);
@@ -183,8 +182,14 @@ impl Log {
                 Ok(()) => {
                     self.next_seq = next_seq;
                     self.live_bytes = live_after;
-                    apply(entries, op);
-                    return self.sync_for_durability();
+                    let previous = apply(entries, op);
+                    // A synced write whose sync failed is not on disk: `get` must not return
+                    // it (the table is poisoned, so nothing is written after it either).
+                    if let Err(e) = self.sync_for_durability() {
+                        restore(entries, name, previous);
+                        return Err(e);
+                    }
+                    return Ok(());
                 }
                 // Compact, with this op folded in.
                 Err(WriteError::Full { .. }) => {}
@@ -196,10 +201,7 @@ impl Log {
         match self.switch(entries, live_after) {
             Ok(old) => self.retire(old),
             Err(e) => {
-                match previous {
-                    Some(positions) => entries.insert(name.to_owned(), positions),
-                    None => entries.remove(name),
-                };
+                restore(entries, name, previous);
                 Err(e)
             }
         }
@@ -352,6 +354,14 @@ fn apply(entries: &mut Entries, op: Op<'_>) -> Option<Vec<u64>> {
         Op::Set { name, positions } => entries.insert(name.to_owned(), positions.to_vec()),
         Op::Delete { name } => entries.remove(name),
     }
+}
+
+/// Undoes [`apply`]: `name` gets back what it had before.
+fn restore(entries: &mut Entries, name: &str, previous: Option<Vec<u64>>) {
+    match previous {
+        Some(positions) => entries.insert(name.to_owned(), positions),
+        None => entries.remove(name),
+    };
 }
 
 /// An error that the sizing of log files rules out: reported, never a panic.
