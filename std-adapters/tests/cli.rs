@@ -256,3 +256,36 @@ fn readers_of_a_damaged_ledger_say_where_it_is_cut() {
     let lines = printed.lines().count();
     assert!((1000..=2000).contains(&lines), "{lines}");
 }
+
+/// `verify` on a queue checks the consumers' table too: a garbage table log is reported
+/// (exit 1, naming it), and `inspect` reads the table without taking its lock.
+#[test]
+fn verify_checks_the_consumers_table() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "2000");
+    let d = dir.path().to_str().unwrap();
+    let out = ringledger(&["verify", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("consumers"),
+        "{}",
+        text(&out.stdout)
+    );
+    let table = std::fs::read_dir(dir.path().join("table"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a table log");
+    std::fs::write(&table, vec![0x5Au8; 8192]).unwrap();
+    let out = ringledger(&["verify", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("table"), "{stderr}");
+    let out = ringledger(&["inspect", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("consumers:"),
+        "{}",
+        text(&out.stdout)
+    );
+}

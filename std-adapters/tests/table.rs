@@ -609,3 +609,42 @@ fn a_full_disk_fails_a_compaction_without_poisoning() {
     let table = Table::open_in(Arc::new(storage.snapshot()), config).unwrap();
     assert_eq!(table.all().unwrap(), expected);
 }
+
+/// A read-only open next to a live writer: no lock taken (the writer keeps working), the
+/// writer's entries visible, writes refused, and not a byte of the storage changed.
+#[test]
+fn a_read_only_open_sees_a_live_writers_table_and_changes_nothing() {
+    let storage = SimStorage::new();
+    let writer = Table::open_in(Arc::new(storage.clone()), TableConfig::default()).unwrap();
+    writer.set("audit", &[3, 5]).unwrap();
+    writer.set("ship", &[9]).unwrap();
+    let before: Vec<(String, Option<Vec<u8>>)> = storage
+        .file_names()
+        .into_iter()
+        .map(|n| (n.clone(), storage.contents(&n)))
+        .collect();
+    let reader = Table::open_read_only(Arc::new(storage.clone())).unwrap();
+    assert_eq!(reader.get("audit").unwrap(), [3, 5]);
+    assert_eq!(reader.range().unwrap(), Some((3, 9)));
+    assert!(reader.recovery().is_none());
+    assert!(matches!(reader.set("x", &[1]), Err(TableError::ReadOnly)));
+    assert!(matches!(reader.delete("audit"), Err(TableError::ReadOnly)));
+    assert!(matches!(reader.sync(), Err(TableError::ReadOnly)));
+    let after: Vec<(String, Option<Vec<u8>>)> = storage
+        .file_names()
+        .into_iter()
+        .map(|n| (n.clone(), storage.contents(&n)))
+        .collect();
+    assert_eq!(before, after);
+    // The writer still holds its lock and writes on.
+    assert!(matches!(
+        Table::open_in(Arc::new(storage.clone()), TableConfig::default()),
+        Err(TableError::Locked)
+    ));
+    writer.set("audit", &[6]).unwrap();
+    drop(reader);
+    assert_eq!(writer.get("audit").unwrap(), [6]);
+    // An empty storage reads as an empty table.
+    let empty = Table::open_read_only(Arc::new(SimStorage::new())).unwrap();
+    assert!(empty.all().unwrap().is_empty());
+}

@@ -153,6 +153,20 @@ impl fmt::Debug for Log {
 }
 
 impl Log {
+    /// The log of a read-only table: no file, and poisoned so nothing could ever be written.
+    pub(super) fn inert(storage: Arc<dyn Storage>) -> Self {
+        Self {
+            storage,
+            config: TableConfig::default(),
+            table_id: 0,
+            file: None,
+            next_seq: 0,
+            live_bytes: 0,
+            poisoned: true,
+            scratch: Vec::new(),
+        }
+    }
+
     /// Applies `op` to `entries` and logs it, durably if the table is
     /// [`Synced`](Durability::Synced). On an error `entries` are as they were: also on a failed
     /// sync (the file has the op, the disk may not), which poisons the table.

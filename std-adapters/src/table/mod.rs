@@ -128,6 +128,9 @@ pub enum TableError {
         /// The entry's length in bytes.
         len: usize,
     },
+    /// The table was opened with [`Table::open_read_only`]: it takes no writes.
+    #[error("the table is open read-only")]
+    ReadOnly,
     /// A sync failed earlier (or a write panicked): the table takes no more writes, reads
     /// keep working.
     #[error("the table is poisoned by an earlier failed sync (or a panic in a write); it stays readable")]
@@ -176,8 +179,11 @@ pub struct Table {
     state: Mutex<State>,
     /// What opening cut, if anything.
     cut: Option<recover::Cut>,
-    /// Released after `state` (fields drop in order): the files are unmapped first.
-    _lock: Box<dyn LockGuard>,
+    /// Opened with [`open_read_only`](Table::open_read_only): no writes.
+    read_only: bool,
+    /// Released after `state` (fields drop in order): the files are unmapped first. `None`
+    /// for a read-only table, which takes no lock.
+    _lock: Option<Box<dyn LockGuard>>,
 }
 
 /// The entries and the log that persists them, changed together.
@@ -213,7 +219,37 @@ impl Table {
         Ok(Self {
             state: Mutex::new(State { entries, log }),
             cut,
-            _lock: lock,
+            read_only: false,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens the table kept in `storage` for reading only: no lock is taken and nothing is
+    /// written (also next to a live writer, in this process or another, which keeps its
+    /// lock). The entries are those of the newest log as it is now; a torn tail is cut in
+    /// memory only, and reported by [`recovery`](Self::recovery) as opening for writing would.
+    /// Writes fail with [`TableError::ReadOnly`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig, TableError};
+    ///
+    /// let storage = Arc::new(SimStorage::new());
+    /// let writer = Table::open_in(storage.clone(), TableConfig::default()).unwrap();
+    /// writer.set("audit", &[4]).unwrap();
+    /// let reader = Table::open_read_only(storage).unwrap();
+    /// assert_eq!(reader.get("audit").unwrap(), [4]);
+    /// assert!(matches!(reader.set("audit", &[5]), Err(TableError::ReadOnly)));
+    /// ```
+    pub fn open_read_only(storage: Arc<dyn Storage>) -> Result<Self, TableError> {
+        let (entries, cut) = recover::read_log(&*storage)?;
+        let log = log::Log::inert(storage);
+        Ok(Self {
+            state: Mutex::new(State { entries, log }),
+            cut,
+            read_only: true,
+            _lock: None,
         })
     }
 
@@ -296,6 +332,9 @@ impl Table {
     /// The state for writing: after a panic while it was held, the log and the entries may
     /// disagree, so the table takes no more writes.
     fn write_state(&self) -> Result<MutexGuard<'_, State>, TableError> {
+        if self.read_only {
+            return Err(TableError::ReadOnly);
+        }
         self.state.lock().map_err(|_| TableError::Poisoned)
     }
 }

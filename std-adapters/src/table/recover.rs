@@ -126,6 +126,35 @@ pub(super) fn open_log(
     Ok((log, entries, cut))
 }
 
+/// Reads the table kept in `storage` without changing anything or taking the lock: the
+/// newest log, mapped read-only, recovered in a private copy (so a torn tail a live writer
+/// is still appending reads as cut), replayed. For inspecting a table a live queue holds.
+pub(super) fn read_log(storage: &dyn Storage) -> Result<(Entries, Option<Cut>), TableError> {
+    let names = storage
+        .list()
+        .map_err(|e| TableError::io("listing the table directory", e))?;
+    let Some(newest) = names.iter().filter_map(|n| parse_file_name(n).ok()).max() else {
+        return Ok((Entries::new(), None));
+    };
+    let name = file_name(newest);
+    let file = name.as_str();
+    let region = storage
+        .open(file, false)
+        .map_err(|e| TableError::io(format!("opening {file}"), e))?;
+    // SAFETY: a mapping of `len()` bytes that lives until `region` drops below; a writer in
+    // another process appends only past what it published, and the copy is taken at once.
+    let mut image = unsafe { std::slice::from_raw_parts(region.as_ptr(), region.len()) }.to_vec();
+    drop(region);
+    let recovered = recover(&mut image).map_err(|e| TableError::BadFile {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let cut = recovered
+        .damage
+        .map(|damage| (file.to_owned(), recovered.end, damage));
+    Ok((replay(name, &image)?.entries, cut))
+}
+
 /// What a log's records add up to.
 struct Replayed {
     entries: Entries,

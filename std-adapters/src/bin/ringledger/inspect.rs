@@ -2,12 +2,8 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use ringledger::storage::DirStorage;
-use ringledger::table::{Table, TableConfig};
-
-use crate::{fmt, ledger_dir, open_read_only, Outcome};
+use crate::{fmt, ledger_dir, open_read_only, open_table_read_only, Outcome};
 
 pub fn run(dir: &Path) -> Outcome {
     let path = ledger_dir(dir)?;
@@ -62,9 +58,7 @@ pub fn run(dir: &Path) -> Outcome {
 
     let table_dir = dir.join("table");
     if table_dir.is_dir() {
-        let storage =
-            DirStorage::new(&table_dir).map_err(|e| format!("{}: {e}", table_dir.display()))?;
-        match Table::open_in(Arc::new(storage), TableConfig::default()) {
+        match open_table_read_only(&table_dir) {
             Ok(table) => {
                 let all = table.all().map_err(|e| e.to_string())?;
                 say!("consumers ({})", table_dir.display());
@@ -75,7 +69,6 @@ pub fn run(dir: &Path) -> Outcome {
                     say!("  {name:<24} {positions:?}");
                 }
             }
-            // A live queue holds the table's lock.
             Err(e) => say!("consumers: {e}"),
         }
     }

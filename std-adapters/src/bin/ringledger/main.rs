@@ -209,6 +209,15 @@ fn damage_cut(ledger: &ringledger::ledger::Ledger) -> Option<String> {
     }
 }
 
+/// Opens the consumers' table in `table_dir` read-only: no lock (a live queue holds it),
+/// nothing written.
+fn open_table_read_only(table_dir: &Path) -> Result<ringledger::table::Table, String> {
+    let storage = ringledger::storage::DirStorage::new(table_dir)
+        .map_err(|e| format!("{}: {e}", table_dir.display()))?;
+    ringledger::table::Table::open_read_only(std::sync::Arc::new(storage))
+        .map_err(|e| format!("{}: {e}", table_dir.display()))
+}
+
 /// Opens the ledger under `dir` read-only: no lock, nothing written.
 fn open_read_only(dir: &Path) -> Result<ringledger::ledger::Ledger, String> {
     let path = ledger_dir(dir)?;

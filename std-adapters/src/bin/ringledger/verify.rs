@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ringledger::ledger::{Ledger, LedgerConfig};
 
-use crate::{describe_damage, ledger_dir, Outcome};
+use crate::{describe_damage, ledger_dir, open_table_read_only, Outcome};
 
 pub fn run(dir: &Path, repair: bool) -> Outcome {
     let path = ledger_dir(dir)?;
@@ -25,7 +25,11 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
                         path.display(),
                         ledger.segments().len()
                     );
-                    return Ok(ExitCode::SUCCESS);
+                    return if repair {
+                        repair_table(dir)
+                    } else {
+                        verify_table(dir)
+                    };
                 }
             },
         },
@@ -53,5 +57,49 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
         path.display(),
         ledger.head()
     );
-    Ok(ExitCode::SUCCESS)
+    drop(ledger);
+    repair_table(dir)
+}
+
+/// Applies the consumers' table's recovery (opening it for writing cuts a torn or damaged
+/// tail), says what it cut, and checks it again.
+fn repair_table(dir: &Path) -> Outcome {
+    let table_dir = dir.join("table");
+    if !table_dir.is_dir() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let table = ringledger::table::Table::open(&table_dir, Default::default())
+        .map_err(|e| format!("{}: repair failed: {e}", table_dir.display()))?;
+    if let Some((file, offset, damage)) = table.recovery() {
+        say!("  table: cut {file} at offset {offset} ({damage:?})");
+    }
+    drop(table);
+    verify_table(dir)
+}
+
+/// Checks the consumers' table of a queue directory (if there is one): it opens and its log
+/// reads whole. Exit 1 naming the problem otherwise.
+fn verify_table(dir: &Path) -> Outcome {
+    let table_dir = dir.join("table");
+    if !table_dir.is_dir() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let problem = match open_table_read_only(&table_dir) {
+        Err(e) => e,
+        Ok(table) => match table.recovery() {
+            None => {
+                let consumers = table.all().map_err(|e| e.to_string())?.len();
+                say!("{}: clean: {consumers} consumers", table_dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some((file, offset, damage)) => format!(
+                "{}: log {file}: {} at offset {offset}",
+                table_dir.display(),
+                describe_damage(damage)
+            ),
+        },
+    };
+    eprintln!("{problem}");
+    eprintln!("(run `ringledger verify --repair` to cut the table's log there)");
+    Ok(ExitCode::FAILURE)
 }
