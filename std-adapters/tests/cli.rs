@@ -289,3 +289,19 @@ fn verify_checks_the_consumers_table() {
         text(&out.stdout)
     );
 }
+
+/// `demo --dir D` run again on the same queue resumes it: the new entries follow the old
+/// head, and what the earlier run left unmarked is delivered again and taken.
+#[test]
+fn demo_resumes_an_existing_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "3000");
+    let d = dir.path().to_str().unwrap();
+    let out = ringledger(&["demo", "--dir", d, "--entries", "2000", "--size", "100"]);
+    assert!(out.status.success(), "second run: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("resuming the queue"), "{stdout}");
+    assert!(stdout.contains("head 5000"), "{stdout}");
+    let out = ringledger(&["verify", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
