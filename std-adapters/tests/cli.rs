@@ -305,3 +305,27 @@ fn demo_resumes_an_existing_queue() {
     let out = ringledger(&["verify", d]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Entries the ledger ignores are reported by `verify` (exit 1): a directory and a FIFO
+/// named like segments, and a stray file.
+#[test]
+fn verify_reports_foreign_entries_in_a_ledger_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "1000");
+    let ledger = dir.path().join("ledger");
+    std::fs::create_dir(ledger.join("00000000000099999999.seg")).unwrap();
+    let fifo = ledger.join("00000000000088888888.seg");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::fs::write(ledger.join("notes.txt"), "hello").unwrap();
+    let out = ringledger(&["verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for needle in [
+        "00000000000099999999.seg: a directory named like a ledger file",
+        "00000000000088888888.seg: not a regular file",
+        "notes.txt: a foreign entry",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}

@@ -9,6 +9,54 @@ use crate::{describe_damage, ledger_dir, open_table_read_only, Outcome};
 
 pub fn run(dir: &Path, repair: bool) -> Outcome {
     let path = ledger_dir(dir)?;
+    // What the ledger ignores, the operator should hear about: a directory or a FIFO named
+    // like a segment, or any file that is not the ledger's.
+    let foreign = foreign_entries(&path)?;
+    for (name, what) in &foreign {
+        eprintln!("{}: {name}: {what}; not part of the ledger", path.display());
+    }
+    let outcome = check(dir, &path, repair)?;
+    if !foreign.is_empty() {
+        eprintln!(
+            "(remove or move what is not the ledger's; `--repair` leaves it alone)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(outcome)
+}
+
+/// The entries of the ledger directory `path` that are not the ledger's: anything but
+/// `ledger.meta`, `LOCK`, segment files and their `.tmp` leftovers as regular files.
+fn foreign_entries(path: &Path) -> Result<Vec<(String, &'static str)>, String> {
+    let mut foreign = Vec::new();
+    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        let ours = name == "ledger.meta"
+            || name == "ledger.meta.tmp"
+            || name == "LOCK"
+            || ringledger::core::segment::parse_file_name(&name).is_ok()
+            || name
+                .strip_suffix(".tmp")
+                .is_some_and(|base| ringledger::core::segment::parse_file_name(base).is_ok());
+        let what = match (ours, kind.is_file(), kind.is_dir()) {
+            (true, true, _) => continue,
+            (true, false, true) => "a directory named like a ledger file",
+            (true, false, false) => "not a regular file, though named like a ledger file",
+            (false, _, true) => "a directory",
+            (false, _, false) => "a foreign entry",
+        };
+        foreign.push((name, what));
+    }
+    foreign.sort();
+    Ok(foreign)
+}
+
+fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
     let read_only = LedgerConfig::default().with_read_only(true);
     let problem = match Ledger::open(&path, read_only) {
         Err(e) => Some(e.to_string()),
