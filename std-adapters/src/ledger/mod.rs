@@ -193,6 +193,9 @@ pub struct RecoveryReport {
     pub resealed: Vec<String>,
     /// Segments removed: after a cut, or fully deleted before the crash.
     pub removed_segments: Vec<String>,
+    /// With [`LedgerConfig::repair`]: why `ledger.meta` (garbled or missing) was rebuilt
+    /// from the segments, and what that could not restore.
+    pub rebuilt_meta: Option<String>,
 }
 
 /// The ledger; see the [module documentation](self). Clones share the same ledger.

@@ -104,7 +104,16 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         .read(META_FILE)
         .map_err(io_error("reading ledger.meta"))?
     {
-        Some(bytes) => Meta::decode(&bytes).map_err(|reason| LedgerError::BadMeta { reason })?,
+        Some(bytes) => match Meta::decode(&bytes) {
+            Ok(meta) => meta,
+            Err(reason) if config.repair && !ro && !files.is_empty() => {
+                rebuild_meta(storage, &files, &reason, &mut report)?
+            }
+            Err(reason) => return Err(LedgerError::BadMeta { reason }),
+        },
+        None if config.repair && !ro && !files.is_empty() => {
+            rebuild_meta(storage, &files, "ledger.meta is missing", &mut report)?
+        }
         None if files.is_empty() && ro => {
             return Err(LedgerError::BadMeta {
                 reason: "no ledger here (ledger.meta is missing)".into(),
@@ -319,6 +328,45 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         len,
         report,
     })
+}
+
+/// Rebuilds `ledger.meta` from the segments (repair only): the ledger id from the oldest
+/// segment's header, the tail just below its base (what the chain of segments says was
+/// deleted), the head from the records (worked out by the caller). What the segments cannot
+/// tell is said in the report: deletes inside the oldest segment are undone.
+fn rebuild_meta(
+    storage: &dyn Storage,
+    files: &[(u64, String)],
+    why: &str,
+    report: &mut RecoveryReport,
+) -> Result<Meta, LedgerError> {
+    let (base, name) = &files[0];
+    let region = storage
+        .open(name, false)
+        .map_err(|e| bad(name, format!("cannot map: {e}")))?;
+    // SAFETY: a read-only mapping of `len()` bytes, alive for this borrow.
+    let image = unsafe { std::slice::from_raw_parts(region.as_ptr(), region.len()) };
+    let header = FileHeader::decode(image).map_err(|e| {
+        bad(
+            name,
+            format!("{e}; and ledger.meta cannot be rebuilt without it ({why})"),
+        )
+    })?;
+    let meta = Meta {
+        ledger_id: header.ledger_id,
+        tail: base.saturating_sub(1),
+        head: 0,
+    };
+    drop(region);
+    storage
+        .replace(META_FILE, &meta.encode())
+        .map_err(io_error("rebuilding ledger.meta"))?;
+    report.rebuilt_meta = Some(format!(
+        "{why}: rebuilt from the segments (ledger id {:#x} from {name}, tail {}); entries \
+         deleted inside {name} before the damage, if any, are back",
+        meta.ledger_id, meta.tail
+    ));
+    Ok(meta)
 }
 
 fn map_segment(

@@ -17,9 +17,7 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
     }
     let outcome = check(dir, &path, repair)?;
     if !foreign.is_empty() {
-        eprintln!(
-            "(remove or move what is not the ledger's; `--repair` leaves it alone)"
-        );
+        eprintln!("(remove or move what is not the ledger's; `--repair` leaves it alone)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(outcome)
@@ -91,6 +89,9 @@ fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
     say!("{}: {problem}; repairing", path.display());
     let ledger = Ledger::open(&path, LedgerConfig::default().with_repair(true))
         .map_err(|e| format!("{}: repair failed: {e}", path.display()))?;
+    if let Some(rebuilt) = &ledger.recovery().rebuilt_meta {
+        say!("  {rebuilt}");
+    }
     for (segment, offset, damage) in &ledger.recovery().cut {
         say!("  cut {segment} at offset {offset} ({damage:?})");
     }
