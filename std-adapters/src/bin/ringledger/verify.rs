@@ -56,7 +56,7 @@ fn foreign_entries(path: &Path) -> Result<Vec<(String, &'static str)>, String> {
 
 fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
     let read_only = LedgerConfig::default().with_read_only(true);
-    let problem = match Ledger::open(&path, read_only) {
+    let problem = match Ledger::open(path, read_only) {
         Err(e) => Some(e.to_string()),
         Ok(ledger) => match ledger.verify() {
             Err(e) => Some(e.to_string()),
@@ -87,7 +87,7 @@ fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
         return Ok(ExitCode::FAILURE);
     }
     say!("{}: {problem}; repairing", path.display());
-    let ledger = Ledger::open(&path, LedgerConfig::default().with_repair(true))
+    let ledger = Ledger::open(path, LedgerConfig::default().with_repair(true))
         .map_err(|e| format!("{}: repair failed: {e}", path.display()))?;
     if let Some(rebuilt) = &ledger.recovery().rebuilt_meta {
         say!("  {rebuilt}");
