@@ -506,3 +506,44 @@ fn consumers_and_acks_are_shared_between_threads() {
     send_sync::<ringledger::consumer::Ack>();
     send_sync::<ConsumerError>();
 }
+
+/// `recv_batch` takes what is read ahead in one go, in order, and respects the window.
+#[test]
+fn recv_batch_takes_what_is_ready_within_the_window() {
+    let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default()).unwrap();
+    let table =
+        Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default()).unwrap());
+    let entries: Vec<Entry> = (1..=50).map(|s| Entry::new(s, "e")).collect();
+    ledger.write(&entries).unwrap();
+    let consumer =
+        Consumer::open(ledger, table, ConsumerConfig::named("b").with_window(16)).unwrap();
+    let mut out = Vec::new();
+    let n = consumer
+        .recv_batch(100, Duration::from_secs(5), &mut out)
+        .unwrap();
+    assert!((1..=16).contains(&n), "{n}");
+    assert_eq!(
+        out.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (1..=n as u64).collect::<Vec<_>>()
+    );
+    // The window is full until marks free it.
+    assert!(matches!(
+        consumer.recv_batch(100, Duration::from_millis(20), &mut out),
+        Err(ConsumerError::TimedOut)
+    ));
+    consumer.mark(n as u64, true).unwrap();
+    let mut all = out.len();
+    while all < 50 {
+        let before = out.len();
+        consumer
+            .recv_batch(7, Duration::from_secs(5), &mut out)
+            .unwrap();
+        assert!(out.len() - before <= 7);
+        all = out.len();
+        consumer.mark(out[all - 1].sequence, true).unwrap();
+    }
+    assert_eq!(
+        out.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (1..=50).collect::<Vec<_>>()
+    );
+}

@@ -600,3 +600,62 @@ fn concurrent_writers_share_batches() {
     let writes = notes.try_iter().count();
     assert!(writes < 1000, "{writes} writes for 1000 entries");
 }
+
+/// `write_batch`: one ack for many entries, written in one ledger write even when larger than
+/// a batch, in order with single writes around it; the filter drops its old entries and its
+/// ack is `Ok` when nothing of it is new.
+#[test]
+fn a_batch_write_is_one_ledger_write_with_one_ack() {
+    let ledger = ledger();
+    let (sink, entered, go) = gated(&ledger);
+    let config = ProducerConfig {
+        batch: 4,
+        queue: 64,
+        filter: true,
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::with_sink(sink, config).unwrap();
+    let first = producer.write(entry(1), Deadline::Forever).unwrap();
+    let group = producer
+        .write_batch((2..=11).map(entry).collect(), Deadline::Forever)
+        .unwrap();
+    let last = producer.write(entry(12), Deadline::Forever).unwrap();
+    let mut writes = Vec::new();
+    while writes.iter().map(Vec::len).sum::<usize>() < 12 {
+        writes.push(entered.recv_timeout(Duration::from_secs(10)).unwrap());
+        go.send(()).unwrap();
+    }
+    // The group is never split: it goes alone (it does not fit a batch of 4 with others).
+    assert!(
+        writes.contains(&(2..=11).collect::<Vec<u64>>()),
+        "{writes:?}"
+    );
+    for ack in [&first, &group, &last] {
+        ack.wait(Deadline::Forever).unwrap();
+    }
+    assert_eq!(seqs(&ledger), (1..=12).collect::<Vec<_>>());
+    // Entries the ledger has are filtered; a group of only those is acknowledged Ok.
+    let old = producer
+        .write_batch((5..=8).map(entry).collect(), Deadline::Forever)
+        .unwrap();
+    let mixed = producer
+        .write_batch((10..=14).map(entry).collect(), Deadline::Forever)
+        .unwrap();
+    thread::spawn(
+        move || {
+            while entered.recv().is_ok() && go.send(()).is_ok() {}
+        },
+    );
+    old.wait(Deadline::Forever).unwrap();
+    mixed.wait(Deadline::Forever).unwrap();
+    assert_eq!(seqs(&ledger), (1..=14).collect::<Vec<_>>());
+    assert!(producer
+        .write_batch(Vec::new(), Deadline::Forever)
+        .unwrap()
+        .is_done());
+    producer.close();
+    assert!(matches!(
+        producer.write_batch(vec![entry(20)], Deadline::Forever),
+        Err(ProducerError::Closed)
+    ));
+}

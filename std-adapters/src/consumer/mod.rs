@@ -368,6 +368,62 @@ impl Consumer {
         }
     }
 
+    /// Appends to `out` the next entries, up to `max` (at least one): waits until `deadline`
+    /// for the first as [`recv`](Self::recv) does, then takes what else is read ahead and fits
+    /// in the window without waiting, under one lock. Returns how many it appended.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use ringledger::consumer::{Consumer, ConsumerConfig};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default()).unwrap();
+    /// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default()).unwrap());
+    /// ledger.write(&(1..=10).map(|s| Entry::new(s, "e")).collect::<Vec<_>>()).unwrap();
+    /// let consumer = Consumer::open(ledger, table, ConsumerConfig::named("batch")).unwrap();
+    /// let mut out = Vec::new();
+    /// let n = consumer.recv_batch(100, Duration::from_secs(1), &mut out).unwrap();
+    /// assert_eq!((n, out[0].sequence), (10, 1));
+    /// consumer.mark(10, true).unwrap();
+    /// ```
+    pub fn recv_batch(
+        &self,
+        max: usize,
+        deadline: impl Into<Deadline>,
+        out: &mut Vec<Entry>,
+    ) -> Result<usize, ConsumerError> {
+        out.push(self.recv(deadline)?);
+        let mut taken = 1;
+        // The same order of locks as `recv`.
+        let mut reader = lock(&self.reader);
+        let mut state = lock(&self.shared.state);
+        while taken < max && state.stopped.is_none() {
+            let Some(entry) = reader.ahead.last() else {
+                break;
+            };
+            let offer = match state.marks.as_mut() {
+                None => Offer::Deliver,
+                Some(marks) => marks.offer(entry.sequence),
+            };
+            match offer {
+                Offer::Deliver => {
+                    if let Some(entry) = reader.ahead.pop() {
+                        out.push(entry);
+                        taken += 1;
+                    }
+                }
+                Offer::Skip => {
+                    reader.ahead.pop();
+                }
+                Offer::Full => break,
+            }
+        }
+        Ok(taken)
+    }
+
     /// The entries as an iterator: each item is [`recv`](Self::recv) without a deadline. It
     /// ends when the consumer is closed; an error that stopped the consumer is its last item.
     pub fn iter(&self) -> Iter<'_> {

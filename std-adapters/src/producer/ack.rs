@@ -113,6 +113,15 @@ pub(super) struct AckSender {
     slot: Option<Arc<Slot>>,
 }
 
+impl Ack {
+    /// An ack resolved `Ok` already (an empty batch write).
+    pub(super) fn settled() -> Self {
+        let (sender, ack) = pair();
+        sender.resolve(Ok(()));
+        ack
+    }
+}
+
 /// A new pending [`Ack`] and the sender that resolves it.
 pub(super) fn pair() -> (AckSender, Ack) {
     let slot = Arc::new(Slot {

@@ -249,6 +249,39 @@ impl Producer {
         self.shared.push(entry, deadline.into())
     }
 
+    /// Queues `entries` as one write with one [`Ack`]: they go into the same ledger write (all
+    /// or nothing, even when there are more than [`batch`](ProducerConfig::batch) of them),
+    /// in order, after what was queued before. Costs one allocation for the ack, not one per
+    /// entry. Waits until `deadline` for room for all of them (a group larger than the queue
+    /// waits for the queue to empty). An empty `entries` is acknowledged `Ok` at once.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::producer::{Producer, ProducerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default()).unwrap();
+    /// let producer = Producer::new(ledger.clone(), ProducerConfig::default()).unwrap();
+    /// let entries: Vec<Entry> = (1..=500).map(|seq| Entry::new(seq, "event")).collect();
+    /// producer.write_batch(entries, Deadline::Forever).unwrap().wait(Deadline::Forever).unwrap();
+    /// assert_eq!(ledger.len(), 500);
+    /// ```
+    pub fn write_batch(
+        &self,
+        entries: Vec<Entry>,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Ack, ProducerError> {
+        if entries.is_empty() {
+            if self.is_closed() {
+                return Err(ProducerError::Closed);
+            }
+            return Ok(Ack::settled());
+        }
+        self.shared.push_group(entries, deadline.into())
+    }
+
     /// Closes the producer and waits for its worker to stop.
     ///
     /// Writes fail with [`ProducerError::Closed`] from now on; queued entries and the batch

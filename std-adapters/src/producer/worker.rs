@@ -1,8 +1,8 @@
 //! The producer's input queue and its worker: the batching rule of quasar §4.
 //!
-//! Writers put `(entry, ack)` pairs in a bounded queue; one worker thread takes them out into
-//! a batch, writes the batch with one call to its [`BatchSink`] and resolves every ack of the
-//! batch with the result.
+//! Writers put `(entry, ack)` pairs, or groups of entries with one ack, in a bounded queue;
+//! one worker thread takes them out into a batch (a group whole), writes the batch with one
+//! call to its [`BatchSink`] and resolves every ack of the batch with the result.
 //!
 //! The queue is a `VecDeque` under a mutex rather than one of the lock-free
 //! [`blocking`](crate::blocking) rings, for two reasons. Close must be linearizable with
@@ -46,8 +46,32 @@ pub(super) struct Shared {
     capacity: usize,
 }
 
+/// One queued write: an entry with its own ack, or a batch of entries sharing one ack (written
+/// together, in one ledger write, all or nothing).
+enum Item {
+    One(Entry, AckSender),
+    Group(Vec<Entry>, AckSender),
+}
+
+impl Item {
+    fn len(&self) -> usize {
+        match self {
+            Item::One(..) => 1,
+            Item::Group(entries, _) => entries.len(),
+        }
+    }
+
+    fn into_ack(self) -> AckSender {
+        match self {
+            Item::One(_, ack) | Item::Group(_, ack) => ack,
+        }
+    }
+}
+
 struct State {
-    queue: VecDeque<(Entry, AckSender)>,
+    queue: VecDeque<Item>,
+    /// Entries in `queue` (a group counts each of its entries).
+    queued: usize,
     closed: bool,
     /// The worker waits for entries on `worker_wake`: a write must notify it.
     worker_waiting: bool,
@@ -55,10 +79,11 @@ struct State {
     blocked_writers: usize,
 }
 
-/// A batch: the entries, and in the same order, their acks.
+/// A batch: the entries, and in the same order their acks, each with how many consecutive
+/// entries it answers for (1, or a group's length).
 struct Batch {
     entries: Vec<Entry>,
-    acks: Vec<AckSender>,
+    acks: Vec<(AckSender, usize)>,
 }
 
 impl Batch {
@@ -73,8 +98,21 @@ impl Batch {
         self.entries.len()
     }
 
+    fn push(&mut self, item: Item) {
+        match item {
+            Item::One(entry, ack) => {
+                self.entries.push(entry);
+                self.acks.push((ack, 1));
+            }
+            Item::Group(entries, ack) => {
+                self.acks.push((ack, entries.len()));
+                self.entries.extend(entries);
+            }
+        }
+    }
+
     fn resolve_all(self, result: &Result<(), ProducerError>) {
-        for ack in self.acks {
+        for (ack, _) in self.acks {
             ack.resolve(result.clone());
         }
     }
@@ -93,6 +131,7 @@ impl Shared {
         Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(capacity),
+                queued: 0,
                 closed: false,
                 worker_waiting: false,
                 blocked_writers: 0,
@@ -105,15 +144,36 @@ impl Shared {
 
     /// Queues `entry`, waiting for room until `deadline`; the writer's side.
     pub(super) fn push(&self, entry: Entry, deadline: Deadline) -> Result<Ack, ProducerError> {
+        self.push_item(1, deadline, |sender| Item::One(entry, sender))
+    }
+
+    /// Queues `entries` as one group with one ack, waiting until `deadline` for room for all
+    /// of them (for a group larger than the queue, for an empty queue).
+    pub(super) fn push_group(
+        &self,
+        entries: Vec<Entry>,
+        deadline: Deadline,
+    ) -> Result<Ack, ProducerError> {
+        let n = entries.len();
+        self.push_item(n, deadline, |sender| Item::Group(entries, sender))
+    }
+
+    fn push_item(
+        &self,
+        n: usize,
+        deadline: Deadline,
+        item: impl FnOnce(AckSender) -> Item,
+    ) -> Result<Ack, ProducerError> {
         let until = deadline.instant();
         let mut state = lock(&self.state);
         loop {
             if state.closed {
                 return Err(ProducerError::Closed);
             }
-            if state.queue.len() < self.capacity {
+            if state.queued + n <= self.capacity || state.queued == 0 {
                 let (sender, ack) = ack::pair();
-                state.queue.push_back((entry, sender));
+                state.queue.push_back(item(sender));
+                state.queued += n;
                 if state.worker_waiting {
                     self.worker_wake.notify_one();
                 }
@@ -134,13 +194,14 @@ impl Shared {
         let queued = {
             let mut state = lock(&self.state);
             state.closed = true;
+            state.queued = 0;
             mem::take(&mut state.queue)
         };
         self.worker_wake.notify_all();
         self.room.notify_all();
         // Resolved outside the lock: a waiter woken by its ack never meets a held queue lock.
-        for (_, ack) in queued {
-            ack.resolve(Err(ProducerError::Closed));
+        for item in queued {
+            item.into_ack().resolve(Err(ProducerError::Closed));
         }
     }
 
@@ -150,7 +211,7 @@ impl Shared {
 
     /// Entries queued and not yet taken by the worker.
     pub(super) fn queued(&self) -> usize {
-        lock(&self.state).queue.len()
+        lock(&self.state).queued
     }
 
     /// Waits for the first entry, then collects up to `batch` entries or until `timeout`
@@ -172,20 +233,35 @@ impl Shared {
             timeout => Instant::now().checked_add(timeout),
         };
         loop {
-            let take = (settings.batch - batch.len()).min(state.queue.len());
-            if take > 0 {
-                for (entry, ack) in state.queue.drain(..take) {
-                    batch.entries.push(entry);
-                    batch.acks.push(ack);
+            // Whole items only: a group goes into one write even when it is larger than a
+            // batch (then alone, or after what the batch holds if it fits).
+            let mut took = false;
+            // The next item does not fit: waiting cannot add anything in front of it.
+            let mut blocked = false;
+            while let Some(front) = state.queue.front() {
+                let n = front.len();
+                if batch.len() > 0 && batch.len() + n > settings.batch {
+                    blocked = true;
+                    break;
                 }
-                if state.blocked_writers > 0 {
-                    self.room.notify_all();
+                let Some(item) = state.queue.pop_front() else {
+                    break;
+                };
+                state.queued -= n;
+                batch.push(item);
+                took = true;
+                if batch.len() >= settings.batch {
+                    break;
                 }
+            }
+            if took && state.blocked_writers > 0 {
+                self.room.notify_all();
             }
             if state.closed {
                 return Next::Closed(batch);
             }
-            if batch.len() >= settings.batch
+            if blocked
+                || batch.len() >= settings.batch
                 || settings.timeout.is_zero()
                 || until.is_some_and(|at| Instant::now() >= at)
             {
@@ -261,19 +337,24 @@ fn write<S: BatchSink>(shared: &Shared, sink: &mut S, settings: &Settings, mut b
     batch.resolve_all(&result);
 }
 
-/// Drops (and acknowledges `Ok`) every entry whose sequence is not above the ledger's head
-/// or above the entry kept before it in the batch: both are entries the ledger already has
-/// or would refuse as a duplicate.
+/// Drops every entry whose sequence is not above the ledger's head or above the entry kept
+/// before it in the batch (both are entries the ledger already has or would refuse as a
+/// duplicate); an ack none of whose entries is kept is resolved `Ok`.
 fn filter(batch: Batch, head: u64) -> Batch {
     let mut kept = Batch::with_capacity(batch.len());
     let mut last = head;
-    for (entry, ack) in batch.entries.into_iter().zip(batch.acks) {
-        if entry.sequence > last {
-            last = entry.sequence;
-            kept.entries.push(entry);
-            kept.acks.push(ack);
-        } else {
-            ack.resolve(Ok(()));
+    let mut entries = batch.entries.into_iter();
+    for (ack, n) in batch.acks {
+        let before = kept.entries.len();
+        for entry in entries.by_ref().take(n) {
+            if entry.sequence > last {
+                last = entry.sequence;
+                kept.entries.push(entry);
+            }
+        }
+        match kept.entries.len() - before {
+            0 => ack.resolve(Ok(())),
+            count => kept.acks.push((ack, count)),
         }
     }
     kept
