@@ -365,3 +365,49 @@ fn repair_rebuilds_a_garbled_or_empty_meta_file() {
         );
     }
 }
+
+/// `demo --rate N` paces the producer (the run lasts about entries / N) and reports the
+/// paced figure only; the default run reports a burst and a paced pass.
+#[test]
+fn demo_paces_the_producer_when_asked() {
+    let started = std::time::Instant::now();
+    let out = ringledger(&[
+        "demo",
+        "--entries",
+        "2000",
+        "--rate",
+        "10000",
+        "--size",
+        "64",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(190),
+        "2000 entries at 10 k/s took {:?}",
+        started.elapsed()
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("paced: 2000 entries at 10.0 k/s"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("burst"), "{stdout}");
+
+    let out = ringledger(&["demo", "--entries", "5000", "--quiet"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("burst: 4500 entries"), "{stdout}");
+    assert!(
+        stdout.contains("paced: 500 entries at 100.0 k/s"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("latency, append to consume").count(), 2);
+
+    let out = ringledger(&["demo", "--rate", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--rate"),
+        "{}",
+        text(&out.stderr)
+    );
+}

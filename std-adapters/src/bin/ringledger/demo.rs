@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,7 +30,8 @@ pub struct Args {
     /// of a temporary one.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// How many entries to produce and consume.
+    /// How many entries to produce and consume, in all (by default nine tenths as a burst, then
+    /// the rest paced at 100 k/s, at most one second of it).
     #[arg(long, default_value_t = 1_000_000)]
     entries: u64,
     /// Payload size of each entry, in bytes.
@@ -38,10 +40,17 @@ pub struct Args {
     /// Sync every producer batch (survives a power loss) instead of buffered writes.
     #[arg(long)]
     sync: bool,
+    /// Pace the producer at this many entries per second and report the latency a steady
+    /// source sees (instead of a burst followed by a one-second pace at 100 k/s).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    rate: Option<u64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
 }
+
+/// The rate of the default run's paced pass, in entries per second.
+const DEFAULT_RATE: u64 = 100_000;
 
 /// The consumer's name in the queue's table.
 const CONSUMER: &str = "demo";
@@ -115,102 +124,86 @@ pub fn run(args: &Args) -> Outcome {
         );
     }
     let payload = Bytes::from(vec![b'r'; args.size]);
-    let start = Instant::now();
-    let redelivered = std::cell::Cell::new(0u64);
-    let (produced, consumed) = std::thread::scope(|s| {
-        let writer = s.spawn(|| -> Result<Duration, String> {
-            let mut last = None;
-            for seq in first..first + args.entries {
-                let ack = producer
-                    .write(Entry::new(seq, payload.clone()), Deadline::Forever)
-                    .map_err(|e| format!("producing {seq}: {e}"))?;
-                last = Some(ack);
-            }
-            if let Some(ack) = last {
-                ack.wait(Deadline::Forever)
-                    .map_err(|e| format!("producing: {e}"))?;
-            }
-            Ok(start.elapsed())
-        });
-        let mut latencies = Vec::with_capacity(args.entries as usize);
-        let mut expected = first;
-        let consumed = (|| -> Result<Duration, String> {
-            while expected < first + args.entries {
-                let entry = consumer
-                    .recv(Duration::from_secs(30))
-                    .map_err(|e| format!("consuming: {e}"))?;
-                if entry.sequence < first {
-                    // Left unmarked by an earlier run on this queue: delivered again, as a
-                    // queue must. Taken and marked, not timed.
-                    consumer
-                        .mark(entry.sequence, true)
-                        .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
-                    redelivered.set(redelivered.get() + 1);
-                    continue;
-                }
-                if entry.sequence != expected {
-                    return Err(format!(
-                        "consumer got {} where {expected} was next",
-                        entry.sequence
-                    ));
-                }
-                latencies.push(Duration::from_nanos(
-                    now_ns().saturating_sub(entry.timestamp),
-                ));
-                if entry.sequence % 512 == 0 || entry.sequence == first + args.entries - 1 {
-                    consumer
-                        .mark(entry.sequence, true)
-                        .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
-                    progress.set_position(entry.sequence - first + 1);
-                }
-                expected += 1;
-            }
-            Ok(start.elapsed())
-        })();
-        let produced = writer
-            .join()
-            .unwrap_or_else(|_| Err("the producer thread panicked".into()));
-        (produced, consumed.map(|d| (d, latencies)))
-    });
+    let redelivered = AtomicU64::new(0);
+    // The default run ends with a paced pass of a tenth of the entries, at most one second.
+    let paced_rate = args.rate.unwrap_or(DEFAULT_RATE);
+    let paced_entries = match args.rate {
+        Some(_) => args.entries,
+        None => (args.entries / 10).min(DEFAULT_RATE),
+    };
+    let burst_entries = args.entries - paced_entries;
+    progress.set_length(burst_entries + paced_entries);
+    let mut passes = Vec::new();
+    let mut next = first;
+    for (entries, rate) in [(burst_entries, None), (paced_entries, Some(paced_rate))] {
+        if entries == 0 {
+            continue;
+        }
+        let pass = Pass {
+            producer: &producer,
+            consumer: &consumer,
+            payload: &payload,
+            progress: &progress,
+            redelivered: &redelivered,
+            first: next,
+            entries,
+            rate,
+            resumed_from: first,
+        };
+        passes.push((rate, entries, pass.run()?));
+        next += entries;
+    }
     progress.finish_and_clear();
-    let produced = produced?;
-    let (consumed, mut latencies) = consumed?;
     consumer
         .close()
         .map_err(|e| format!("closing the consumer: {e}"))?;
     producer.close();
-    latencies.sort_unstable();
 
-    let bytes = args.entries * args.size as u64;
+    let total = burst_entries + paced_entries;
     let ledger = queue.ledger();
     let segments = ledger.segments();
     let disk = disk_usage(dir);
     say!(
         "ringledger demo: {} entries of {} through a queue in {} ({})",
-        args.entries,
+        total,
         fmt::bytes(args.size as u64),
         dir.display(),
         if args.sync { "synced" } else { "buffered" }
     );
-    say!(
-        "  produced   {:>10}/s  {:>12}/s  in {}",
-        fmt::count(fmt::rate(args.entries, produced)),
-        fmt::bytes(fmt::rate(bytes, produced) as u64),
-        fmt::duration(produced)
-    );
-    say!(
-        "  consumed   {:>10}/s  {:>12}/s  in {}",
-        fmt::count(fmt::rate(args.entries, consumed)),
-        fmt::bytes(fmt::rate(bytes, consumed) as u64),
-        fmt::duration(consumed)
-    );
-    say!(
-        "  latency, append to consume: p50 {}  p99 {}  p999 {}  max {}",
-        fmt::duration(fmt::quantile(&latencies, 0.5)),
-        fmt::duration(fmt::quantile(&latencies, 0.99)),
-        fmt::duration(fmt::quantile(&latencies, 0.999)),
-        fmt::duration(latencies.last().copied().unwrap_or_default())
-    );
+    for (rate, entries, result) in &passes {
+        let bytes = entries * args.size as u64;
+        match rate {
+            None => say!(
+                "  burst: {} entries written as fast as the producer takes them",
+                entries
+            ),
+            Some(rate) => say!(
+                "  paced: {} entries at {}/s (what a steady source sees)",
+                entries,
+                fmt::count(*rate as f64)
+            ),
+        }
+        say!(
+            "    produced   {:>10}/s  {:>12}/s  in {}",
+            fmt::count(fmt::rate(*entries, result.produced)),
+            fmt::bytes(fmt::rate(bytes, result.produced) as u64),
+            fmt::duration(result.produced)
+        );
+        say!(
+            "    consumed   {:>10}/s  {:>12}/s  in {}",
+            fmt::count(fmt::rate(*entries, result.consumed)),
+            fmt::bytes(fmt::rate(bytes, result.consumed) as u64),
+            fmt::duration(result.consumed)
+        );
+        let latencies = &result.latencies;
+        say!(
+            "    latency, append to consume: p50 {}  p99 {}  p999 {}  max {}",
+            fmt::duration(fmt::quantile(latencies, 0.5)),
+            fmt::duration(fmt::quantile(latencies, 0.99)),
+            fmt::duration(fmt::quantile(latencies, 0.999)),
+            fmt::duration(latencies.last().copied().unwrap_or_default())
+        );
+    }
     say!(
         "  ledger: head {}  tail {} (the cleaner deleted what the consumer was done with)  \
          length {}  segments {}  on disk {}",
@@ -225,10 +218,10 @@ pub fn run(args: &Args) -> Outcome {
         .get(CONSUMER)
         .map_err(|e| format!("reading the consumer's positions: {e}"))?;
     say!("  consumer {CONSUMER:?} positions {positions:?}");
-    if redelivered.get() > 0 {
+    if redelivered.load(Ordering::Relaxed) > 0 {
         say!(
             "  redelivered {} entries an earlier run had not marked",
-            redelivered.get()
+            redelivered.load(Ordering::Relaxed)
         );
     }
     if args.dir.is_some() {
@@ -261,4 +254,119 @@ fn disk_usage(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// One pass of the demo: `entries` entries from sequence `first`, as fast as the producer
+/// takes them (`rate: None`) or paced at `rate` per second.
+struct Pass<'a> {
+    producer: &'a ringledger::producer::Producer,
+    consumer: &'a ringledger::consumer::Consumer,
+    payload: &'a Bytes,
+    progress: &'a ProgressBar,
+    redelivered: &'a AtomicU64,
+    first: u64,
+    entries: u64,
+    rate: Option<u64>,
+    /// The first sequence of this run: anything below was left by an earlier run.
+    resumed_from: u64,
+}
+
+/// What a pass measured.
+struct Measured {
+    produced: Duration,
+    consumed: Duration,
+    /// Append-to-consume latencies, sorted.
+    latencies: Vec<Duration>,
+}
+
+impl Pass<'_> {
+    fn run(&self) -> Result<Measured, String> {
+        let (first, end) = (self.first, self.first + self.entries);
+        let start = Instant::now();
+        let (produced, consumed) = std::thread::scope(|s| {
+            let writer = s.spawn(|| self.produce(start));
+            let consumed = self.consume(start);
+            let produced = writer
+                .join()
+                .unwrap_or_else(|_| Err("the producer thread panicked".into()));
+            (produced, consumed)
+        });
+        let produced = produced?;
+        let (consumed, mut latencies) = consumed?;
+        latencies.sort_unstable();
+        debug_assert_eq!(latencies.len() as u64, end - first);
+        Ok(Measured {
+            produced,
+            consumed,
+            latencies,
+        })
+    }
+
+    /// Writes the entries, paced if asked: each is due at `start + i / rate`; the writer
+    /// sleeps until the next is due and then writes every entry that is (a few at a time when
+    /// the rate is above what a sleep can resolve). Entries carry the time they were written.
+    fn produce(&self, start: Instant) -> Result<Duration, String> {
+        let mut last = None;
+        for (i, seq) in (self.first..self.first + self.entries).enumerate() {
+            if let Some(rate) = self.rate {
+                let due =
+                    start + Duration::from_nanos((i as u128 * 1_000_000_000 / rate as u128) as u64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            let ack = self
+                .producer
+                .write(Entry::new(seq, self.payload.clone()), Deadline::Forever)
+                .map_err(|e| format!("producing {seq}: {e}"))?;
+            last = Some(ack);
+        }
+        if let Some(ack) = last {
+            ack.wait(Deadline::Forever)
+                .map_err(|e| format!("producing: {e}"))?;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// Receives and checks the entries, marking every 512th; returns the time and the
+    /// latencies.
+    fn consume(&self, start: Instant) -> Result<(Duration, Vec<Duration>), String> {
+        let (first, end) = (self.first, self.first + self.entries);
+        let mut latencies = Vec::with_capacity(self.entries as usize);
+        let mut expected = first;
+        while expected < end {
+            let entry = self
+                .consumer
+                .recv(Duration::from_secs(30))
+                .map_err(|e| format!("consuming: {e}"))?;
+            if entry.sequence < self.resumed_from {
+                // Left unmarked by an earlier run on this queue: delivered again, as a
+                // queue must. Taken and marked, not timed.
+                self.consumer
+                    .mark(entry.sequence, true)
+                    .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
+                self.redelivered.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if entry.sequence != expected {
+                return Err(format!(
+                    "consumer got {} where {expected} was next",
+                    entry.sequence
+                ));
+            }
+            latencies.push(Duration::from_nanos(
+                now_ns().saturating_sub(entry.timestamp),
+            ));
+            if entry.sequence % 512 == 0 || entry.sequence == end - 1 {
+                self.consumer
+                    .mark(entry.sequence, true)
+                    .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
+                self.progress
+                    .set_position(entry.sequence - self.resumed_from + 1);
+            }
+            expected += 1;
+        }
+        Ok((start.elapsed(), latencies))
+    }
 }
