@@ -81,9 +81,13 @@ impl Background {
         let spawn = |name: &str| {
             let (sender, receiver) = mpsc::channel::<Job>();
             let worker = Arc::clone(&worker);
+            let idle = name == "ringledger-prepare";
             std::thread::Builder::new()
                 .name(name.into())
                 .spawn(move || {
+                    if idle {
+                        run_when_idle();
+                    }
                     while let Ok(job) = receiver.recv() {
                         worker.run(job);
                     }
@@ -321,8 +325,10 @@ pub(super) const PREFAULT_WINDOW: usize = 16 << 20;
 /// How many 200 µs naps a prefault job waits for an idle writer before it ends (10 ms).
 const IDLE_POLLS: u32 = 50;
 
-/// How much a prefault job faults in per call.
-const PREFAULT_STEP: usize = 1 << 20;
+/// How much a prefault job faults in per call. Small: the kernel here may not preempt a
+/// thread inside a call (`PREEMPT_NONE`), and a fault on a shared file mapping can zero a
+/// whole readahead window at once; between calls, a waking thread gets the core.
+const PREFAULT_STEP: usize = 64 << 10;
 
 /// Syncs a sealed segment, then writes its footer (left for the next sync or writeback: a
 /// footer that never reaches the disk only costs the next open a scan).
@@ -336,4 +342,20 @@ pub(super) fn finish(segment: &Segment) -> std::io::Result<()> {
             .write_footer(encode_footer(segment.header.salt, segment.data_end()))
     };
     Ok(())
+}
+
+/// Lowers the calling thread to `SCHED_IDLE` where there is one: the prepare thread's work
+/// (creating, preallocating and prefaulting the next segment) is never urgent, since the
+/// writer creates a segment itself when no spare is ready (and faults its own pages when the
+/// prefault lags), while at normal priority the prefault takes whole time slices from the
+/// threads a paced queue waits on: 4-15 ms stalls, several per second, on two cores
+/// (`perf sched timehist` over `cargo run --release -p ringledger-benches --example paced`).
+/// Best effort: a refusal leaves the thread as it was.
+fn run_when_idle() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param` for the call; pid 0 is this thread.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
 }

@@ -272,7 +272,7 @@ impl Ledger {
             synced: Mutex::new(SyncState::default()),
             sync_done: Condvar::new(),
             poison,
-            waiters: Waiters::new(),
+            waiters: Waiters::parking(),
             subscribers: Mutex::new(Vec::new()),
             has_subscribers: AtomicBool::new(false),
             background,
