@@ -280,7 +280,7 @@ impl Consumer {
             }),
             room: Condvar::new(),
             work_flag: AtomicBool::new(false),
-            work: Waiters::new(),
+            work: Waiters::parking(),
             settled: Condvar::new(),
             cancel: CancelToken::new(),
         });
