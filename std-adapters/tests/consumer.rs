@@ -102,7 +102,7 @@ fn a_missed_mark_deadlocks_the_window() {
         match consumer.recv(PATIENCE) {
             Ok(entry) => {
                 if entry.sequence <= 5 {
-                    consumer.mark(entry.sequence, false).unwrap();
+                    let _ = consumer.mark(entry.sequence, false).unwrap();
                 }
                 received.push(entry.sequence);
             }
@@ -447,7 +447,7 @@ fn a_full_window_flushes_deferred_marks() {
     let consumer = Consumer::open(ledger, table.clone(), config).unwrap();
     for seq in 1..=20 {
         assert_eq!(recv(&consumer).sequence, seq);
-        consumer.mark(seq, false).unwrap();
+        let _ = consumer.mark(seq, false).unwrap();
     }
     consumer.close().unwrap();
     assert_eq!(table.get("foo").unwrap(), [20]);
@@ -531,7 +531,7 @@ fn recv_batch_takes_what_is_ready_within_the_window() {
         consumer.recv_batch(100, Duration::from_millis(20), &mut out),
         Err(ConsumerError::TimedOut)
     ));
-    consumer.mark(n as u64, true).unwrap();
+    let _ = consumer.mark(n as u64, true).unwrap();
     let mut all = out.len();
     while all < 50 {
         let before = out.len();
@@ -540,7 +540,7 @@ fn recv_batch_takes_what_is_ready_within_the_window() {
             .unwrap();
         assert!(out.len() - before <= 7);
         all = out.len();
-        consumer.mark(out[all - 1].sequence, true).unwrap();
+        let _ = consumer.mark(out[all - 1].sequence, true).unwrap();
     }
     assert_eq!(
         out.iter().map(|e| e.sequence).collect::<Vec<_>>(),

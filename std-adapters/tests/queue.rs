@@ -64,7 +64,7 @@ fn producer_consumer_and_cleaner_share_the_ledger() {
         for seq in 1..=25 {
             let entry = consumer.recv(PATIENCE).unwrap();
             assert_eq!(entry.sequence, seq);
-            consumer.mark(seq, true).unwrap();
+            let _ = consumer.mark(seq, true).unwrap();
         }
         // The producer can only finish once the cleaner deleted what the consumer marked.
         writing.join().unwrap();

@@ -534,6 +534,7 @@ impl<'a, T> Consumer<'a, T> {
     /// Pops the oldest item, or `None` when the ring is empty (or the oldest item's producer has
     /// claimed its slot but not finished writing it).
     #[inline]
+    #[must_use = "the popped item is dropped unless used"]
     pub fn pop(&mut self) -> Option<T> {
         let position = self.head;
         let slot = self.slot(position);
@@ -614,8 +615,17 @@ impl<'a, T> Consumer<'a, T> {
 }
 
 /// Pops items until the ring is empty; from [`Consumer::drain`].
+#[must_use = "a drain pops nothing unless iterated"]
 pub struct Drain<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,
+}
+
+impl<T> fmt::Debug for Drain<'_, '_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain")
+            .field("consumer", &self.consumer)
+            .finish()
+    }
 }
 
 impl<T> Iterator for Drain<'_, '_, T> {

@@ -31,6 +31,7 @@ pub struct FileHeader {
 
 /// Why a file header was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// Fewer than 64 bytes.
     #[error("segment header truncated: {len} of {FILE_HEADER_LEN} bytes")]
@@ -180,6 +181,7 @@ pub fn file_name(base_seq: u64) -> FileName {
 
 /// Why a name is not a segment file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FileNameError {
     /// Not 20 digits followed by `.seg`.
     #[error("not a segment file name: expected 20 digits and \".seg\"")]

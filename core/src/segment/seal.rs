@@ -117,6 +117,7 @@ pub struct Corruption {
 
 /// Why a segment could not be opened as sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenSealedError {
     /// The file header is invalid.
     #[error(transparent)]

@@ -16,6 +16,7 @@ use super::{encode_footer, u32_at, u64_at, FOOTER_LEN};
 
 /// Why an append, a seal or opening a writer failed. Nothing was written when it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The file header is invalid.
     #[error(transparent)]

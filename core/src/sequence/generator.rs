@@ -36,6 +36,7 @@ pub struct Generator {
 /// The generator cannot hand out more sequences: the second would pass `u32::MAX` (the year
 /// 2106), which only a wrong clock or about four billion sequences a second for decades reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GenerateError {
     /// No sequence after the last one handed out fits in 64 bits.
     #[error("sequence space exhausted: the next second would pass the year 2106")]

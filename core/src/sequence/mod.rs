@@ -162,6 +162,7 @@ pub fn encode_string(seq: u64, compact: bool) -> alloc::string::String {
 /// Why a sequence (or a list of them) did not decode. Offsets count bytes from the start of the
 /// input given to the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The sequence at `offset` has no digits: an empty input, or an empty list item.
     #[error("empty sequence at offset {offset}")]

@@ -335,9 +335,19 @@ impl<'c, 'a, T> IntoIterator for ReadChunk<'c, 'a, T> {
 }
 
 /// The items of a [`ReadChunk`], moved out one by one; items not taken stay in the ring.
+#[must_use = "items not taken stay in the ring"]
 pub struct ReadChunkIntoIter<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,
     remaining: usize,
+}
+
+impl<T> fmt::Debug for ReadChunkIntoIter<'_, '_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadChunkIntoIter")
+            .field("consumer", &self.consumer)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
 }
 
 impl<T> Iterator for ReadChunkIntoIter<'_, '_, T> {
@@ -361,8 +371,17 @@ impl<T> Iterator for ReadChunkIntoIter<'_, '_, T> {
 impl<T> ExactSizeIterator for ReadChunkIntoIter<'_, '_, T> {}
 
 /// Pops items until the ring is empty; from [`Consumer::drain`].
+#[must_use = "a drain pops nothing unless iterated"]
 pub struct Drain<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,
+}
+
+impl<T> fmt::Debug for Drain<'_, '_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain")
+            .field("consumer", &self.consumer)
+            .finish()
+    }
 }
 
 impl<T> Iterator for Drain<'_, '_, T> {

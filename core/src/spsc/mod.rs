@@ -549,6 +549,7 @@ impl<T> Consumer<'_, T> {
     /// assert_eq!(consumer.pop(), Some('x'));
     /// ```
     #[inline]
+    #[must_use = "the popped item is dropped unless used"]
     pub fn pop(&mut self) -> Option<T> {
         if self.ready_items(1) == 0 {
             return None;

@@ -14,6 +14,7 @@ use crate::wait::Deadline;
 /// an `Ack` looks up whether its ticket is below the acknowledged one. Clones share the
 /// result; dropping an `Ack` does not undo the mark.
 #[derive(Clone)]
+#[must_use = "dropping an ack throws away the result of the mark: `wait` for it, or `let _ =` to say so"]
 pub struct Ack {
     /// `None`: acknowledged from the start (temporary consumer).
     pending: Option<(Arc<Shared>, u64)>,

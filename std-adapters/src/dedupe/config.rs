@@ -65,6 +65,7 @@ impl Config {
 
 /// Why a push was not (wholly) accepted. Changes not accepted stay with the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum PushError {
     /// `max_pending` keys are queued and the policy is [`Overflow::Reject`].
     #[error("dedupe buffer is full")]
@@ -79,6 +80,7 @@ pub enum PushError {
 
 /// Why [`next_batch`](super::DedupeBuffer::next_batch) returned nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvError {
     /// Nothing was queued before the deadline.
     #[error("timed out waiting for updates")]

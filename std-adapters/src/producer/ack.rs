@@ -47,6 +47,7 @@ use crate::wait::Deadline;
 /// assert_eq!(ledger.head(), 1);
 /// ```
 #[derive(Clone)]
+#[must_use = "dropping an ack throws away the result of the write: `wait` for it, or `let _ =` to say so"]
 pub struct Ack {
     slot: Arc<Slot>,
 }

@@ -102,6 +102,7 @@ impl From<Instant> for Deadline {
 
 /// Why a wait ended without its condition becoming true.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum WaitError {
     /// The deadline passed.
     #[error("the deadline passed")]
@@ -158,7 +159,8 @@ impl Parking {
 pub struct Waiters {
     sleepers: AtomicUsize,
     parking: Arc<Parking>,
-    /// Whether a waiter spins for a moment before it parks.
+    /// Whether a waiter spins for a moment before it parks (never under loom).
+    #[cfg_attr(loom, allow(dead_code))]
     spin: bool,
 }
 

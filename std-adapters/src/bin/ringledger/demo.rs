@@ -343,7 +343,8 @@ impl Pass<'_> {
             if entry.sequence < self.resumed_from {
                 // Left unmarked by an earlier run on this queue: delivered again, as a
                 // queue must. Taken and marked, not timed.
-                self.consumer
+                let _ = self
+                    .consumer
                     .mark(entry.sequence, true)
                     .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
                 self.redelivered.fetch_add(1, Ordering::Relaxed);
@@ -359,7 +360,8 @@ impl Pass<'_> {
                 now_ns().saturating_sub(entry.timestamp),
             ));
             if entry.sequence % 512 == 0 || entry.sequence == end - 1 {
-                self.consumer
+                let _ = self
+                    .consumer
                     .mark(entry.sequence, true)
                     .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
                 self.progress
