@@ -22,6 +22,35 @@ mod sync;
 pub mod table;
 pub mod wait;
 
+/// An error and its sources as one line, `outer: inner: innermost`.
+///
+/// The crate's errors follow the API guidelines: `Display` shows only the error's own part and
+/// the cause is handed out by [`source()`](std::error::Error::source), so a report that walks the
+/// chain (this function, `anyhow`, `eyre`) shows each part once.
+///
+/// # Examples
+///
+/// ```
+/// use ringledger::ledger::{Ledger, LedgerConfig};
+///
+/// let file = tempfile::NamedTempFile::new()?;
+/// // A file is not a ledger directory.
+/// let error = Ledger::open(file.path(), LedgerConfig::default()).unwrap_err();
+/// let report = ringledger::error_chain(&error);
+/// assert!(report.starts_with(&error.to_string()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 pub use sequence::generate;
 
 /// The README's examples, compiled and run as doctests.

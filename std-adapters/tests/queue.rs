@@ -166,3 +166,28 @@ fn a_queue_is_shared_between_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Queue>();
 }
+
+#[test]
+fn an_error_shows_each_cause_once() {
+    // A file where the queue's ledger directory should be: the queue error wraps the ledger's,
+    // which wraps the io error. Each level's Display is its own part only.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ledger"), b"not a directory").unwrap();
+    let error = Queue::open(dir.path(), QueueConfig::default()).unwrap_err();
+    let mut parts = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    assert!(parts.len() >= 2, "a cause is handed out: {parts:?}");
+    for pair in parts.windows(2) {
+        assert!(
+            !pair[0].contains(&pair[1]),
+            "{:?} repeats its cause {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert_eq!(ringledger::error_chain(&error), parts.join(": "));
+}

@@ -187,7 +187,7 @@ pub enum FileNameError {
     #[error("not a segment file name: expected 20 digits and \".seg\"")]
     Shape,
     /// The digits do not form a sequence.
-    #[error("bad base sequence in segment file name: {0}")]
+    #[error("bad base sequence in segment file name")]
     Sequence(#[from] DecodeError),
 }
 

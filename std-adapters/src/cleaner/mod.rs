@@ -76,13 +76,13 @@ pub struct CleanerConfig {
 #[non_exhaustive]
 pub enum CleanerError {
     /// Reading positions from the ledger, or deleting, failed.
-    #[error("cleaning the ledger: {0}")]
+    #[error("cleaning the ledger")]
     Ledger(#[from] LedgerError),
     /// Reading a table's range failed.
-    #[error("reading a positions table: {0}")]
+    #[error("reading a positions table")]
     Table(#[from] TableError),
     /// The cleaner's thread could not be started; the cleaner does not run.
-    #[error("cannot start the cleaner thread: {0}")]
+    #[error("cannot start the cleaner thread")]
     Spawn(#[source] io::Error),
 }
 

@@ -141,13 +141,13 @@ pub enum ConsumerError {
     },
     /// Reading or writing the positions table failed; the consumer stopped (or, at
     /// [`open`](Consumer::open), did not start).
-    #[error("consumer positions table: {0}")]
+    #[error("consumer positions table")]
     Table(#[source] std::sync::Arc<TableError>),
     /// Reading the ledger failed; the consumer stopped.
-    #[error("consumer reading the ledger: {0}")]
+    #[error("consumer reading the ledger")]
     Ledger(#[source] std::sync::Arc<LedgerError>),
     /// The consumer's background thread could not be started.
-    #[error("starting the consumer's thread: {0}")]
+    #[error("starting the consumer's thread")]
     Spawn(#[source] std::sync::Arc<std::io::Error>),
 }
 

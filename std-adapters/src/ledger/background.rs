@@ -271,9 +271,11 @@ impl Worker {
                     return;
                 }
                 if let Err(e) = finish(&segment) {
-                    let _ = self
-                        .poison
-                        .set(format!("syncing sealed segment {}: {e}", segment.name));
+                    let _ = self.poison.set(format!(
+                        "syncing sealed segment {}: {}",
+                        segment.name,
+                        crate::error_chain(&e)
+                    ));
                 }
             }
             Job::Prefault(segment, from) => {

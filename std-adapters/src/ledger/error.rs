@@ -12,7 +12,7 @@ pub enum LedgerError {
     #[error("the ledger directory is locked by another writer")]
     Locked,
     /// The file system failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What the ledger was doing.
         context: String,

@@ -94,8 +94,12 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
     }
     let mut files = Vec::new();
     for name in names.iter().filter(|n| n.ends_with(".seg")) {
-        let base = parse_file_name(name)
-            .map_err(|e| bad(name, format!("not a segment file name: {e}")))?;
+        let base = parse_file_name(name).map_err(|e| {
+            bad(
+                name,
+                format!("not a segment file name: {}", crate::error_chain(&e)),
+            )
+        })?;
         files.push((base, name.clone()));
     }
     files.sort();
@@ -209,11 +213,11 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         // No footer (or repair): scan and recover (read-only: only work out what recovery
         // would keep).
         let recovered = if ro {
-            recovery_plan(image).map_err(|e| bad(&m.name, e.to_string()))?
+            recovery_plan(image).map_err(|e| bad(&m.name, crate::error_chain(&e)))?
         } else {
             // SAFETY: as above; the shared `image` is not used past this point.
             let whole = unsafe { m.mapping.tail_mut(0) };
-            recover(whole).map_err(|e| bad(&m.name, e.to_string()))?
+            recover(whole).map_err(|e| bad(&m.name, crate::error_chain(&e)))?
         };
         if !recovered.zeroed.is_empty() && !ro {
             m.mapping
@@ -275,7 +279,7 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         if !ro {
             // SAFETY: as above.
             let appender = Appender::resume(unsafe { m.mapping.slice(0, len) }, interval)
-                .map_err(|e| bad(&m.name, e.to_string()))?;
+                .map_err(|e| bad(&m.name, crate::error_chain(&e)))?;
             active = Some((Arc::clone(&segment), appender));
         }
         segments.push(segment);
@@ -343,13 +347,16 @@ fn rebuild_meta(
     let (base, name) = &files[0];
     let region = storage
         .open(name, false)
-        .map_err(|e| bad(name, format!("cannot map: {e}")))?;
+        .map_err(|e| bad(name, format!("cannot map: {}", crate::error_chain(&e))))?;
     // SAFETY: a read-only mapping of `len()` bytes, alive for this borrow.
     let image = unsafe { std::slice::from_raw_parts(region.as_ptr(), region.len()) };
     let header = FileHeader::decode(image).map_err(|e| {
         bad(
             name,
-            format!("{e}; and ledger.meta cannot be rebuilt without it ({why})"),
+            format!(
+                "{}; and ledger.meta cannot be rebuilt without it ({why})",
+                crate::error_chain(&e)
+            ),
         )
     })?;
     let meta = Meta {
@@ -378,11 +385,11 @@ fn map_segment(
 ) -> Result<Mapped, LedgerError> {
     let region = storage
         .open(name, writable)
-        .map_err(|e| bad(name, format!("cannot map: {e}")))?;
+        .map_err(|e| bad(name, format!("cannot map: {}", crate::error_chain(&e))))?;
     let mapping = Mapping::new(region);
     // SAFETY: a fresh mapping nobody else uses.
     let image = unsafe { mapping.slice(0, mapping.len()) };
-    let header = FileHeader::decode(image).map_err(|e| bad(name, e.to_string()))?;
+    let header = FileHeader::decode(image).map_err(|e| bad(name, crate::error_chain(&e)))?;
     if header.base_seq != base {
         return Err(bad(
             name,
@@ -491,7 +498,7 @@ fn scanned_segment(
     );
     // SAFETY: nobody writes the mapping during open.
     let image = unsafe { m.mapping.slice(0, m.mapping.len()) };
-    let mut scanner = Scanner::new(image).map_err(|e| bad(&m.name, e.to_string()))?;
+    let mut scanner = Scanner::new(image).map_err(|e| bad(&m.name, crate::error_chain(&e)))?;
     let mut end = ringledger_core::segment::FILE_HEADER_LEN;
     let mut stats = ringledger_core::segment::SegmentStats::default();
     while let Some(record) = scanner.next() {
@@ -522,13 +529,16 @@ fn reseal(m: &Mapped, interval: u32) -> Result<(), LedgerError> {
     // SAFETY: nobody else uses the mapping during open; the shared slice ends before the
     // mutable one starts.
     let appender = Appender::resume(unsafe { m.mapping.slice(0, m.mapping.len()) }, interval)
-        .map_err(|e| bad(&m.name, e.to_string()))?;
+        .map_err(|e| bad(&m.name, crate::error_chain(&e)))?;
     let end = appender.end();
     // SAFETY: as above.
     let (records, tail) = unsafe { (m.mapping.slice(0, end), m.mapping.tail_mut(end)) };
-    appender
-        .seal_frame(records, tail)
-        .map_err(|e| bad(&m.name, format!("sealing again: {e}")))?;
+    appender.seal_frame(records, tail).map_err(|e| {
+        bad(
+            &m.name,
+            format!("sealing again: {}", crate::error_chain(&e)),
+        )
+    })?;
     m.mapping
         .region()
         .sync()

@@ -569,7 +569,7 @@ impl Inner {
         let mut image = [0u8; FILE_HEADER_LEN];
         header
             .encode(&mut image)
-            .map_err(|e| LedgerError::Config(e.to_string()))?;
+            .map_err(|e| LedgerError::Config(crate::error_chain(&e)))?;
         // SAFETY: the new file is ours alone until it is published below.
         let whole = unsafe { mapping.tail_mut(0) };
         whole[..FILE_HEADER_LEN].copy_from_slice(&image);
@@ -577,7 +577,10 @@ impl Inner {
         // segment name on disk always has a valid header behind it.
         if let Err(e) = mapping.region().sync() {
             let _ = self.storage.remove(&spare_name);
-            return Err(self.poison(format!("syncing new segment {name}: {e}")));
+            return Err(self.poison(format!(
+                "syncing new segment {name}: {}",
+                crate::error_chain(&e)
+            )));
         }
         self.storage
             .rename(&spare_name, &name)
@@ -586,7 +589,7 @@ impl Inner {
         let appender = Appender::create(&header, self.config.index_interval).map_err(|e| {
             LedgerError::BadSegment {
                 segment: name.clone(),
-                reason: e.to_string(),
+                reason: crate::error_chain(&e),
             }
         })?;
         let segment = Arc::new(Segment::new(
@@ -612,7 +615,7 @@ impl Inner {
                 })
                 .map_err(|e| LedgerError::BadSegment {
                     segment: old.name.clone(),
-                    reason: format!("sealing: {e}"),
+                    reason: format!("sealing: {}", crate::error_chain(&e)),
                 })?;
             // Nobody writes the records and the seal again: write-protect them, so that
             // writing them back does not have to flush a TLB entry per page.
@@ -682,12 +685,19 @@ impl Inner {
         };
         for segment in &segments {
             if let Err(e) = segment.mapping.region().sync() {
-                return Err(self.poison(format!("syncing segment {}: {e}", segment.name)));
+                return Err(self.poison(format!(
+                    "syncing segment {}: {}",
+                    segment.name,
+                    crate::error_chain(&e)
+                )));
             }
         }
         if dir_dirty {
             if let Err(e) = self.storage.sync_dir() {
-                return Err(self.poison(format!("syncing the ledger directory: {e}")));
+                return Err(self.poison(format!(
+                    "syncing the ledger directory: {}",
+                    crate::error_chain(&e)
+                )));
             }
         }
         // Durable, so visible: published before any caller this sync covers returns (they

@@ -176,7 +176,7 @@ pub enum ProducerError {
     Closed,
     /// The ledger refused the entry's batch (after the configured retries, for
     /// [`LedgerError::LimitReached`]); every entry of that batch has this error.
-    #[error("the ledger refused the batch: {0}")]
+    #[error("the ledger refused the batch")]
     Ledger(#[source] StdArc<LedgerError>),
     /// The [`ProducerConfig`] is invalid.
     #[error("invalid producer configuration: {0}")]
@@ -186,7 +186,7 @@ pub enum ProducerError {
     #[error("the deadline passed")]
     Timeout,
     /// The worker thread could not be started.
-    #[error("cannot start the producer's worker thread: {0}")]
+    #[error("cannot start the producer's worker thread")]
     Spawn(#[source] StdArc<io::Error>),
 }
 

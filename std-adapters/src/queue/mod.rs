@@ -66,13 +66,13 @@ pub struct QueueConfig {
 #[non_exhaustive]
 pub enum QueueError {
     /// The ledger did not open.
-    #[error("opening the queue's ledger: {0}")]
+    #[error("opening the queue's ledger")]
     Ledger(#[from] LedgerError),
     /// The positions table did not open.
-    #[error("opening the queue's table: {0}")]
+    #[error("opening the queue's table")]
     Table(#[from] TableError),
     /// A directory could not be opened or created.
-    #[error("opening {path}: {source}")]
+    #[error("opening {path}")]
     Dir {
         /// The directory.
         path: String,

@@ -222,7 +222,7 @@ pub enum NoEvent {
     #[error("the source is done")]
     Eof,
     /// The source failed: [`SourceError::Failed`], and the source is done.
-    #[error("the source failed: {0}")]
+    #[error("the source failed")]
     Failed(#[source] Box<dyn Error + Send + Sync + 'static>),
 }
 
@@ -257,7 +257,7 @@ pub enum SourceError {
         max: usize,
     },
     /// The pull function or the producer reported a failure.
-    #[error("the source failed: {0}")]
+    #[error("the source failed")]
     Failed(#[source] Box<dyn Error + Send + Sync + 'static>),
 }
 

@@ -42,10 +42,10 @@ pub trait Handler {
 #[non_exhaustive]
 pub enum ConsumerError {
     /// [`Handler::next_offset`] failed.
-    #[error("the handler's next_offset failed: {0}")]
+    #[error("the handler's next_offset failed")]
     NextOffset(#[source] HandlerError),
     /// The stream could not open a cursor at the handler's offset.
-    #[error("opening a cursor at offset {offset} failed: {source}")]
+    #[error("opening a cursor at offset {offset} failed")]
     Open {
         /// The handler's offset.
         offset: u64,
@@ -54,7 +54,7 @@ pub enum ConsumerError {
         source: StreamError,
     },
     /// The cursor failed (say [`StreamError::Truncated`] after a cleaner ran).
-    #[error("reading the stream failed: {0}")]
+    #[error("reading the stream failed")]
     Next(#[source] StreamError),
     /// The stream returned an event before the offset the handler expects.
     #[error("the stream returned offset {got}, before the expected {expected}")]
@@ -65,7 +65,7 @@ pub enum ConsumerError {
         got: u64,
     },
     /// [`Handler::handle_event`] failed.
-    #[error("the handler failed on offset {offset}: {source}")]
+    #[error("the handler failed on offset {offset}")]
     Handle {
         /// The event's offset.
         offset: u64,

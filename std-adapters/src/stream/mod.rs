@@ -95,7 +95,7 @@ pub enum StreamError {
     #[error("the filter wants no tags")]
     EmptyFilter,
     /// The storage under the stream failed (for a [`LedgerStream`], a [`LedgerError`]).
-    #[error("reading the stream failed: {0}")]
+    #[error("reading the stream failed")]
     Storage(#[source] Box<dyn Error + Send + Sync + 'static>),
 }
 

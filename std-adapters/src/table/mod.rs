@@ -89,7 +89,7 @@ pub enum TableError {
     #[error("the table directory is locked by another open table")]
     Locked,
     /// The storage failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What the table was doing.
         context: String,

@@ -76,7 +76,7 @@ pub(super) fn open_log(
     let mut mapped = Mapped::new(region);
     let recovered = recover(mapped.bytes_mut()).map_err(|e| TableError::BadFile {
         file: file.to_owned(),
-        reason: e.to_string(),
+        reason: crate::error_chain(&e),
     })?;
     if !recovered.zeroed.is_empty() {
         mapped
@@ -147,7 +147,7 @@ pub(super) fn read_log(storage: &dyn Storage) -> Result<(Entries, Option<Cut>), 
     drop(region);
     let recovered = recover(&mut image).map_err(|e| TableError::BadFile {
         file: file.to_owned(),
-        reason: e.to_string(),
+        reason: crate::error_chain(&e),
     })?;
     let cut = recovered
         .damage
@@ -168,7 +168,7 @@ fn replay(name: FileName, image: &[u8]) -> Result<Replayed, TableError> {
     let file = || name.as_str().to_owned();
     let mut scanner = Scanner::new(image).map_err(|e| TableError::BadFile {
         file: file(),
-        reason: e.to_string(),
+        reason: crate::error_chain(&e),
     })?;
     let mut entries = Entries::new();
     for record in scanner.by_ref() {

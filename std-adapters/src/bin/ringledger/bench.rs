@@ -155,16 +155,17 @@ const PAYLOAD: usize = 256;
 const APPEND_ENTRIES: u64 = 2_000_000;
 
 fn ledger() -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let dir =
+        tempfile::tempdir().map_err(|e| format!("temporary directory: {}", fmt::chain(&e)))?;
     let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fmt::chain(&e))?;
     let payload = Bytes::from(vec![0x5A; PAYLOAD]);
 
     // Unsynced appends in writes of 100, against framing the same entries into memory.
     let mut batch: Vec<Entry> = (1..=100).map(|s| Entry::new(s, payload.clone())).collect();
     let start = Instant::now();
     for _ in 0..APPEND_ENTRIES / 100 {
-        ledger.write(&batch).map_err(|e| e.to_string())?;
+        ledger.write(&batch).map_err(|e| fmt::chain(&e))?;
         for e in &mut batch {
             e.sequence += 100;
         }
@@ -184,7 +185,7 @@ fn ledger() -> Result<(), String> {
     let mut bytes = 0u64;
     ledger
         .visit(0, usize::MAX, |e| bytes += e.payload.len() as u64)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fmt::chain(&e))?;
     let ours = fmt::rate(bytes, start.elapsed());
     let baseline = memcpy_rate(bytes as usize);
     row(
@@ -197,14 +198,14 @@ fn ledger() -> Result<(), String> {
 
     // Synced writes of 1000, against the latency of one small fdatasync.
     let synced = Ledger::open(dir.path().join("synced"), LedgerConfig::default())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fmt::chain(&e))?;
     let mut batch: Vec<Entry> = (1..=1000).map(|s| Entry::new(s, payload.clone())).collect();
     let rounds = 50;
     let start = Instant::now();
     for _ in 0..rounds {
         synced
             .write_with(&batch, Durability::Synced)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| fmt::chain(&e))?;
         for e in &mut batch {
             e.sequence += 1000;
         }
@@ -253,15 +254,15 @@ fn memcpy_rate(len: usize) -> f64 {
 
 fn fdatasync_latency(dir: &std::path::Path) -> Result<Duration, String> {
     let path = dir.join("probe");
-    let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::create(&path).map_err(|e| fmt::chain(&e))?;
     let block = [7u8; 4096];
-    file.write_all_at(&block, 0).map_err(|e| e.to_string())?;
-    file.sync_data().map_err(|e| e.to_string())?;
+    file.write_all_at(&block, 0).map_err(|e| fmt::chain(&e))?;
+    file.sync_data().map_err(|e| fmt::chain(&e))?;
     let rounds = 50;
     let start = Instant::now();
     for _ in 0..rounds {
-        file.write_all_at(&block, 0).map_err(|e| e.to_string())?;
-        file.sync_data().map_err(|e| e.to_string())?;
+        file.write_all_at(&block, 0).map_err(|e| fmt::chain(&e))?;
+        file.sync_data().map_err(|e| fmt::chain(&e))?;
     }
     Ok(start.elapsed() / rounds)
 }

@@ -69,7 +69,8 @@ pub fn run(args: &Args) -> Outcome {
     let dir: &Path = match &args.dir {
         Some(dir) => dir,
         None => {
-            temporary = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+            temporary = tempfile::tempdir()
+                .map_err(|e| format!("temporary directory: {}", fmt::chain(&e)))?;
             temporary.path()
         }
     };
@@ -87,21 +88,22 @@ pub fn run(args: &Args) -> Outcome {
         }),
         ..QueueConfig::default()
     };
-    let queue = Queue::open(dir, config).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let queue =
+        Queue::open(dir, config).map_err(|e| format!("{}: {}", dir.display(), fmt::chain(&e)))?;
     let producer = queue
         .producer(ProducerConfig {
             batch: 256,
             queue: 4096,
             ..ProducerConfig::default()
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fmt::chain(&e))?;
     let consumer = queue
         .consumer(
             ConsumerConfig::named(CONSUMER)
                 .with_window(8192)
                 .with_skip(1024, Duration::from_millis(20)),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fmt::chain(&e))?;
 
     let progress = if args.quiet {
         ProgressBar::hidden()
@@ -112,7 +114,7 @@ pub fn run(args: &Args) -> Outcome {
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} entries ({per_sec})",
         )
-        .map_err(|e| e.to_string())?,
+        .map_err(|e| fmt::chain(&e))?,
     );
     let first = queue.ledger().head() + 1;
     if first > 1 && !args.quiet {
@@ -156,7 +158,7 @@ pub fn run(args: &Args) -> Outcome {
     progress.finish_and_clear();
     consumer
         .close()
-        .map_err(|e| format!("closing the consumer: {e}"))?;
+        .map_err(|e| format!("closing the consumer: {}", fmt::chain(&e)))?;
     producer.close();
 
     let total = burst_entries + paced_entries;
@@ -216,7 +218,7 @@ pub fn run(args: &Args) -> Outcome {
     let positions = queue
         .table()
         .get(CONSUMER)
-        .map_err(|e| format!("reading the consumer's positions: {e}"))?;
+        .map_err(|e| format!("reading the consumer's positions: {}", fmt::chain(&e)))?;
     say!("  consumer {CONSUMER:?} positions {positions:?}");
     if redelivered.load(Ordering::Relaxed) > 0 {
         say!(
@@ -319,12 +321,12 @@ impl Pass<'_> {
             let ack = self
                 .producer
                 .write(Entry::new(seq, self.payload.clone()), Deadline::Forever)
-                .map_err(|e| format!("producing {seq}: {e}"))?;
+                .map_err(|e| format!("producing {seq}: {}", fmt::chain(&e)))?;
             last = Some(ack);
         }
         if let Some(ack) = last {
             ack.wait(Deadline::Forever)
-                .map_err(|e| format!("producing: {e}"))?;
+                .map_err(|e| format!("producing: {}", fmt::chain(&e)))?;
         }
         Ok(start.elapsed())
     }
@@ -339,14 +341,14 @@ impl Pass<'_> {
             let entry = self
                 .consumer
                 .recv(Duration::from_secs(30))
-                .map_err(|e| format!("consuming: {e}"))?;
+                .map_err(|e| format!("consuming: {}", fmt::chain(&e)))?;
             if entry.sequence < self.resumed_from {
                 // Left unmarked by an earlier run on this queue: delivered again, as a
                 // queue must. Taken and marked, not timed.
                 let _ = self
                     .consumer
                     .mark(entry.sequence, true)
-                    .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
+                    .map_err(|e| format!("marking {}: {}", entry.sequence, fmt::chain(&e)))?;
                 self.redelivered.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -363,7 +365,7 @@ impl Pass<'_> {
                 let _ = self
                     .consumer
                     .mark(entry.sequence, true)
-                    .map_err(|e| format!("marking {}: {e}", entry.sequence))?;
+                    .map_err(|e| format!("marking {}: {}", entry.sequence, fmt::chain(&e)))?;
                 self.progress
                     .set_position(entry.sequence - self.resumed_from + 1);
             }

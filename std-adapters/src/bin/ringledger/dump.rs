@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ringledger::ledger::EntryRef;
 
-use crate::{damage_cut, open_read_only, Format, Outcome};
+use crate::{damage_cut, fmt, open_read_only, Format, Outcome};
 
 pub fn dump(dir: &Path, from: u64, count: usize, format: Format) -> Outcome {
     let ledger = open_read_only(dir)?;
@@ -19,7 +19,7 @@ pub fn dump(dir: &Path, from: u64, count: usize, format: Format) -> Outcome {
                 failed = print(&mut out, &entry, format).err();
             }
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fmt::chain(&e))?;
     finish(failed, &ledger)
 }
 
@@ -27,7 +27,7 @@ pub fn tail(dir: &Path, lines: usize, follow: bool, format: Format) -> Outcome {
     let ledger = open_read_only(dir)?;
     let from = ledger
         .index(-(lines.min(i64::MAX as usize) as i64))
-        .map_err(|e| e.to_string())?
+        .map_err(|e| fmt::chain(&e))?
         .map_or_else(|| ledger.tail() + 1, |e| e.sequence);
     let mut next = from;
     let mut out = std::io::stdout().lock();
@@ -68,7 +68,7 @@ fn print_from(
             *next = entry.sequence + 1;
         })
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| fmt::chain(&e))
 }
 
 /// The end of a dump: a write error, or damage that cut the log, is the exit status.
@@ -76,7 +76,7 @@ fn finish(failed: Option<std::io::Error>, ledger: &ringledger::ledger::Ledger) -
     match failed {
         // The reader went away (`| head`): not an error.
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Some(e) => Err(format!("writing: {e}")),
+        Some(e) => Err(format!("writing: {}", fmt::chain(&e))),
         None => match damage_cut(ledger) {
             Some(cut) => Err(cut),
             None => Ok(ExitCode::SUCCESS),

@@ -76,3 +76,6 @@ mod tests {
         assert_eq!(quantile(&samples, 0.99), Duration::from_micros(99));
     }
 }
+
+/// An error and its sources, `outer: inner: innermost`.
+pub use ringledger::error_chain as chain;

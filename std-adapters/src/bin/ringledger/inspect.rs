@@ -60,7 +60,7 @@ pub fn run(dir: &Path) -> Outcome {
     if table_dir.is_dir() {
         match open_table_read_only(&table_dir) {
             Ok(table) => {
-                let all = table.all().map_err(|e| e.to_string())?;
+                let all = table.all().map_err(|e| fmt::chain(&e))?;
                 say!("consumers ({})", table_dir.display());
                 if all.is_empty() {
                     say!("  none");

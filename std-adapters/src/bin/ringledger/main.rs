@@ -213,9 +213,9 @@ fn damage_cut(ledger: &ringledger::ledger::Ledger) -> Option<String> {
 /// nothing written.
 fn open_table_read_only(table_dir: &Path) -> Result<ringledger::table::Table, String> {
     let storage = ringledger::storage::DirStorage::new(table_dir)
-        .map_err(|e| format!("{}: {e}", table_dir.display()))?;
+        .map_err(|e| format!("{}: {}", table_dir.display(), fmt::chain(&e)))?;
     ringledger::table::Table::open_read_only(std::sync::Arc::new(storage))
-        .map_err(|e| format!("{}: {e}", table_dir.display()))
+        .map_err(|e| format!("{}: {}", table_dir.display(), fmt::chain(&e)))
 }
 
 /// Opens the ledger under `dir` read-only: no lock, nothing written.
@@ -225,5 +225,5 @@ fn open_read_only(dir: &Path) -> Result<ringledger::ledger::Ledger, String> {
         &path,
         ringledger::ledger::LedgerConfig::default().with_read_only(true),
     )
-    .map_err(|e| format!("{}: {e}", path.display()))
+    .map_err(|e| format!("{}: {}", path.display(), fmt::chain(&e)))
 }

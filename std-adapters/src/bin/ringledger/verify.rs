@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ringledger::ledger::{Ledger, LedgerConfig};
 
-use crate::{describe_damage, ledger_dir, open_table_read_only, Outcome};
+use crate::{describe_damage, fmt, ledger_dir, open_table_read_only, Outcome};
 
 pub fn run(dir: &Path, repair: bool) -> Outcome {
     let path = ledger_dir(dir)?;
@@ -27,13 +27,14 @@ pub fn run(dir: &Path, repair: bool) -> Outcome {
 /// `ledger.meta`, `LOCK`, segment files and their `.tmp` leftovers as regular files.
 fn foreign_entries(path: &Path) -> Result<Vec<(String, &'static str)>, String> {
     let mut foreign = Vec::new();
-    let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let entries =
+        std::fs::read_dir(path).map_err(|e| format!("{}: {}", path.display(), fmt::chain(&e)))?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", path.display()))?;
+        let entry = entry.map_err(|e| format!("{}: {}", path.display(), fmt::chain(&e)))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let kind = entry
             .file_type()
-            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            .map_err(|e| format!("{}: {}", entry.path().display(), fmt::chain(&e)))?;
         let ours = name == "ledger.meta"
             || name == "ledger.meta.tmp"
             || name == "LOCK"
@@ -57,9 +58,9 @@ fn foreign_entries(path: &Path) -> Result<Vec<(String, &'static str)>, String> {
 fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
     let read_only = LedgerConfig::default().with_read_only(true);
     let problem = match Ledger::open(path, read_only) {
-        Err(e) => Some(e.to_string()),
+        Err(e) => Some(fmt::chain(&e)),
         Ok(ledger) => match ledger.verify() {
-            Err(e) => Some(e.to_string()),
+            Err(e) => Some(fmt::chain(&e)),
             Ok(records) => match ledger.recovery().cut.first() {
                 Some((segment, offset, damage)) => Some(format!(
                     "segment {segment}: {} at offset {offset}",
@@ -88,7 +89,7 @@ fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
     }
     say!("{}: {problem}; repairing", path.display());
     let ledger = Ledger::open(path, LedgerConfig::default().with_repair(true))
-        .map_err(|e| format!("{}: repair failed: {e}", path.display()))?;
+        .map_err(|e| format!("{}: repair failed: {}", path.display(), fmt::chain(&e)))?;
     if let Some(rebuilt) = &ledger.recovery().rebuilt_meta {
         say!("  {rebuilt}");
     }
@@ -98,9 +99,13 @@ fn check(dir: &Path, path: &Path, repair: bool) -> Outcome {
     for name in &ledger.recovery().removed_segments {
         say!("  removed {name}");
     }
-    let records = ledger
-        .verify()
-        .map_err(|e| format!("{}: still damaged after repair: {e}", path.display()))?;
+    let records = ledger.verify().map_err(|e| {
+        format!(
+            "{}: still damaged after repair: {}",
+            path.display(),
+            fmt::chain(&e)
+        )
+    })?;
     say!(
         "{}: clean after repair: {records} records, head {}",
         path.display(),
@@ -118,7 +123,7 @@ fn repair_table(dir: &Path) -> Outcome {
         return Ok(ExitCode::SUCCESS);
     }
     let table = ringledger::table::Table::open(&table_dir, Default::default())
-        .map_err(|e| format!("{}: repair failed: {e}", table_dir.display()))?;
+        .map_err(|e| format!("{}: repair failed: {}", table_dir.display(), fmt::chain(&e)))?;
     if let Some((file, offset, damage)) = table.recovery() {
         say!("  table: cut {file} at offset {offset} ({damage:?})");
     }
@@ -137,7 +142,7 @@ fn verify_table(dir: &Path) -> Outcome {
         Err(e) => e,
         Ok(table) => match table.recovery() {
             None => {
-                let consumers = table.all().map_err(|e| e.to_string())?.len();
+                let consumers = table.all().map_err(|e| fmt::chain(&e))?.len();
                 say!("{}: clean: {consumers} consumers", table_dir.display());
                 return Ok(ExitCode::SUCCESS);
             }
