@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// An error and its sources, `outer: inner: innermost`.
+pub use ringledger::error_chain as chain;
+
 /// `1536` -> `1.5 KiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -76,6 +79,3 @@ mod tests {
         assert_eq!(quantile(&samples, 0.99), Duration::from_micros(99));
     }
 }
-
-/// An error and its sources, `outer: inner: innermost`.
-pub use ringledger::error_chain as chain;
