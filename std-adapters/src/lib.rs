@@ -2,6 +2,14 @@
 //!
 //! This is the std layer over [`ringledger_core`]: the rings are re-exported as they are, and
 //! this crate adds what needs an operating system (waiting, files, threads).
+//!
+//! # Platforms
+//!
+//! Everything builds on every std target except the on-disk pieces: [`ledger::Ledger::open`],
+//! [`storage::DirStorage`], [`table::Table::open`] and [`queue::Queue`] need `mmap`, `flock`
+//! and a directory `fsync`, and exist only on unix (Linux is tested). The ledger itself runs
+//! anywhere over [`storage::sim::SimStorage`] with [`ledger::Ledger::open_in`]. The
+//! `ringledger` tool (feature `cli`) is unix-only and says so with one `compile_error!`.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -5,28 +5,49 @@
 //! cargo run --release -p ringledger --features cli -- inspect /var/lib/app/queue
 //! ```
 
+#[cfg(not(unix))]
+compile_error!(
+    "the `ringledger` tool works on on-disk ledgers, which exist only on unix (mmap, flock, \
+     directory fsync); build the library without the `cli` feature on this target"
+);
+
+#[cfg(not(unix))]
+fn main() {}
+
 /// `println!` for the tool's output: a closed stdout (`ringledger inspect DIR | head -1`) ends
 /// the program quietly with status 0, as the reader asked; another write error ends it with a
 /// one-line message and status 1. Never a panic.
+#[cfg(unix)]
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::say_line(format_args!($($arg)*))
     };
 }
 
+#[cfg(unix)]
 mod bench;
+#[cfg(unix)]
 mod demo;
+#[cfg(unix)]
 mod dump;
+#[cfg(unix)]
 mod fmt;
+#[cfg(unix)]
 mod inspect;
+#[cfg(unix)]
 mod verify;
 
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::process::ExitCode;
 
+#[cfg(unix)]
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[cfg(unix)]
 /// Buffer and log events: a demo of the ringledger queue, and tools for ledger directories.
 #[derive(Debug, Parser)]
 #[command(name = "ringledger", version, about, long_about = None)]
@@ -35,6 +56,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(unix)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Produce and consume entries through a queue, with a cleaner running, and report rates
@@ -103,6 +125,7 @@ enum Command {
     },
 }
 
+#[cfg(unix)]
 /// How `dump` and `tail` print an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -114,6 +137,7 @@ enum Format {
     Hex,
 }
 
+#[cfg(unix)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -143,6 +167,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(unix)]
 /// Writes one line to stdout for [`say!`].
 fn say_line(line: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
@@ -155,9 +180,11 @@ fn say_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
+#[cfg(unix)]
 /// What a command returns: an exit code, or one line saying what went wrong.
 type Outcome = Result<ExitCode, String>;
 
+#[cfg(unix)]
 /// The ledger directory of `dir`: `dir/ledger` for a queue directory, else `dir` itself.
 fn ledger_dir(dir: &Path) -> Result<PathBuf, String> {
     if !dir.is_dir() {
@@ -176,6 +203,7 @@ fn ledger_dir(dir: &Path) -> Result<PathBuf, String> {
     ))
 }
 
+#[cfg(unix)]
 /// What recovery found at a cut, in words.
 fn describe_damage(damage: &ringledger::core::segment::Damage) -> String {
     match damage {
@@ -184,6 +212,7 @@ fn describe_damage(damage: &ringledger::core::segment::Damage) -> String {
     }
 }
 
+#[cfg(unix)]
 /// Where a reader of `ledger` stops short of what was written: damage (not a torn tail, the
 /// ordinary trace of a killed or still-running writer) that recovery would cut, and segments
 /// it would drop after it. `None` when the log reads whole.
@@ -209,6 +238,7 @@ fn damage_cut(ledger: &ringledger::ledger::Ledger) -> Option<String> {
     }
 }
 
+#[cfg(unix)]
 /// Opens the consumers' table in `table_dir` read-only: no lock (a live queue holds it),
 /// nothing written.
 fn open_table_read_only(table_dir: &Path) -> Result<ringledger::table::Table, String> {
@@ -218,6 +248,7 @@ fn open_table_read_only(table_dir: &Path) -> Result<ringledger::table::Table, St
         .map_err(|e| format!("{}: {}", table_dir.display(), fmt::chain(&e)))
 }
 
+#[cfg(unix)]
 /// Opens the ledger under `dir` read-only: no lock, nothing written.
 fn open_read_only(dir: &Path) -> Result<ringledger::ledger::Ledger, String> {
     let path = ledger_dir(dir)?;
