@@ -3,6 +3,16 @@
 //! This is the std layer over [`ringledger_core`]: the rings are re-exported as they are, and
 //! this crate adds what needs an operating system (waiting, files, threads).
 //!
+//! # Observability
+//!
+//! The crate emits [`tracing`](https://docs.rs/tracing) events (never spans, nothing per
+//! entry): recovery cuts, reseals and meta rebuilds when a ledger or table opens (`warn` for
+//! damage, `info` for a torn tail), poisoning (`error`), syncs slower than 200 ms (`warn`),
+//! segment rolls and removals (`debug`), cleaner runs (`debug`) and errors (`warn`), stream
+//! consumer restarts (`warn`), producer retries (`debug`) and refused batches (`warn`). Install
+//! any subscriber to see them; the `ringledger` tool prints them to stderr at the level
+//! `RINGLEDGER_LOG` names (default `warn`).
+//!
 //! # Platforms
 //!
 //! Everything builds on every std target except the on-disk pieces: [`ledger::Ledger::open`],

@@ -242,8 +242,13 @@ fn run(
         if waited == Err(WaitError::Cancelled) {
             return;
         }
-        if let Err(error) = Cleaner::run_once(ledger, tables, config) {
-            on_error(error);
+        match Cleaner::run_once(ledger, tables, config) {
+            Ok(0) => tracing::trace!("cleaner run: nothing to delete"),
+            Ok(deleted) => tracing::debug!(deleted, tail = ledger.tail(), "cleaner run"),
+            Err(error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "cleaner run failed");
+                on_error(error);
+            }
         }
     }
 }

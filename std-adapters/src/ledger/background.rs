@@ -271,11 +271,14 @@ impl Worker {
                     return;
                 }
                 if let Err(e) = finish(&segment) {
-                    let _ = self.poison.set(format!(
-                        "syncing sealed segment {}: {}",
-                        segment.name,
-                        crate::error_chain(&e)
-                    ));
+                    super::poison(
+                        &self.poison,
+                        format!(
+                            "syncing sealed segment {}: {}",
+                            segment.name,
+                            crate::error_chain(&e)
+                        ),
+                    );
                 }
             }
             Job::Prefault(segment, from) => {

@@ -198,6 +198,46 @@ pub struct RecoveryReport {
     pub rebuilt_meta: Option<String>,
 }
 
+/// Poisons the ledger (the first reason stays) and says so once, at `error` level.
+fn poison(slot: &OnceLock<String>, reason: String) {
+    if slot.set(reason).is_ok() {
+        if let Some(reason) = slot.get() {
+            tracing::error!(%reason, "ledger poisoned: every later write fails");
+        }
+    }
+}
+
+/// What recovery did, as `tracing` events: a cut at damage or a rebuilt meta at `warn` (at
+/// `info` for a read-only open), the rest at `info` (a torn tail is the ordinary trace of a
+/// crash).
+fn trace_recovery(report: &RecoveryReport, read_only: bool) {
+    let applied = if read_only { "would be" } else { "was" };
+    for (segment, offset, damage) in &report.cut {
+        match damage {
+            Damage::TornTail => {
+                tracing::info!(%segment, offset, "a torn tail {applied} cut (an unfinished write)")
+            }
+            // A read-only open changes nothing and its caller (`verify`) reports the damage.
+            _ if read_only => {
+                tracing::info!(%segment, offset, ?damage, "the log {applied} cut at damage")
+            }
+            _ => tracing::warn!(%segment, offset, ?damage, "the log {applied} cut at damage"),
+        }
+    }
+    for segment in &report.resealed {
+        tracing::info!(%segment, "a segment {applied} sealed again (closed by a crash)");
+    }
+    for segment in &report.removed_segments {
+        tracing::info!(%segment, "a segment {applied} removed by recovery");
+    }
+    if let Some(why) = &report.rebuilt_meta {
+        tracing::warn!(%why, "ledger.meta {applied} rebuilt from the segments");
+    }
+    if !report.removed_temporary.is_empty() {
+        tracing::debug!(files = ?report.removed_temporary, "leftover temporary files");
+    }
+}
+
 /// The ledger; see the [module documentation](self). Clones share the same ledger.
 #[derive(Clone)]
 pub struct Ledger {
@@ -255,6 +295,7 @@ impl Ledger {
     pub fn open_in(storage: Arc<dyn Storage>, config: LedgerConfig) -> Result<Self, LedgerError> {
         config.validate()?;
         let opened = open::open(&*storage, &config)?;
+        trace_recovery(&opened.report, config.read_only);
         let poison = Arc::new(OnceLock::new());
         let background = Background::start(Arc::clone(&storage), &config, Arc::clone(&poison));
         for segment in &opened.unfinished {
@@ -427,7 +468,7 @@ impl Inner {
     }
 
     fn poison(&self, reason: String) -> LedgerError {
-        let _ = self.poison.set(reason);
+        poison(&self.poison, reason);
         LedgerError::Poisoned {
             reason: self.poison.get().cloned().unwrap_or_default(),
         }

@@ -34,6 +34,10 @@ use super::read::count_between;
 use super::segment::{Counts, Mapping, Segment};
 use super::{background, Entry, Inner, Ledger, LedgerError};
 
+/// A sync at least this slow is reported at `warn` level (a disk in trouble, or a full
+/// writeback queue): every synced writer waited that long.
+const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The writer's state, under the writer lock.
 pub(super) struct Writer {
     /// The segment being appended to; `None` before the first write or after its seal.
@@ -221,6 +225,7 @@ impl Ledger {
                     .storage
                     .remove(&segment.name)
                     .map_err(|e| LedgerError::io(format!("removing {}", segment.name), e))?;
+                tracing::debug!(segment = %segment.name, tail = up_to, "segment removed");
             }
             inner
                 .storage
@@ -586,6 +591,7 @@ impl Inner {
             .rename(&spare_name, &name)
             .map_err(|e| LedgerError::io(format!("renaming {spare_name} to {name}"), e))?;
         writer.dir_dirty = true;
+        tracing::debug!(segment = %name, base, "segment rolled");
         let appender = Appender::create(&header, self.config.index_interval).map_err(|e| {
             LedgerError::BadSegment {
                 segment: name.clone(),
@@ -683,6 +689,7 @@ impl Inner {
                 writer.ticket,
             )
         };
+        let started = std::time::Instant::now();
         for segment in &segments {
             if let Err(e) = segment.mapping.region().sync() {
                 return Err(self.poison(format!(
@@ -699,6 +706,15 @@ impl Inner {
                     crate::error_chain(&e)
                 )));
             }
+        }
+        let took = started.elapsed();
+        if took >= SLOW_SYNC {
+            tracing::warn!(
+                ?took,
+                segments = segments.len(),
+                dir = dir_dirty,
+                "a ledger sync took longer than {SLOW_SYNC:?}"
+            );
         }
         // Durable, so visible: published before any caller this sync covers returns (they
         // return once `SyncState::synced` covers them, which the leader sets after this).

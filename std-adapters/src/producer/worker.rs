@@ -327,11 +327,26 @@ fn write<S: BatchSink>(shared: &Shared, sink: &mut S, settings: &Settings, mut b
             Ok(()) => break Ok(()),
             Err(LedgerError::LimitReached { .. }) if retries < settings.retry => {
                 retries += 1;
+                tracing::debug!(
+                    retry = retries,
+                    of = settings.retry,
+                    delay = ?settings.delay,
+                    entries = batch.entries.len(),
+                    "the ledger is full: the producer retries the batch"
+                );
                 if shared.pause(settings.delay) {
                     break Err(ProducerError::Closed);
                 }
             }
-            Err(error) => break Err(ProducerError::Ledger(StdArc::new(error))),
+            Err(error) => {
+                tracing::warn!(
+                    error = %crate::error_chain(&error),
+                    entries = batch.entries.len(),
+                    retries,
+                    "the producer's batch was refused"
+                );
+                break Err(ProducerError::Ledger(StdArc::new(error)));
+            }
         }
     };
     batch.resolve_all(&result);

@@ -401,6 +401,12 @@ impl<S: EventStream> Consumer<S> {
             }
             failures = failures.saturating_add(1);
             let delay = self.backoff.delay(failures, random_u64());
+            tracing::warn!(
+                error = %crate::error_chain(&error),
+                ?delay,
+                failures,
+                "stream consumer restarting"
+            );
             if let Some(on_restart) = &mut self.on_restart {
                 on_restart(&error, delay);
             }

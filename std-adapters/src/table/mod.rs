@@ -216,6 +216,7 @@ impl Table {
             _ => TableError::io("locking the table directory", e),
         })?;
         let (log, entries, cut) = recover::open_log(storage, config)?;
+        trace_cut(cut.as_ref(), "was");
         Ok(Self {
             state: Mutex::new(State { entries, log }),
             cut,
@@ -244,6 +245,7 @@ impl Table {
     /// ```
     pub fn open_read_only(storage: Arc<dyn Storage>) -> Result<Self, TableError> {
         let (entries, cut) = recover::read_log(&*storage)?;
+        trace_cut(cut.as_ref(), "would be");
         let log = log::Log::inert(storage);
         Ok(Self {
             state: Mutex::new(State { entries, log }),
@@ -354,4 +356,18 @@ fn check_name(name: &str) -> Result<(), TableError> {
         return Err(TableError::NameTooLong { len: name.len() });
     }
     Ok(())
+}
+
+/// A cut made by opening (or, read-only, worked out), as a `tracing` event.
+fn trace_cut(cut: Option<&recover::Cut>, applied: &str) {
+    use ringledger_core::segment::Damage;
+    match cut {
+        Some((file, offset, Damage::TornTail)) => {
+            tracing::info!(%file, offset, "the table's torn tail {applied} cut")
+        }
+        Some((file, offset, damage)) => {
+            tracing::warn!(%file, offset, ?damage, "the table's log {applied} cut at damage")
+        }
+        None => {}
+    }
 }

@@ -140,6 +140,7 @@ enum Format {
 #[cfg(unix)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log_to_stderr();
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Inspect { dir } => inspect::run(&dir),
@@ -165,6 +166,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The library's `tracing` events (recovery cuts, poisoning, slow syncs, cleaner errors) go to
+/// stderr, at the level `RINGLEDGER_LOG` names (`error`, `warn`, `info`, `debug`, `trace`;
+/// `warn` when unset, `off` for none).
+#[cfg(unix)]
+fn log_to_stderr() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("RINGLEDGER_LOG")
+        .ok()
+        .and_then(|level| level.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::WARN);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .init();
 }
 
 #[cfg(unix)]
