@@ -1,8 +1,8 @@
 //! Blocking buffers: Ensign's event buffers done right, over the lock-free core rings.
 //!
 //! [`spsc::channel`] and [`mpsc::channel`] wrap the rings of `ringledger_core` with endpoints
-//! whose `push`/`pop` wait until a [`Deadline`](crate::wait::Deadline) (optionally also until a
-//! [`CancelToken`](crate::wait::CancelToken) is cancelled), `try_*` forms that never wait, and
+//! whose `push`/`pop` wait until a [`Deadline`] (optionally also until a
+//! [`CancelToken`] is cancelled), `try_*` forms that never wait, and
 //! a `close()` that wakes every waiter: pops then drain what is left and report
 //! [`Closed`](PopError::Closed); pushes hand their item back in [`PushError::Closed`]. Dropping
 //! the consumer, or the last producer, closes the buffer.

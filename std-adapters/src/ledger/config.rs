@@ -3,14 +3,14 @@
 
 use super::{Durability, LedgerError};
 
-/// How a [`Ledger`] is set up.
+/// How a [`Ledger`](super::Ledger) is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LedgerConfig {
     /// Size of each segment file in bytes: a multiple of 4096, from 8192 to 32 GiB. An entry must
     /// fit in one segment, and so must every write (all of its entries). Default 64 MiB.
     pub segment_size: usize,
-    /// What [`Ledger::write`] waits for. Default [`Durability::Buffered`].
+    /// What [`Ledger::write`](super::Ledger::write) waits for. Default [`Durability::Buffered`].
     pub durability: Durability,
     /// The most entries the ledger holds; a write that would pass it fails with
     /// [`LedgerError::LimitReached`]. Default `None` (no limit).
@@ -33,7 +33,7 @@ pub struct LedgerConfig {
     /// Default `false`.
     pub read_only: bool,
     /// For deterministic crash tests: no background thread; its jobs (finishing sealed
-    /// segments, preparing the next file) wait for [`Ledger::run_background`]. Default
+    /// segments, preparing the next file) wait for [`Ledger::run_background`](super::Ledger::run_background). Default
     /// `false`.
     #[doc(hidden)]
     pub manual_background: bool,

@@ -8,7 +8,7 @@ use ringledger_core::segment::CorruptReason;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// Another [`Ledger`] (in this process or another) has the directory open.
+    /// Another [`Ledger`](super::Ledger) (in this process or another) has the directory open.
     #[error("the ledger directory is locked by another writer")]
     Locked,
     /// The file system failed.

@@ -123,7 +123,7 @@ enum AppendError {
 }
 
 impl Ledger {
-    /// Appends `entries` with the configured [`durability`](LedgerConfig::durability); see
+    /// Appends `entries` with the configured [`durability`](super::LedgerConfig::durability); see
     /// [`write_with`](Self::write_with).
     pub fn write(&self, entries: &[Entry]) -> Result<(), LedgerError> {
         self.write_with(entries, self.inner.config.durability)
@@ -132,7 +132,7 @@ impl Ledger {
     /// Appends `entries`, all or nothing, and returns once they are as durable as asked.
     ///
     /// Checks, in this order, and writes nothing if one fails: the
-    /// [`limit`](LedgerConfig::limit) ([`LedgerError::LimitReached`]); every sequence greater
+    /// [`limit`](super::LedgerConfig::limit) ([`LedgerError::LimitReached`]); every sequence greater
     /// than the one before it, the first greater than the head
     /// ([`LedgerError::NotMonotonic`]); the write fits in a segment
     /// ([`LedgerError::TooLarge`]). Subscribers and head waiters are notified, also of an
