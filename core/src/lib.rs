@@ -2,7 +2,7 @@
 //!
 //! - [`spsc`]: a lock-free single-producer single-consumer ring, in a `static` or on the heap.
 //! - [`mpsc`]: a lock-free bounded multi-producer single-consumer ring.
-//! - [`buffer`]: the [`Buffer`](buffer::Buffer) trait both rings' endpoints implement.
+//! - [`buffer`]: the [`Buffer`] trait both rings' endpoints implement.
 //! - [`sequence`]: the `u64` sequence numbers that order ledger entries (quasar-compatible), and
 //!   a lock-free [`Generator`](sequence::Generator) for them.
 //! - [`segment`]: the byte format of the on-disk segment log: frames, seals, the scanner and
