@@ -411,3 +411,67 @@ fn demo_paces_the_producer_when_asked() {
         text(&out.stderr)
     );
 }
+
+/// `inspect --format json` and `verify --format json` print one JSON object with the facts the
+/// text shows, and `verify` keeps its exit status; `dump --format json` names the payload's
+/// encoding and gives the time in RFC 3339.
+#[test]
+fn reports_are_json_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "3000");
+    let d = dir.path().to_str().unwrap();
+    let json = |args: &[&str]| -> (Option<i32>, serde_json::Value) {
+        let out = ringledger(args);
+        let stdout = text(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+        let value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        (out.status.code(), value)
+    };
+
+    let (code, inspect) = json(&["inspect", d, "--format", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(inspect["head"], 3000, "{inspect}");
+    assert!(inspect["segments"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(inspect["consumers"]["positions"].is_object(), "{inspect}");
+
+    let (code, verdict) = json(&["verify", d, "--format", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(verdict["status"], "clean", "{verdict}");
+    assert_eq!(verdict["table"]["status"], "clean", "{verdict}");
+
+    let (_, entry) = json(&["dump", d, "--from", "7", "--count", "1", "--format", "json"]);
+    assert_eq!(entry["sequence"], 7);
+    assert_eq!(entry["length"], 100);
+    assert!(
+        entry["encoding"] == "utf8" || entry["encoding"] == "hex",
+        "{entry}"
+    );
+    let time = entry["time"].as_str().unwrap();
+    assert!(time.starts_with("20") && time.ends_with('Z'), "{time}");
+
+    let segment = dir.path().join("ledger/00000000000000000001.seg");
+    let mut image = std::fs::read(&segment).unwrap();
+    image[64 + 144 * 2000 + 40 + 7] ^= 0x10;
+    std::fs::write(&segment, &image).unwrap();
+    let (code, verdict) = json(&["verify", d, "--format", "json"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(verdict["status"], "damaged", "{verdict}");
+    assert!(
+        verdict["problem"].as_str().unwrap().contains("corrupt"),
+        "{verdict}"
+    );
+    let (_, inspect) = json(&["inspect", d, "--format", "json"]);
+    assert_eq!(
+        inspect["recovery"]["cut"][0]["segment"],
+        "00000000000000000001.seg"
+    );
+    let (code, verdict) = json(&["verify", d, "--repair", "--format", "json"]);
+    assert_eq!(code, Some(0), "{verdict}");
+    assert_eq!(verdict["status"], "repaired", "{verdict}");
+    assert!(
+        !verdict["repairs"].as_array().unwrap().is_empty(),
+        "{verdict}"
+    );
+}

@@ -91,27 +91,17 @@ fn print(out: &mut impl Write, e: &EntryRef<'_>, format: Format) -> std::io::Res
             let more = if e.payload.len() > 64 { "…" } else { "" };
             writeln!(
                 out,
-                "{:>20}  tag {:<6} ts {:<20} {:>7} B  {}{more}",
+                "{:>20}  tag {:<6} {:<30} {:>7} B  {}{more}",
                 e.sequence,
                 e.tag,
-                e.timestamp,
+                fmt::timestamp(e.timestamp),
                 e.payload.len(),
                 shown.escape_ascii()
             )
         }
         Format::Json => {
-            write!(
-                out,
-                "{{\"sequence\":{},\"tag\":{},\"timestamp\":{},\"length\":{},",
-                e.sequence,
-                e.tag,
-                e.timestamp,
-                e.payload.len()
-            )?;
-            match std::str::from_utf8(e.payload) {
-                Ok(text) => writeln!(out, "\"payload\":\"{}\"}}", json_escape(text)),
-                Err(_) => writeln!(out, "\"payload_hex\":\"{}\"}}", hex(e.payload)),
-            }
+            serde_json::to_writer(&mut *out, &JsonEntry::from(e)).map_err(std::io::Error::from)?;
+            writeln!(out)
         }
         Format::Hex => {
             writeln!(
@@ -140,38 +130,49 @@ fn print(out: &mut impl Write, e: &EntryRef<'_>, format: Format) -> std::io::Res
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn spaced_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x} ")).collect()
 }
 
-fn json_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+/// One entry as `dump --format json` prints it, a line each. The payload is a string in
+/// the named encoding: the text itself when it is UTF-8, else lowercase hex.
+#[derive(serde::Serialize)]
+struct JsonEntry<'a> {
+    sequence: u64,
+    tag: u32,
+    /// Nanoseconds since the unix epoch, as written.
+    timestamp: u64,
+    /// The same instant in RFC 3339, UTC.
+    time: String,
+    length: usize,
+    encoding: &'static str,
+    payload: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> From<&EntryRef<'a>> for JsonEntry<'a> {
+    fn from(e: &EntryRef<'a>) -> Self {
+        let (encoding, payload) = match std::str::from_utf8(e.payload) {
+            Ok(text) => ("utf8", std::borrow::Cow::Borrowed(text)),
+            Err(_) => {
+                let hex = e.payload.iter().map(|b| format!("{b:02x}")).collect();
+                ("hex", std::borrow::Cow::Owned(hex))
+            }
+        };
+        JsonEntry {
+            sequence: e.sequence,
+            tag: e.tag,
+            timestamp: e.timestamp,
+            time: fmt::timestamp(e.timestamp),
+            length: e.payload.len(),
+            encoding,
+            payload,
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_escape("a\"b\\c\n\u{1}"), "a\\\"b\\\\c\\n\\u0001");
-    }
 
     #[test]
     fn entries_print_in_every_format() {
@@ -187,7 +188,19 @@ mod tests {
         }
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("hi\\x00"), "{text}");
-        assert!(text.contains("\"payload\":\"hi\\u0000\""), "{text}");
+        assert!(
+            text.contains("\"encoding\":\"utf8\",\"payload\":\"hi\\u0000\""),
+            "{text}"
+        );
+        assert!(text.contains("1970-01-01T00:00:00.000000009Z"), "{text}");
+        let binary = EntryRef {
+            payload: b"\xff\x01",
+            ..e
+        };
+        let json: serde_json::Value = serde_json::to_value(JsonEntry::from(&binary)).unwrap();
+        assert_eq!(json["encoding"], "hex");
+        assert_eq!(json["payload"], "ff01");
+        assert_eq!(json["length"], 2);
         assert!(text.contains("68 69 00"), "{text}");
     }
 }

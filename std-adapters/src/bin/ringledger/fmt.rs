@@ -5,20 +5,9 @@ use std::time::Duration;
 /// An error and its sources, `outer: inner: innermost`.
 pub use ringledger::error_chain as chain;
 
-/// `1536` -> `1.5 KiB`.
+/// `1536` -> `1.5 KiB` (binary units, by `bytesize`).
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
 /// `2_500_000.0` -> `2.50 M`.
@@ -32,6 +21,12 @@ pub fn count(n: f64) -> String {
     } else {
         format!("{n:.0}")
     }
+}
+
+/// Nanoseconds since the unix epoch as RFC 3339 in UTC, `2026-12-06T12:40:01.123456789Z`.
+pub fn timestamp(ns: u64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_nanos(ns);
+    humantime::format_rfc3339_nanos(time).to_string()
 }
 
 /// A per-second rate of `n` things (or bytes) over `elapsed`.
@@ -53,15 +48,6 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// The `q` quantile (0..=1) of sorted samples.
-pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,8 +60,5 @@ mod tests {
         assert_eq!(count(2_500_000.0), "2.50 M");
         assert_eq!(duration(Duration::from_nanos(850)), "850 ns");
         assert_eq!(duration(Duration::from_micros(1500)), "1.50 ms");
-        let samples: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
-        assert_eq!(quantile(&samples, 0.5), Duration::from_micros(51));
-        assert_eq!(quantile(&samples, 0.99), Duration::from_micros(99));
     }
 }

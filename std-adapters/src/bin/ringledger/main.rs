@@ -67,20 +67,29 @@ enum Command {
     )]
     Demo(demo::Args),
     /// Describe a ledger (or queue) directory: segments, head, tail, length, consumers.
-    #[command(after_help = "Example:\n  ringledger inspect /tmp/q")]
+    #[command(after_help = "Example:\n  ringledger inspect /tmp/q\n  \
+                            ringledger inspect /tmp/q --format json | jq .head")]
     Inspect {
         /// The ledger or queue directory.
         dir: PathBuf,
+        /// Text for people, or one JSON object for scripts and monitors.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
     },
     /// Check every record's checksums; exit 0 when clean, 1 naming the first problem.
     #[command(after_help = "Example:\n  ringledger verify /tmp/q\n  \
-                            ringledger verify --repair /tmp/q   # cut a torn or damaged tail")]
+                            ringledger verify --repair /tmp/q   # cut a torn or damaged tail\n  \
+                            ringledger verify /tmp/q --format json   # the verdict as JSON")]
     Verify {
         /// The ledger or queue directory.
         dir: PathBuf,
         /// Apply recovery and cut the log at damage, then check again.
         #[arg(long)]
         repair: bool,
+        /// Text for people, or one JSON object for scripts and monitors (the exit status is
+        /// the same).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
     },
     /// Print entries. Exits 1 (after printing what is readable) when damage cuts the log.
     #[command(
@@ -129,9 +138,11 @@ enum Command {
 /// How `dump` and `tail` print an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    /// One line: sequence, tag, time, length, payload (escaped, cut at 64 bytes).
+    /// One line: sequence, tag, time (RFC 3339, UTC), length, payload (escaped, cut at 64
+    /// bytes).
     Text,
-    /// One JSON object per line (the payload as a string when it is UTF-8, else hex).
+    /// One JSON object per line: sequence, tag, timestamp (ns) and time (RFC 3339), length,
+    /// and the payload with its encoding (`utf8`, or `hex` when it is not UTF-8).
     Json,
     /// A header line, then the payload as a hex dump.
     Hex,
@@ -143,8 +154,12 @@ fn main() -> ExitCode {
     log_to_stderr();
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(&args),
-        Command::Inspect { dir } => inspect::run(&dir),
-        Command::Verify { dir, repair } => verify::run(&dir, repair),
+        Command::Inspect { dir, format } => inspect::run(&dir, format),
+        Command::Verify {
+            dir,
+            repair,
+            format,
+        } => verify::run(&dir, repair, format),
         Command::Dump {
             dir,
             from,
@@ -201,6 +216,34 @@ fn say_line(line: std::fmt::Arguments<'_>) {
 #[cfg(unix)]
 /// What a command returns: an exit code, or one line saying what went wrong.
 type Outcome = Result<ExitCode, String>;
+
+#[cfg(unix)]
+/// How `inspect` and `verify` print their report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object on one line, for scripts and monitors.
+    Json,
+}
+
+#[cfg(unix)]
+/// A subcommand's report: the same facts as text or as JSON.
+trait Report: serde::Serialize {
+    /// Prints the report for people.
+    fn text(&self);
+
+    fn print(&self, format: ReportFormat) -> Result<(), String> {
+        match format {
+            ReportFormat::Text => self.text(),
+            ReportFormat::Json => {
+                let json = serde_json::to_string(self).map_err(|e| fmt::chain(&e))?;
+                say!("{json}");
+            }
+        }
+        Ok(())
+    }
+}
 
 #[cfg(unix)]
 /// The ledger directory of `dir`: `dir/ledger` for a queue directory, else `dir` itself.
