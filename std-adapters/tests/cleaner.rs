@@ -10,8 +10,9 @@ use ringledger::ledger::{Entry, Ledger, LedgerConfig, LedgerError};
 use ringledger::storage::sim::SimStorage;
 use ringledger::table::{Table, TableConfig};
 
-/// Long enough that a test never gets there unless something hangs.
-const PATIENCE: Duration = Duration::from_secs(10);
+mod support;
+use support::eventually;
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn sim_ledger(sim: &SimStorage) -> Ledger {
@@ -54,15 +55,6 @@ fn seqs(ledger: &Ledger) -> Vec<u64> {
         .iter()
         .map(|e| e.sequence)
         .collect()
-}
-
-/// Polls `condition` until it holds; fails the test after [`PATIENCE`].
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// quasar: retention 0 empties the ledger.

@@ -8,12 +8,11 @@ use ringledger::storage::sim::SimStorage;
 use ringledger::storage::Storage;
 use ringledger::wait::{Deadline, WaitError};
 
+mod support;
+use support::sim_ledger;
+
 fn config() -> LedgerConfig {
     LedgerConfig::default().with_segment_size(64 * 1024)
-}
-
-fn sim_ledger(sim: &SimStorage, config: LedgerConfig) -> Ledger {
-    Ledger::open_in(Arc::new(sim.clone()), config).unwrap()
 }
 
 fn entries(seqs: impl IntoIterator<Item = u64>) -> Vec<Entry> {

@@ -35,6 +35,9 @@ use std::time::{Duration, Instant};
 use ringledger::core::segment::Damage;
 use ringledger::ledger::{Durability, Entry, Ledger, LedgerConfig};
 
+mod support;
+use support::{env_u64, files, mix, Rng};
+
 /// The directory the child writes to; its presence makes [`crash_child_writer`] the writer.
 const CHILD_DIR: &str = "RINGLEDGER_CRASH_CHILD";
 /// The child's seed: its batch sizes and durabilities.
@@ -53,29 +56,6 @@ const CHILD_TEST: &str = "crash_child_writer";
 /// Small segments, so the child rolls (and seals) segments every few writes.
 fn config() -> LedgerConfig {
     LedgerConfig::default().with_segment_size(256 * 1024)
-}
-
-/// splitmix64's finaliser: a good 64-bit mix.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A small seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The sequence written after `prev`: the ledger's sequences form one chain from 0, skipping
@@ -142,15 +122,6 @@ impl Plan {
             .collect();
         (seqs, durability)
     }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={value}: {e}")),
-    )
 }
 
 /// The writer, when run as the child; a no-op test otherwise.
@@ -367,19 +338,6 @@ fn read_only_after_kill(dir: &Path, round: u64, known: &Expected, seed: u64, ack
         files(dir) == before,
         "round {round}: a read-only open changed the ledger's files"
     );
-}
-
-/// Every file in `dir` and its bytes.
-fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_file())
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect()
 }
 
 /// A few writes by the parent after recovery, read back.

@@ -12,22 +12,8 @@ use std::sync::Arc;
 use ringledger::ledger::{Durability, Entry, Ledger, LedgerConfig};
 use ringledger::storage::sim::SimStorage;
 
-/// splitmix64: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod support;
+use support::Rng;
 
 /// The payload written for a sequence: derived from it, so any entry can be checked.
 fn payload(seq: u64) -> Vec<u8> {

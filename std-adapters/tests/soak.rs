@@ -25,44 +25,15 @@ use ringledger::producer::ProducerConfig;
 use ringledger::queue::{Queue, QueueConfig};
 use ringledger::table::Table;
 
+mod support;
+use support::{env_u64, Rng};
+
 const WRITERS: usize = 4;
 const CONSUMERS: usize = 3;
 /// Writers pause while the ledger holds more than this.
 const MAX_BACKLOG: u64 = 20_000;
 /// How long the consumers may take to drain after the writers stop.
 const DRAIN: Duration = Duration::from_secs(30);
-
-/// splitmix64: small, seedable, good enough to scramble choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
-        })
-        .unwrap_or(default)
-}
 
 /// Whether stored positions say `seq` is done.
 fn covers(positions: &[u64], seq: u64) -> bool {
@@ -216,8 +187,8 @@ fn consume(
 
 #[test]
 fn writers_consumers_and_a_cleaner_lose_nothing_and_repeat_nothing_persisted() {
-    let secs = env_u64("RINGLEDGER_SOAK_SECS", 4);
-    let seed = env_u64("RINGLEDGER_SOAK_SEED", 0x5EED_50A4);
+    let secs = env_u64("RINGLEDGER_SOAK_SECS").unwrap_or(4);
+    let seed = env_u64("RINGLEDGER_SOAK_SEED").unwrap_or(0x5EED_50A4);
     eprintln!("soak: {secs} s of writing, seed {seed:#x}");
     let dir = tempfile::tempdir().unwrap();
     let config = QueueConfig {

@@ -14,6 +14,9 @@ use ringledger::storage::sim::SimStorage;
 use ringledger::storage::{DirStorage, Durability, Storage};
 use ringledger::table::*;
 
+mod support;
+use support::Rng;
+
 fn open(dir: &Path) -> Table {
     Table::open(dir, TableConfig::default()).unwrap()
 }
@@ -462,18 +465,6 @@ fn open_in_takes_any_storage() {
     ));
 }
 
-/// A tiny deterministic generator for the crash tests.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[test]
 fn synced_writes_survive_a_power_loss() {
     let config = TableConfig {
@@ -486,7 +477,7 @@ fn synced_writes_survive_a_power_loss() {
         let storage = SimStorage::new();
         let table = Table::open_in(Arc::new(storage.clone()), config).unwrap();
         let mut model = BTreeMap::new();
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng(seed);
         for _ in 0..rng.below(150) {
             let name = names[rng.below(5) as usize];
             if rng.below(4) == 0 {
