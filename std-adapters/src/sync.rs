@@ -2,23 +2,33 @@
 //!
 //! Normally these are `std`'s; under `cfg(loom)` they are loom's, so that the waiting protocol
 //! of [`wait`](crate::wait), the [`blocking`](crate::blocking) endpoints and the
-//! [`dedupe`](crate::dedupe) buffer are model-checked by `loom-tests/` from the very same
-//! source. Nothing else in this crate names `std::sync` for these types.
+//! [`dedupe`](crate::dedupe) buffer, and the ledger's publication (its head, tail and length,
+//! the delete seqlock, each segment's published end and counts) are model-checked by
+//! `loom-tests/` from the very same source. Nothing else in this crate names `std::sync` for these types.
 #![allow(unused_imports)]
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
-    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc, Condvar, Mutex, MutexGuard, RwLock,
 };
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
-    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc, Condvar, Mutex, MutexGuard, RwLock,
 };
 
 use std::time::Instant;
+
+/// A spin-wait hint; under loom a yield, so that a model lets the thread being waited for run.
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
 
 /// Locks `mutex`, ignoring poisoning: every structure guarded here is left consistent at each
 /// point where user code (a sink, a drop) could panic, so a poisoned lock still holds valid state.

@@ -69,9 +69,8 @@ mod write;
 use std::fmt;
 #[cfg(unix)]
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ringledger_core::segment::Damage;
@@ -80,7 +79,7 @@ use ringledger_core::segment::Damage;
 use crate::storage::DirStorage;
 pub use crate::storage::Durability;
 use crate::storage::{now_ns, LockGuard, Storage};
-use crate::sync::{lock, Condvar, Mutex};
+use crate::sync::{lock, AtomicBool, AtomicU64, Condvar, Mutex, Ordering, RwLock};
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 use background::Background;
@@ -438,12 +437,12 @@ impl Inner {
         loop {
             let before = self.deletes.load(Ordering::Acquire);
             if before % 2 == 1 {
-                std::hint::spin_loop();
+                crate::sync::spin_loop();
                 continue;
             }
             let tail = self.tail.load(Ordering::Acquire);
             let len = self.len.load(Ordering::Acquire);
-            std::sync::atomic::fence(Ordering::Acquire);
+            crate::sync::fence(Ordering::Acquire);
             if self.deletes.load(Ordering::Relaxed) == before {
                 return (len, tail);
             }

@@ -1,7 +1,7 @@
 //! One segment file as the ledger holds it: the mapping, the committed end readers may read
 //! below, and an in-memory sparse index for finding a sequence.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
