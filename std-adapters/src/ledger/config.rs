@@ -4,6 +4,16 @@
 use super::{Durability, LedgerError};
 
 /// How a [`Ledger`](super::Ledger) is set up.
+///
+/// ```
+/// use ringledger::ledger::{Durability, LedgerConfig};
+///
+/// let config = LedgerConfig::default()
+///     .with_segment_size(16 << 20)
+///     .with_durability(Durability::Synced)
+///     .with_limit(1_000_000);
+/// assert_eq!(config.segment_size, 16 << 20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LedgerConfig {

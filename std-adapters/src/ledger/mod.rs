@@ -91,6 +91,14 @@ use read::{live_in, walk};
 use write::{SyncState, Writer};
 
 /// One entry of the ledger.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+///
+/// let entry = Entry::new(42, "order placed").with_tag(3);
+/// assert_eq!((entry.sequence, entry.tag), (42, 3));
+/// assert!(entry.timestamp > 0, "stamped with the current time");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Entry {
     /// The entry's sequence: > 0, and greater than every sequence before it in the ledger.
@@ -238,6 +246,19 @@ fn trace_recovery(report: &RecoveryReport, read_only: bool) {
 }
 
 /// The ledger; see the [module documentation](self). Clones share the same ledger.
+///
+/// ```
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+/// let reader = ledger.clone(); // the same ledger, for another thread
+/// std::thread::spawn(move || ledger.write(&[Entry::new(1, "from a thread")]))
+///     .join()
+///     .unwrap()?;
+/// assert_eq!(reader.read(1, 1)?[0].payload, "from a thread");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Ledger {
     inner: Arc<Inner>,
@@ -281,6 +302,23 @@ struct Inner {
 
 impl Ledger {
     /// Opens the ledger in directory `dir`, creating it if needed, and recovers it.
+    ///
+    /// Opening again after a crash keeps every acknowledged entry; [`recovery`](Self::recovery)
+    /// says what was cut.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "hello"), Entry::new(2, "world")])?;
+    /// drop(ledger);
+    ///
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// assert_eq!((ledger.head(), ledger.len()), (2, 2));
+    /// assert!(ledger.recovery().cut.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn open(dir: impl AsRef<Path>, config: LedgerConfig) -> Result<Self, LedgerError> {
         let dir = dir.as_ref();
@@ -291,6 +329,18 @@ impl Ledger {
 
     /// Opens (or creates) the ledger kept in `storage`; [`open`](Self::open) uses a
     /// [`DirStorage`]. Crash tests pass a [`SimStorage`](crate::storage::sim::SimStorage).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    ///
+    /// let storage = Arc::new(SimStorage::new());
+    /// let ledger = Ledger::open_in(storage.clone(), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "in memory")])?;
+    /// assert_eq!(ledger.read(1, 10)?[0].payload, "in memory");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_in(storage: Arc<dyn Storage>, config: LedgerConfig) -> Result<Self, LedgerError> {
         config.validate()?;
         let opened = open::open(&*storage, &config)?;
@@ -350,6 +400,17 @@ impl Ledger {
     /// A receiver of the head after each write (also an empty one). The channel holds
     /// `capacity` heads (at least 1); when it is full the notification is skipped, never
     /// waited for. Dropping the receiver unsubscribes.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// let heads = ledger.subscribe(16);
+    /// ledger.write(&[Entry::new(7, "x")])?;
+    /// assert_eq!(heads.recv()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe(&self, capacity: usize) -> Receiver<u64> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(capacity.max(1));
         let mut subscribers = lock(&self.inner.subscribers);

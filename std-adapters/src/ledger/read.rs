@@ -19,6 +19,19 @@ impl Ledger {
     ///
     /// Payloads share the segment mappings. A record that fails its checksums is an error
     /// naming the segment and the offset, never skipped.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+    /// let entries = ledger.read(2, 10)?;
+    /// let seqs: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    /// assert_eq!(seqs, [2, 3]);
+    /// assert_eq!(entries[0].payload, "b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<Entry>, LedgerError> {
         let mut out = Vec::with_capacity(max.min(1024));
         self.read_into(from, max, &mut out)?;
@@ -189,6 +202,18 @@ impl Ledger {
     /// The entry at position `i`: 0 is the oldest, -1 the newest. `None` when out of range.
     ///
     /// Walks the frames of one segment: a cost in proportion to a segment's entries.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(10, "a"), Entry::new(20, "b"), Entry::new(30, "c")])?;
+    /// assert_eq!(ledger.index(0)?.map(|e| e.sequence), Some(10));
+    /// assert_eq!(ledger.index(-1)?.map(|e| e.sequence), Some(30));
+    /// assert!(ledger.index(3)?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn index(&self, i: i64) -> Result<Option<Entry>, LedgerError> {
         // The length and the tail it counts from must belong together: a delete between the
         // two loads would count the old length from the new tail.

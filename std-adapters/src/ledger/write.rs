@@ -125,6 +125,19 @@ enum AppendError {
 impl Ledger {
     /// Appends `entries` with the configured [`durability`](super::LedgerConfig::durability); see
     /// [`write_with`](Self::write_with).
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "one"), Entry::new(2, "two").with_tag(7)])?;
+    /// assert_eq!(ledger.head(), 2);
+    /// // Sequences must increase: nothing of a refused write is written.
+    /// assert!(ledger.write(&[Entry::new(3, "three"), Entry::new(2, "again")]).is_err());
+    /// assert_eq!(ledger.head(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, entries: &[Entry]) -> Result<(), LedgerError> {
         self.write_with(entries, self.inner.config.durability)
     }
@@ -137,6 +150,16 @@ impl Ledger {
     /// ([`LedgerError::NotMonotonic`]); the write fits in a segment
     /// ([`LedgerError::TooLarge`]). Subscribers and head waiters are notified, also of an
     /// empty write.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Durability, Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// // Returns once the entry is on disk (group commit shares the fdatasync).
+    /// ledger.write_with(&[Entry::new(1, "payment 42")], Durability::Synced)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_with(&self, entries: &[Entry], durability: Durability) -> Result<(), LedgerError> {
         let inner = &*self.inner;
         if inner.config.read_only {
@@ -173,6 +196,18 @@ impl Ledger {
     /// or below the tail, nothing happens and 0 is returned. Otherwise the tail becomes
     /// `up_to` (persisted in `ledger.meta`, so it survives a reopen) and segments holding only
     /// deleted entries are removed. Readers holding payloads of a removed segment keep them.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+    /// assert_eq!(ledger.delete(2)?, 2);
+    /// assert_eq!((ledger.tail(), ledger.len()), (2, 1));
+    /// assert_eq!(ledger.read(0, 10)?[0].sequence, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn delete(&self, up_to: u64) -> Result<usize, LedgerError> {
         let inner = &*self.inner;
         if inner.config.read_only {
