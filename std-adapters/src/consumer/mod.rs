@@ -152,6 +152,25 @@ pub enum ConsumerError {
 }
 
 /// A consumer of a [`Ledger`]; see the [module documentation](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::consumer::{Consumer, ConsumerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+/// use ringledger::wait::Deadline;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+/// let consumer = Consumer::open(ledger, table, ConsumerConfig::named("audit"))?;
+/// for entry in consumer.iter().take(2) {
+///     let entry = entry?;
+///     consumer.mark(entry.sequence, false)?.wait(Deadline::Forever)?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     ledger: Ledger,
     shared: Arc<Shared>,
@@ -246,6 +265,23 @@ impl Consumer {
     ///
     /// Reads the stored positions, storing `[start - 1]` when there are none; see the
     /// [module documentation](self).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::consumer::{Consumer, ConsumerConfig};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+    /// let consumer = Consumer::open(ledger, table.clone(), ConsumerConfig::named("billing"))?;
+    /// assert_eq!(consumer.recv(Deadline::Forever)?.sequence, 1);
+    /// consumer.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(
         ledger: Ledger,
         table: std::sync::Arc<Table>,
@@ -322,6 +358,25 @@ impl Consumer {
     ///
     /// [`ConsumerError::TimedOut`] leaves the consumer running; any other error means it
     /// stopped (and every later call returns the same error).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::consumer::{Consumer, ConsumerConfig};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+    /// let consumer = Consumer::open(ledger, table, ConsumerConfig::temporary())?;
+    /// assert_eq!(consumer.recv(Deadline::Forever)?.payload, "a");
+    /// assert_eq!(consumer.recv(std::time::Duration::from_secs(1))?.payload, "b");
+    /// // Nothing more: the deadline passes and the consumer carries on.
+    /// assert!(consumer.recv(std::time::Duration::from_millis(10)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&self, deadline: impl Into<Deadline>) -> Result<Entry, ConsumerError> {
         // Resolved once, so that waiting in several steps does not extend it.
         let deadline = deadline.into();
@@ -438,6 +493,27 @@ impl Consumer {
     ///
     /// [`ConsumerError::InvalidSequence`] for a sequence the consumer does not hold (the
     /// consumer carries on); the stop reason once the consumer stopped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::consumer::{Consumer, ConsumerConfig};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+    /// let consumer = Consumer::open(ledger, table.clone(), ConsumerConfig::named("billing"))?;
+    /// let first = consumer.recv(Deadline::Forever)?;
+    /// let second = consumer.recv(Deadline::Forever)?;
+    /// // Cumulative: 2 and everything delivered before it.
+    /// consumer.mark(second.sequence, true)?.wait(Deadline::Forever)?;
+    /// assert_eq!(table.get("billing")?, [2]);
+    /// # let _ = first;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mark(&self, sequence: u64, cumulative: bool) -> Result<Ack, ConsumerError> {
         let mut state = lock(&self.shared.state);
         if let Some(reason) = &state.stopped {

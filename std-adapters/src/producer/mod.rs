@@ -212,6 +212,26 @@ impl Producer {
     /// A producer writing to `ledger`; starts its worker thread.
     ///
     /// Fails with [`ProducerError::Config`] when `retry > 0` and `delay` is zero.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::producer::{Producer, ProducerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+    /// let acks: Vec<_> = (1..=3)
+    ///     .map(|seq| producer.write(Entry::new(seq, "event"), Deadline::Forever))
+    ///     .collect::<Result<_, _>>()?;
+    /// for ack in acks {
+    ///     ack.wait(Deadline::Forever)?;
+    /// }
+    /// assert_eq!(ledger.head(), 3);
+    /// producer.close();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(ledger: Ledger, config: ProducerConfig) -> Result<Self, ProducerError> {
         let sink = LedgerSink {
             ledger,
@@ -245,6 +265,22 @@ impl Producer {
     /// [`ProducerError::Timeout`] when the queue stayed full until the deadline (the entry is
     /// not queued then; [`Deadline::IMMEDIATE`] never waits). Entries are written in the
     /// order their writes queued them.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::producer::{Producer, ProducerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+    /// let ack = producer.write(Entry::new(1, "event"), Deadline::Forever)?;
+    /// // The ack resolves once the batch holding the entry is in the ledger.
+    /// ack.wait(Deadline::Forever)?;
+    /// assert_eq!(ledger.read(1, 1)?[0].payload, "event");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, entry: Entry, deadline: impl Into<Deadline>) -> Result<Ack, ProducerError> {
         self.shared.push(entry, deadline.into())
     }

@@ -83,6 +83,16 @@ pub enum QueueError {
 }
 
 /// A ledger, its positions table and its cleaner; see the [module documentation](self).
+///
+/// ```
+/// use ringledger::queue::{Queue, QueueConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let queue = Queue::open(dir.path(), QueueConfig::default())?;
+/// assert!(queue.ledger().is_empty());
+/// assert!(dir.path().join("ledger").is_dir() && dir.path().join("table").is_dir());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Queue {
     ledger: Ledger,
     table: std::sync::Arc<Table>,
@@ -100,6 +110,28 @@ struct CleanerErrors {
 impl Queue {
     /// Opens (or creates) the queue in `dir`: the ledger in `<dir>/ledger`, the table in
     /// `<dir>/table`. Starts the cleaner if configured.
+    ///
+    /// ```
+    /// use ringledger::consumer::ConsumerConfig;
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::producer::ProducerConfig;
+    /// use ringledger::queue::{Queue, QueueConfig};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let queue = Queue::open(dir.path(), QueueConfig::default())?;
+    /// let producer = queue.producer(ProducerConfig::default())?;
+    /// producer.write(Entry::new(1, "job"), Deadline::Forever)?.wait(Deadline::Forever)?;
+    /// producer.close();
+    /// queue.close();
+    /// drop(queue);
+    ///
+    /// // The queue survives a restart, with what was not marked.
+    /// let queue = Queue::open(dir.path(), QueueConfig::default())?;
+    /// let consumer = queue.consumer(ConsumerConfig::named("worker"))?;
+    /// assert_eq!(consumer.recv(Deadline::Forever)?.payload, "job");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn open(dir: impl AsRef<Path>, config: QueueConfig) -> Result<Self, QueueError> {
         let dir = dir.as_ref();
