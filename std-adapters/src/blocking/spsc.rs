@@ -30,6 +30,26 @@ use ringledger_core::Full;
 ///
 /// # Panics
 /// If `capacity` is zero or not a power of two (as [`spsc::channel`]).
+///
+/// ```
+/// use ringledger::blocking::spsc;
+/// use ringledger::wait::Deadline;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<String>(64);
+/// let writer = std::thread::spawn(move || {
+///     for i in 0..100 {
+///         producer.push(format!("event {i}"), Deadline::Forever).unwrap();
+///     }
+///     producer.close();
+/// });
+/// let mut seen = 0;
+/// while let Ok(event) = consumer.pop(Deadline::Forever) {
+///     assert_eq!(event, format!("event {seen}"));
+///     seen += 1;
+/// }
+/// assert_eq!(seen, 100);
+/// writer.join().unwrap();
+/// ```
 pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T>) {
     let (producer, consumer) = spsc::channel(capacity);
     from_ring(producer, consumer)
@@ -79,6 +99,20 @@ pub struct Consumer<'a, T> {
 
 impl<T> Producer<'_, T> {
     /// Pushes `item` if there is room now; never waits.
+    ///
+    /// ```
+    /// use ringledger::blocking::{spsc, PopError, TryPopError};
+    /// use ringledger::wait::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+    /// for i in 0..4 {
+    ///     producer.try_push(i).unwrap();
+    /// }
+    /// // Full: the item comes back.
+    /// assert!(matches!(producer.try_push(9), Err(ringledger::blocking::TryPushError::Full(9))));
+    /// assert_eq!(consumer.try_pop(), Ok(0));
+    /// ```
     #[inline]
     pub fn try_push(&mut self, item: T) -> Result<(), TryPushError<T>> {
         let Producer { ring, signals } = self;
@@ -89,6 +123,16 @@ impl<T> Producer<'_, T> {
     }
 
     /// Pushes `item`, waiting for room until `deadline`.
+    ///
+    /// ```
+    /// use ringledger::blocking::{spsc, PopError, TryPopError};
+    /// use ringledger::wait::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+    /// producer.push(1, Deadline::Forever).unwrap();
+    /// assert_eq!(consumer.pop(Deadline::from(Duration::from_secs(1))), Ok(1));
+    /// ```
     #[inline]
     pub fn push(&mut self, item: T, deadline: Deadline) -> Result<(), PushError<T>> {
         let Producer { ring, signals } = self;
@@ -145,6 +189,17 @@ impl<T> Producer<'_, T> {
 
 impl<T> Consumer<'_, T> {
     /// Pops the oldest item if there is one; never waits.
+    ///
+    /// ```
+    /// use ringledger::blocking::{spsc, PopError, TryPopError};
+    /// use ringledger::wait::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+    /// assert_eq!(consumer.try_pop(), Err(TryPopError::Empty));
+    /// producer.try_push(5).unwrap();
+    /// assert_eq!(consumer.try_pop(), Ok(5));
+    /// ```
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryPopError> {
         let Consumer { ring, signals } = self;
@@ -152,6 +207,21 @@ impl<T> Consumer<'_, T> {
     }
 
     /// Pops the oldest item, waiting until `deadline` for one.
+    ///
+    /// ```
+    /// use ringledger::blocking::{spsc, PopError, TryPopError};
+    /// use ringledger::wait::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+    /// // Nothing comes: the deadline passes.
+    /// assert_eq!(consumer.pop(Deadline::from(Duration::from_millis(10))), Err(PopError::TimedOut));
+    /// producer.push(7, Deadline::Forever).unwrap();
+    /// producer.close();
+    /// // What was pushed before the close is still delivered, then `Closed`.
+    /// assert_eq!(consumer.pop(Deadline::Forever), Ok(7));
+    /// assert_eq!(consumer.pop(Deadline::Forever), Err(PopError::Closed));
+    /// ```
     #[inline]
     pub fn pop(&mut self, deadline: Deadline) -> Result<T, PopError> {
         let Consumer { ring, signals } = self;
