@@ -194,6 +194,22 @@ struct Shared {
 /// An MPSC ring with `N` slots stored inline.
 ///
 /// `N` must be a power of two of at least 2 (checked at compile time).
+///
+/// ```
+/// use ringledger_core::mpsc::Ring;
+///
+/// let mut ring: Ring<u32, 16> = Ring::new();
+/// let (producer, mut consumer) = ring.split();
+/// std::thread::scope(|s| {
+///     for t in 0..2 {
+///         let producer = producer.clone();
+///         s.spawn(move || producer.push(t).unwrap());
+///     }
+/// });
+/// let mut got = [consumer.pop().unwrap(), consumer.pop().unwrap()];
+/// got.sort();
+/// assert_eq!(got, [0, 1]);
+/// ```
 pub struct Ring<T, const N: usize> {
     shared: Shared,
     slots: [Slot<T>; N],
@@ -246,6 +262,17 @@ impl<T, const N: usize> Ring<T, N> {
     }
 
     /// Splits the ring into a producer (clone it for more) and the consumer.
+    ///
+    /// ```
+    /// use ringledger_core::mpsc::Ring;
+    ///
+    /// let mut ring: Ring<char, 4> = Ring::new();
+    /// let (producer, mut consumer) = ring.split();
+    /// let second = producer.clone();
+    /// producer.push('a').unwrap();
+    /// second.push('b').unwrap();
+    /// assert_eq!((consumer.pop(), consumer.pop()), (Some('a'), Some('b')));
+    /// ```
     pub fn split(&mut self) -> (Producer<'_, T>, Consumer<'_, T>) {
         let raw = RawRing {
             shared: NonNull::from(&self.shared),
@@ -425,6 +452,15 @@ impl<T> Producer<'_, T> {
     ///
     /// Lock-free: it fails only when the ring is full, never because another producer is
     /// halfway through its own push.
+    ///
+    /// ```
+    /// use ringledger_core::{mpsc, Full};
+    ///
+    /// let (producer, _consumer) = mpsc::channel::<u8>(2);
+    /// producer.push(1).unwrap();
+    /// producer.push(2).unwrap();
+    /// assert_eq!(producer.push(3), Err(Full(3)));
+    /// ```
     #[inline]
     pub fn push(&self, item: T) -> Result<(), Full<T>> {
         self.try_push(item).map_err(|e| Full(e.into_inner()))
@@ -533,6 +569,15 @@ impl<'a, T> Consumer<'a, T> {
 
     /// Pops the oldest item, or `None` when the ring is empty (or the oldest item's producer has
     /// claimed its slot but not finished writing it).
+    ///
+    /// ```
+    /// use ringledger_core::mpsc;
+    ///
+    /// let (producer, mut consumer) = mpsc::channel::<u8>(2);
+    /// assert_eq!(consumer.pop(), None);
+    /// producer.push(9).unwrap();
+    /// assert_eq!(consumer.pop(), Some(9));
+    /// ```
     #[inline]
     #[must_use = "the popped item is dropped unless used"]
     pub fn pop(&mut self) -> Option<T> {

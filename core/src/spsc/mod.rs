@@ -166,6 +166,15 @@ fn ring_ranges(capacity: usize, start: usize, len: usize) -> ((usize, usize), (u
 /// `N` must be a power of two (checked at compile time). `new` is `const`, so a `Ring` can be a
 /// `static`; [`split`](Self::split) hands out the two endpoints. Items still in the ring when it
 /// is dropped are dropped with it.
+///
+/// ```
+/// use ringledger_core::spsc::Ring;
+///
+/// let mut ring: Ring<u32, 8> = Ring::new();
+/// let (mut producer, mut consumer) = ring.split();
+/// producer.push(1).unwrap();
+/// assert_eq!(consumer.pop(), Some(1));
+/// ```
 pub struct Ring<T, const N: usize> {
     indices: Indices,
     slots: [Slot<T>; N],
@@ -224,6 +233,18 @@ impl<T, const N: usize> Ring<T, N> {
     ///
     /// The handles borrow the ring; once both are dropped it can be split again, and the items
     /// left in it are still there.
+    ///
+    /// ```
+    /// use ringledger_core::spsc::Ring;
+    ///
+    /// let mut ring: Ring<&str, 4> = Ring::new();
+    /// {
+    ///     let (mut producer, _) = ring.split();
+    ///     producer.push("kept").unwrap();
+    /// }
+    /// let (_, mut consumer) = ring.split();
+    /// assert_eq!(consumer.pop(), Some("kept"));
+    /// ```
     pub fn split(&mut self) -> (Producer<'_, T>, Consumer<'_, T>) {
         let ring = RingRef {
             indices: NonNull::from(&self.indices),
@@ -392,6 +413,23 @@ impl<'a, T> RingRef<'a, T> {
 ///
 /// `Send` when `T` is, so it can move to the producing thread; not `Sync` (every write needs
 /// `&mut self` anyway).
+///
+/// ```
+/// use ringledger_core::spsc::Ring;
+///
+/// let mut ring: Ring<u64, 64> = Ring::new();
+/// let (mut producer, mut consumer) = ring.split();
+/// std::thread::scope(|s| {
+///     s.spawn(move || (0..10).for_each(|i| while producer.push(i).is_err() {}));
+///     let mut next = 0;
+///     while next < 10 {
+///         if let Some(i) = consumer.pop() {
+///             assert_eq!(i, next);
+///             next += 1;
+///         }
+///     }
+/// });
+/// ```
 pub struct Producer<'a, T> {
     ring: RingRef<'a, T>,
     /// Our own index, as last published.
@@ -408,6 +446,17 @@ unsafe impl<T: Send> Send for Producer<'_, T> {}
 ///
 /// `Send` when `T` is, so it can move to the consuming thread; not `Sync` (every read needs
 /// `&mut self` except [`peek`](Self::peek), whose reference must stay on one thread).
+///
+/// ```
+/// use ringledger_core::spsc;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u8>(4);
+/// producer.push_slice(&[1, 2, 3]);
+/// assert_eq!(consumer.peek(), Some(&1));
+/// let mut out = [0; 3];
+/// assert_eq!(consumer.pop_slice(&mut out), 3);
+/// assert_eq!(out, [1, 2, 3]);
+/// ```
 pub struct Consumer<'a, T> {
     ring: RingRef<'a, T>,
     /// Our own index, as last published.
