@@ -88,6 +88,25 @@ pub enum CleanerError {
 
 /// Deletes ledger entries every interval on a thread of its own; see the
 /// [module documentation](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::cleaner::{Cleaner, CleanerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// ledger.write(&(1..=10).map(|s| Entry::new(s, "e")).collect::<Vec<_>>())?;
+/// let config = CleanerConfig { retention: 3, threshold: 0, interval: Duration::from_millis(5) };
+/// let cleaner = Cleaner::start(ledger.clone(), Vec::new(), config, |e| eprintln!("{e}"));
+/// while ledger.len() > 3 {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// cleaner.close();
+/// assert_eq!(ledger.tail(), 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Cleaner {
     cancel: CancelToken,
     worker: Mutex<Option<thread::JoinHandle<()>>>,

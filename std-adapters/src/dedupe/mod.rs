@@ -92,6 +92,19 @@ struct State<K, V, S> {
 ///
 /// Share it between threads with an `Arc` (or scoped threads): every method takes `&self`.
 /// `H` hashes keys; hashing happens before the lock is taken.
+///
+/// ```
+/// use ringledger::dedupe::{Change, DedupeBuffer, Event, Status, Update};
+/// use ringledger::wait::Deadline;
+///
+/// let buffer = DedupeBuffer::<String, u64, Status>::new();
+/// std::thread::scope(|s| {
+///     s.spawn(|| buffer.push(Change::Upsert("price".into(), 10)).unwrap());
+/// });
+/// buffer.push(Change::Upsert("price".into(), 11)).unwrap(); // replaces 10: one update
+/// let batch = buffer.next_batch(10, Deadline::IMMEDIATE).unwrap();
+/// assert_eq!(batch, [Event::Update(Update::New("price".into(), 11))]);
+/// ```
 pub struct DedupeBuffer<K, V, S, H = RandomState> {
     state: Mutex<State<K, V, S>>,
     /// The consumer waits here for entries.
@@ -176,6 +189,20 @@ where
     }
 
     /// Pushes one change. See [`push_updates`](Self::push_updates).
+    ///
+    /// ```
+    /// use ringledger::dedupe::{Change, DedupeBuffer, Event, Status, Update};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let buffer = DedupeBuffer::<&str, u32, Status>::new();
+    /// buffer.push(Change::Upsert("a", 1)).unwrap();
+    /// let first = buffer.next_batch(10, Deadline::IMMEDIATE).unwrap();
+    /// assert_eq!(first, [Event::Update(Update::New("a", 1))]);
+    /// // Seen by the consumer, then deleted: the delete is sent.
+    /// buffer.push(Change::Delete("a")).unwrap();
+    /// let second = buffer.next_batch(10, Deadline::IMMEDIATE).unwrap();
+    /// assert_eq!(second.len(), 1);
+    /// ```
     pub fn push(&self, change: Change<K, V>) -> Result<(), PushError> {
         let hash = self.hasher.hash_one(change.key());
         let state = lock(&self.state);

@@ -196,6 +196,20 @@ struct State {
 impl Table {
     /// Opens (or creates) the table kept in the directory `dir`, creating the directory if
     /// needed, and locks it.
+    ///
+    /// ```
+    /// use ringledger::table::{Table, TableConfig, TableError};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let table = Table::open(dir.path(), TableConfig::default())?;
+    /// table.set("consumer-a", &[41, 42])?;
+    /// // One writer per directory.
+    /// assert!(matches!(Table::open(dir.path(), TableConfig::default()), Err(TableError::Locked)));
+    /// drop(table);
+    /// let table = Table::open(dir.path(), TableConfig::default())?;
+    /// assert_eq!(table.get("consumer-a")?, [41, 42]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn open(dir: impl AsRef<Path>, config: TableConfig) -> Result<Self, TableError> {
         let dir = dir.as_ref();
@@ -210,6 +224,18 @@ impl Table {
     /// Removes what an interrupted compaction left behind and cuts a torn tail off the log
     /// (synced before this returns). A log with a bad header, or a record that is not a table
     /// operation, is an error ([`TableError::BadFile`]); no log file is changed then.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    ///
+    /// let table = Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?;
+    /// table.set("a", &[1])?;
+    /// table.delete("a")?;
+    /// assert!(table.all()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_in(storage: Arc<dyn Storage>, config: TableConfig) -> Result<Self, TableError> {
         let lock = storage.lock().map_err(|e| match e.kind() {
             io::ErrorKind::WouldBlock => TableError::Locked,
