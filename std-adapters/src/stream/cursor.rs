@@ -16,6 +16,23 @@ use crate::wait::{CancelToken, Deadline, WaitError};
 /// [`position`](Self::position) is always one past the last entry returned, so reopening there
 /// resumes without a repeat or a gap, also after a filter skipped entries (Dogma's issue
 /// 194). Dropping the cursor closes it.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{EventStream, MemoryStream, TagSet};
+/// use ringledger::wait::Deadline;
+///
+/// let stream = MemoryStream::new(100, TagSet::all());
+/// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+/// let mut cursor = stream.open(1, TagSet::all())?;
+/// assert_eq!(cursor.next(Deadline::Forever)?.sequence, 1);
+/// // Reopening at the position resumes with no repeat and no gap.
+/// let position = cursor.position();
+/// drop(cursor);
+/// let mut cursor = stream.open(position, TagSet::all())?;
+/// assert_eq!(cursor.next(Deadline::Forever)?.sequence, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Cursor {
     reader: Box<dyn Reader>,
     filter: TagSet,
@@ -94,6 +111,25 @@ impl Cursor {
     /// cancelled (checked before anything else, so the answer does not depend on timing);
     /// [`Truncated`](StreamError::Truncated) when entries it had not read were deleted (it
     /// stays so); [`Timeout`](StreamError::Timeout) when the deadline passed.
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let stream = MemoryStream::new(100, TagSet::all());
+    /// let mut cursor = stream.open(1, TagSet::all())?;
+    /// let writer = {
+    ///     let stream = stream.clone();
+    ///     std::thread::spawn(move || stream.append(&[Entry::new(1, "late")]))
+    /// };
+    /// // Waits for the append.
+    /// assert_eq!(cursor.next(Deadline::Forever)?.payload, "late");
+    /// writer.join().unwrap()?;
+    /// let waited = cursor.next(std::time::Duration::from_millis(10));
+    /// assert!(matches!(waited, Err(StreamError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next(&mut self, deadline: impl Into<Deadline>) -> Result<Entry, StreamError> {
         // Resolve a relative timeout once: wake-ups that find nothing must not extend it.
         let deadline = match deadline.into().instant() {

@@ -45,6 +45,21 @@ pub struct LedgerStream {
 
 impl LedgerStream {
     /// The stream of `ledger`'s entries, carrying any tag.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::stream::{EventStream, LedgerStream, TagSet};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "a").with_tag(2), Entry::new(2, "b").with_tag(3)])?;
+    /// let stream = LedgerStream::new(ledger);
+    /// let mut cursor = stream.open(1, TagSet::of([3]))?;
+    /// assert_eq!(cursor.next(Deadline::Forever)?.payload, "b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new(ledger: Ledger) -> Self {
         LedgerStream {

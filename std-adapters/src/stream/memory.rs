@@ -71,6 +71,13 @@ pub enum AppendError {
 
 impl MemoryStream {
     /// An empty stream of at most `capacity` entries (at least 1) whose entries carry `tags`.
+    ///
+    /// ```
+    /// use ringledger::stream::{MemoryStream, TagSet};
+    ///
+    /// let stream = MemoryStream::new(1024, TagSet::all());
+    /// assert_eq!(stream.len(), 0);
+    /// ```
     #[must_use]
     pub fn new(capacity: usize, tags: TagSet) -> Self {
         let capacity = capacity.max(1);
@@ -88,6 +95,18 @@ impl MemoryStream {
 
     /// Appends `entries`, all or nothing, dropping the oldest entries beyond the capacity,
     /// and wakes every cursor waiting for them.
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let stream = MemoryStream::new(100, TagSet::all());
+    /// stream.append(&[Entry::new(5, "a"), Entry::new(9, "b")])?; // need not be dense
+    /// assert!(stream.append(&[Entry::new(9, "again")]).is_err()); // must increase
+    /// assert_eq!(stream.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn append(&self, entries: &[Entry]) -> Result<(), AppendError> {
         let shared = &*self.shared;
         {
