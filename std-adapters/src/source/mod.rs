@@ -76,6 +76,13 @@ pub struct SourceEvent {
 
 impl SourceEvent {
     /// An event of these bytes without a timestamp.
+    ///
+    /// ```
+    /// use ringledger::source::{SourceEvent, UNSET_TIMESTAMP};
+    ///
+    /// let event = SourceEvent::new("login");
+    /// assert_eq!((&event.data[..], event.timestamp), (&b"login"[..], UNSET_TIMESTAMP));
+    /// ```
     pub fn new(data: impl Into<Vec<u8>>) -> Self {
         SourceEvent {
             data: data.into(),
@@ -111,6 +118,31 @@ fn stamp(timestamp: u64) -> u64 {
 
 /// The events of one [`next_batch`](Source::next_batch) call. Reuse it: the events' buffers
 /// are kept for the next batch.
+///
+/// ```
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, Source, SourceOptions};
+///
+/// let mut n = 0;
+/// let options = SourceOptions::new().with_batch_size(2);
+/// let mut source = PullSource::new(options, move |_ctx, event| {
+///     n += 1;
+///     if n > 3 {
+///         return Err(NoEvent::Eof);
+///     }
+///     event.write(&[n])?;
+///     Ok(())
+/// });
+/// let mut batch = Batch::new(); // one batch, reused
+/// let mut seen = Vec::new();
+/// loop {
+///     let end = source.next_batch(&mut batch).unwrap();
+///     seen.extend(batch.iter().map(|e| e.data[0]));
+///     if end == BatchEnd::Eof {
+///         break;
+///     }
+/// }
+/// assert_eq!(seen, [1, 2, 3]);
+/// ```
 #[derive(Default)]
 pub struct Batch {
     /// Slots `..len` are the batch; the rest keep their buffers for reuse.

@@ -113,6 +113,20 @@ pub struct PullSource {
 
 impl PullSource {
     /// A source calling `pull` for each event.
+    ///
+    /// ```
+    /// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, Source, SourceOptions};
+    ///
+    /// let mut lines = vec!["b", "a"];
+    /// let mut source = PullSource::new(SourceOptions::new(), move |_ctx, event| {
+    ///     let line = lines.pop().ok_or(NoEvent::Eof)?;
+    ///     event.write(line.as_bytes())?;
+    ///     Ok(())
+    /// });
+    /// let mut batch = Batch::new();
+    /// assert_eq!(source.next_batch(&mut batch).unwrap(), BatchEnd::Eof);
+    /// assert_eq!(batch.len(), 2);
+    /// ```
     pub fn new(
         options: SourceOptions,
         pull: impl FnMut(&PullContext<'_>, &mut EventWriter<'_>) -> Result<(), NoEvent> + Send + 'static,
