@@ -16,14 +16,16 @@
 //!   with `write(2)` into a fresh `posix_fallocate`d file (the limit of a growing log; target:
 //!   ours ≥ 0.8× it in writes of 100, ≥ 0.5× one entry per write).
 //!   `commitlog_batch100`: `commitlog` 0.2, a `MessageBuf` of 100 messages per `append`, no
-//!   flush. `ringledger_batch100` / `ringledger_single`: `Ledger::write` with 100 entries per
+//!   flush. `fjall_batch100`: `fjall` 2, quasar's design in Rust (the log as sequence-keyed
+//!   values in an LSM, as quasar sits on pebble): a write batch of 100 inserts per commit, big-
+//!   endian sequence keys, no fsync, a fresh keyspace per sample. `ringledger_batch100` / `ringledger_single`: `Ledger::write` with 100 entries per
 //!   call, or one. commitlog starts empty in a fresh directory for every sample, deleted after
 //!   it; our ledger lives across samples (its background thread keeps a pre-faulted spare
 //!   segment ready, as in real use) and everything in it is deleted after each sample
 //!   (untimed), so sealed segments go away and dirty pages never pile up to the kernel's
 //!   write-back thresholds. Segment rolls happen inside the timed region, so per-sample times
 //!   are bimodal: read the slope/mean, not only the median. Targets: ours ≥ 0.7× the baseline,
-//!   ≥ 2× commitlog.
+//!   ≥ 2× commitlog, ≥ 3× fjall.
 //! - `ledger_synced_1000x256B`: `Durability::Synced` writes of 1000 entries each, next to
 //!   `pwrite4k_fdatasync`, a 4 KiB `pwrite` + `fdatasync` overwriting the same already-written
 //!   block of a file in the same directory, counted as 1000 elements per sync so the two
@@ -194,6 +196,34 @@ impl FramedBaseline {
     }
 }
 
+/// `batches` writes of [`APPEND_BATCH`] sequence-keyed values into a fresh `fjall` partition,
+/// one write batch each: quasar's own design (a log kept as sequence-keyed values in an LSM, as
+/// quasar sits on pebble) in Rust. No fsync, as in our unsynced writes; fjall's journal is
+/// buffered. Returns their time; the keyspace closes (and flushes) after it.
+fn fjall_append(batches: u64) -> Duration {
+    let dir = scratch_dir();
+    let keyspace = fjall::Config::new(dir.path()).open().expect("fjall");
+    let ledger = keyspace
+        .open_partition("ledger", fjall::PartitionCreateOptions::default())
+        .expect("fjall partition");
+    let mut seq = 0u64;
+    let start = Instant::now();
+    for _ in 0..batches {
+        let mut batch = keyspace.batch();
+        for _ in 0..APPEND_BATCH {
+            seq += 1;
+            batch.insert(&ledger, seq.to_be_bytes(), black_box(&PAYLOAD_256[..]));
+        }
+        batch.commit().expect("fjall commit");
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(seq, batches * APPEND_BATCH as u64);
+    drop(ledger);
+    drop(keyspace);
+    drop(dir);
+    elapsed
+}
+
 /// `batches` appends of [`APPEND_BATCH`] messages to a fresh `commitlog`; returns their time.
 fn commitlog_append(batches: u64) -> Duration {
     let dir = scratch_dir();
@@ -326,6 +356,7 @@ fn append(c: &mut Criterion) {
         b.iter_custom(write64k_append)
     });
     g.bench_function("commitlog_batch100", |b| b.iter_custom(commitlog_append));
+    g.bench_function("fjall_batch100", |b| b.iter_custom(fjall_append));
     for (name, batch) in [
         ("ringledger_batch100", APPEND_BATCH),
         ("ringledger_single", 1),
