@@ -20,6 +20,8 @@ fn main() {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
+    // Print the slow entries (read once, not per entry).
+    let show = std::env::var("SHOW").is_ok();
     let every = Duration::from_micros(
         std::env::var("EVERY_US")
             .ok()
@@ -77,7 +79,7 @@ fn main() {
                             drop(consumer.mark(e.sequence, true).unwrap());
                         }
                         let l = Duration::from_nanos(now().saturating_sub(e.timestamp));
-                        if l > Duration::from_micros(500) && std::env::var("SHOW").is_ok() {
+                        if l > Duration::from_micros(500) && show {
                             eprintln!(
                                 "slow {} {} {}",
                                 e.sequence,

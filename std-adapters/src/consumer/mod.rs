@@ -151,6 +151,39 @@ pub enum ConsumerError {
     Spawn(#[source] std::sync::Arc<std::io::Error>),
 }
 
+/// What the read-ahead entries offer the caller of [`next_ready`].
+enum Ready {
+    /// The next entry to deliver (now pending in the window, for a persistent consumer).
+    Entry(Entry),
+    /// Nothing read ahead (or all of it skipped, as marked by an earlier run).
+    Empty,
+    /// The window is full: the next entry waits for a persist to make room.
+    Full,
+}
+
+/// Takes the next entry of `ahead` (kept newest first) that `marks` lets through, dropping
+/// the ones an earlier run marked; `recv` and `recv_batch` share it.
+fn next_ready(ahead: &mut Vec<Entry>, marks: &mut Option<Marks>) -> Ready {
+    while let Some(entry) = ahead.last() {
+        let offer = match marks {
+            None => Offer::Deliver,
+            Some(marks) => marks.offer(entry.sequence),
+        };
+        match offer {
+            Offer::Deliver => {
+                if let Some(entry) = ahead.pop() {
+                    return Ready::Entry(entry);
+                }
+            }
+            Offer::Skip => {
+                ahead.pop();
+            }
+            Offer::Full => return Ready::Full,
+        }
+    }
+    Ready::Empty
+}
+
 /// A consumer of a [`Ledger`]; see the [module documentation](self).
 ///
 /// ```
@@ -393,28 +426,15 @@ impl Consumer {
                     continue;
                 }
             }
-            let Some(entry) = reader.ahead.last() else {
-                continue;
-            };
             let mut state = lock(&self.shared.state);
             if let Some(reason) = &state.stopped {
                 return Err(reason.clone());
             }
-            let offer = match state.marks.as_mut() {
-                None => Offer::Deliver,
-                Some(marks) => marks.offer(entry.sequence),
-            };
-            match offer {
-                Offer::Deliver => {
-                    drop(state);
-                    if let Some(entry) = reader.ahead.pop() {
-                        return Ok(entry);
-                    }
-                }
-                Offer::Skip => {
-                    reader.ahead.pop();
-                }
-                Offer::Full => {
+            match next_ready(&mut reader.ahead, &mut state.marks) {
+                Ready::Entry(entry) => return Ok(entry),
+                // Everything read ahead was skipped: read on.
+                Ready::Empty => {}
+                Ready::Full => {
                     drop(state);
                     drop(reader);
                     self.wait_for_room(deadline)?;
@@ -456,24 +476,12 @@ impl Consumer {
         let mut reader = lock(&self.reader);
         let mut state = lock(&self.shared.state);
         while taken < max && state.stopped.is_none() {
-            let Some(entry) = reader.ahead.last() else {
-                break;
-            };
-            let offer = match state.marks.as_mut() {
-                None => Offer::Deliver,
-                Some(marks) => marks.offer(entry.sequence),
-            };
-            match offer {
-                Offer::Deliver => {
-                    if let Some(entry) = reader.ahead.pop() {
-                        out.push(entry);
-                        taken += 1;
-                    }
+            match next_ready(&mut reader.ahead, &mut state.marks) {
+                Ready::Entry(entry) => {
+                    out.push(entry);
+                    taken += 1;
                 }
-                Offer::Skip => {
-                    reader.ahead.pop();
-                }
-                Offer::Full => break,
+                Ready::Empty | Ready::Full => break,
             }
         }
         Ok(taken)
