@@ -57,6 +57,22 @@ pub struct Recovered {
 
 /// Applies the recovery rule to the last segment's image, zeroing whatever follows the valid
 /// frames. Fails only when the file header itself is invalid.
+///
+/// ```
+/// use ringledger_core::segment::{recover, FileHeader, Writer};
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 4096, created_ns: 0 };
+/// let mut image = vec![0u8; 4096];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(1, 0, 0, b"durable").unwrap();
+/// let end = writer.end();
+/// writer.append(2, 0, 0, b"half-written").unwrap();
+/// image[end + 30..end + 40].fill(0); // a crash tore the second frame
+///
+/// let recovered = recover(&mut image).unwrap();
+/// assert_eq!((recovered.end, recovered.stats.count), (end, 1));
+/// assert!(recovered.damage.is_some());
+/// assert!(image[end..].iter().all(|&b| b == 0), "what follows is zeroed");
+/// ```
 pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
     let plan = recovery_plan(image)?;
     image[plan.zeroed.clone()].fill(0);

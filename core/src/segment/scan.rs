@@ -157,6 +157,22 @@ impl ScanEnd<'_> {
 /// Yields the valid records of a segment image in order; then [`Scanner::end`] says why it
 /// stopped.
 ///
+/// ```
+/// use ringledger_core::segment::{FileHeader, ScanEnd, Scanner, Writer};
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 4096, created_ns: 0 };
+/// let mut image = vec![0u8; 4096];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(1, 0, 0, b"kept").unwrap();
+/// let end = writer.end();
+/// writer.append(2, 0, 0, b"torn").unwrap();
+/// image[end + 20] ^= 1; // a flipped bit in the second frame
+///
+/// let mut scanner = Scanner::new(&image).unwrap();
+/// assert_eq!(scanner.next().unwrap().payload, b"kept");
+/// assert!(scanner.next().is_none());
+/// assert!(!matches!(scanner.end(), Some(ScanEnd::CleanEnd { .. })), "{:?}", scanner.end());
+/// ```
+///
 /// The image may be shorter than the header's capacity (a truncated file, or a prefix of the
 /// mapping): the frame area then ends with the image, and a frame cut by it is a torn tail.
 #[derive(Debug, Clone)]

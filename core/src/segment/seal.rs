@@ -139,6 +139,20 @@ pub enum OpenSealedError {
 }
 
 /// A sealed segment, opened through its footer and seal, without a scan.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, SealedSegment, Writer};
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 4096, created_ns: 0 };
+/// let mut image = vec![0u8; 4096];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// for seq in [1, 5, 9] {
+///     writer.append(seq, 0, 0, &[seq as u8; 3]).unwrap();
+/// }
+/// writer.seal().unwrap();
+/// let sealed = SealedSegment::open(&image).unwrap();
+/// assert_eq!(sealed.find(5).unwrap().unwrap().payload, [5; 3]);
+/// assert!(sealed.find(6).unwrap().is_none());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SealedSegment<'a> {
     image: &'a [u8],

@@ -402,6 +402,17 @@ impl Appender {
 
 /// Appends record frames to a segment image and seals it: an [`Appender`] over a
 /// `&mut [u8]` of the whole image.
+///
+/// ```
+/// use ringledger_core::segment::FileHeader;
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 4096, created_ns: 0 };
+/// let mut image = vec![0u8; 4096];
+/// let mut writer = ringledger_core::segment::Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(1, 1_000, 0, b"first").unwrap();
+/// writer.append(2, 1_001, 0, b"second").unwrap();
+/// assert_eq!(writer.stats().count, 2);
+/// writer.seal().unwrap(); // full: no more appends
+/// ```
 #[derive(Debug)]
 pub struct Writer<'a> {
     image: &'a mut [u8],
