@@ -5,6 +5,24 @@ use std::io;
 use ringledger_core::segment::CorruptReason;
 
 /// What went wrong.
+///
+/// The `Display` text is the error's own part; the cause (an I/O error, say) is its
+/// [`source`](std::error::Error::source): print the chain with [`error_chain`](crate::error_chain).
+///
+/// ```
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig, LedgerError};
+///
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+/// ledger.write(&[Entry::new(5, "e")])?;
+/// match ledger.write(&[Entry::new(5, "again")]) {
+///     Err(LedgerError::NotMonotonic { .. }) => {} // nothing was written
+///     other => panic!("{other:?}"),
+/// }
+/// // One writer per directory.
+/// assert!(matches!(Ledger::open(dir.path(), LedgerConfig::default()), Err(LedgerError::Locked)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {

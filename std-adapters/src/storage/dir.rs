@@ -33,6 +33,19 @@ pub struct DirStorage {
 
 impl DirStorage {
     /// Uses the directory at `path`, creating it (and its parents) if needed.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Ledger, LedgerConfig};
+    /// use ringledger::storage::DirStorage;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let storage = DirStorage::new(dir.path().join("a/b"))?;
+    /// // What `Ledger::open(dir)` does.
+    /// let ledger = Ledger::open_in(Arc::new(storage), LedgerConfig::default())?;
+    /// assert!(ledger.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         fs::create_dir_all(&path)?;

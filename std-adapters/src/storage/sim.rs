@@ -186,6 +186,20 @@ impl State {
 
 impl SimStorage {
     /// An empty storage.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    ///
+    /// let storage = SimStorage::new();
+    /// let ledger = Ledger::open_in(Arc::new(storage.clone()), LedgerConfig::default()).unwrap();
+    /// ledger.write(&[Entry::new(1, "lost?")]).unwrap(); // buffered: not synced
+    /// drop(ledger);
+    /// // A power loss, by seed: unsynced pages may go, synced ones never do.
+    /// let after = Ledger::open_in(Arc::new(storage.crash(7)), LedgerConfig::default()).unwrap();
+    /// assert!(after.head() <= 1);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

@@ -180,6 +180,25 @@ impl Default for Waiters {
 
 impl Waiters {
     /// An empty set of waiters.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use ringledger::wait::{Deadline, Waiters};
+    ///
+    /// let ready = Arc::new(AtomicBool::new(false));
+    /// let waiters = Arc::new(Waiters::new());
+    /// let setter = {
+    ///     let (ready, waiters) = (ready.clone(), waiters.clone());
+    ///     std::thread::spawn(move || {
+    ///         ready.store(true, Ordering::Release);
+    ///         waiters.notify(); // after publishing the condition
+    ///     })
+    /// };
+    /// let got = waiters.wait_until(Deadline::Forever, None, || ready.load(Ordering::Acquire).then_some(()));
+    /// assert_eq!(got, Ok(()));
+    /// setter.join().unwrap();
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         barrier::prepare();
@@ -325,6 +344,18 @@ impl Default for CancelToken {
 
 impl CancelToken {
     /// A token that is not cancelled.
+    ///
+    /// ```
+    /// use ringledger::wait::{CancelToken, Deadline, WaitError, Waiters};
+    ///
+    /// let token = CancelToken::new();
+    /// let waiters = Waiters::new();
+    /// token.cancel();
+    /// // A cancelled wait ends at once, whatever the deadline.
+    /// let got = waiters.wait_until::<()>(Deadline::Forever, Some(&token), || None);
+    /// assert_eq!(got, Err(WaitError::Cancelled));
+    /// assert!(token.is_cancelled());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         CancelToken {
