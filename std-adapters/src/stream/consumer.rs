@@ -19,6 +19,43 @@ use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 pub type HandlerError = Box<dyn Error + Send + Sync + 'static>;
 
 /// What a [`Consumer`] feeds: the application's side of a stream, which keeps its own offset.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{Consumer, Handler, HandlerError, MemoryStream, Stopped, TagSet};
+///
+/// /// Counts events, keeping its offset with its state.
+/// struct Counter {
+///     next: u64,
+///     seen: Vec<u64>,
+///     stop: ringledger::wait::CancelToken,
+/// }
+///
+/// impl Handler for Counter {
+///     fn tags(&self) -> TagSet {
+///         TagSet::all()
+///     }
+///     fn next_offset(&mut self) -> Result<u64, HandlerError> {
+///         Ok(self.next)
+///     }
+///     fn handle_event(&mut self, expected: u64, event: Entry) -> Result<(), HandlerError> {
+///         assert_eq!(expected, self.next);
+///         self.seen.push(event.sequence);
+///         self.next = event.sequence + 1;
+///         if self.seen.len() == 3 {
+///             self.stop.cancel();
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let stream = MemoryStream::new(100, TagSet::all());
+/// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(4, "c")]).unwrap();
+/// let mut consumer = Consumer::new(stream);
+/// let mut handler = Counter { next: 1, seen: Vec::new(), stop: consumer.cancel_token().clone() };
+/// assert_eq!(consumer.run(&mut handler), Stopped::Cancelled);
+/// assert_eq!(handler.seen, [1, 2, 4]);
+/// ```
 pub trait Handler {
     /// The tags it wants; the consumer reads the ones the stream carries among them.
     fn tags(&self) -> TagSet;
