@@ -9,6 +9,15 @@
 use core::fmt;
 
 /// The buffer was full; the item that did not fit is handed back.
+///
+/// ```
+/// use ringledger_core::{spsc, Full};
+///
+/// let (mut producer, _consumer) = spsc::channel::<String>(1);
+/// producer.push("kept".into()).unwrap();
+/// let Full(back) = producer.push("handed back".into()).unwrap_err();
+/// assert_eq!(back, "handed back");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Full<T>(pub T);
 

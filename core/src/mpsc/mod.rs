@@ -660,6 +660,15 @@ impl<'a, T> Consumer<'a, T> {
 }
 
 /// Pops items until the ring is empty; from [`Consumer::drain`].
+///
+/// ```
+/// use ringledger_core::mpsc;
+///
+/// let (producer, mut consumer) = mpsc::channel::<u8>(4);
+/// producer.push(1).unwrap();
+/// producer.push(2).unwrap();
+/// assert_eq!(consumer.drain().sum::<u8>(), 3);
+/// ```
 #[must_use = "a drain pops nothing unless iterated"]
 pub struct Drain<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,

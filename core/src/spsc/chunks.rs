@@ -56,6 +56,15 @@ impl<'a, T> Producer<'a, T> {
 }
 
 /// Free slots reserved by [`Producer::write_chunk_uninit`], to be written and then committed.
+///
+/// ```
+/// use ringledger_core::spsc;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u32>(8);
+/// let chunk = producer.write_chunk_uninit(3).unwrap();
+/// assert_eq!(chunk.fill_from_iter([7, 8, 9]), 3); // one index publication for all three
+/// assert_eq!(consumer.pop(), Some(7));
+/// ```
 pub struct WriteChunkUninit<'p, 'a, T> {
     producer: &'p mut Producer<'a, T>,
     len: usize,
@@ -202,6 +211,18 @@ impl<'a, T> Consumer<'a, T> {
 }
 
 /// Items at the front of the ring, readable in place, from [`Consumer::read_chunk`].
+///
+/// ```
+/// use ringledger_core::spsc;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+/// producer.push_slice(&[1, 2, 3]);
+/// let chunk = consumer.read_chunk(2).unwrap();
+/// let (first, second) = chunk.as_slices();
+/// assert_eq!([first, second].concat(), [1, 2]);
+/// chunk.commit_all(); // releases both slots at once
+/// assert_eq!(consumer.pop(), Some(3));
+/// ```
 pub struct ReadChunk<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,
     len: usize,
@@ -371,6 +392,14 @@ impl<T> Iterator for ReadChunkIntoIter<'_, '_, T> {
 impl<T> ExactSizeIterator for ReadChunkIntoIter<'_, '_, T> {}
 
 /// Pops items until the ring is empty; from [`Consumer::drain`].
+///
+/// ```
+/// use ringledger_core::spsc;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u8>(4);
+/// producer.push_slice(&[1, 2]);
+/// assert_eq!(consumer.drain().collect::<Vec<_>>(), [1, 2]);
+/// ```
 #[must_use = "a drain pops nothing unless iterated"]
 pub struct Drain<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,
