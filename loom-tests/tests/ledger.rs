@@ -22,6 +22,11 @@ fn config(durability: Durability) -> LedgerConfig {
     config
 }
 
+/// A fresh buffered ledger over its own simulated storage.
+fn buffered_ledger() -> Ledger {
+    Ledger::open_in(Arc::new(SimStorage::new()), config(Durability::Buffered)).unwrap()
+}
+
 fn entry(seq: u64) -> Entry {
     Entry::new(seq, vec![seq as u8; 8])
 }
@@ -38,8 +43,7 @@ fn check(entries: &[Entry]) {
 #[test]
 fn a_reader_reads_everything_up_to_the_head_it_saw() {
     loom::model(|| {
-        let ledger =
-            Ledger::open_in(Arc::new(SimStorage::new()), config(Durability::Buffered)).unwrap();
+        let ledger = buffered_ledger();
         let writer = {
             let ledger = ledger.clone();
             thread::spawn(move || {
@@ -98,8 +102,7 @@ fn a_synced_entry_is_durable_before_a_reader_sees_it() {
 #[test]
 fn index_is_consistent_with_a_racing_delete() {
     loom::model(|| {
-        let ledger =
-            Ledger::open_in(Arc::new(SimStorage::new()), config(Durability::Buffered)).unwrap();
+        let ledger = buffered_ledger();
         ledger.write(&[entry(1), entry(2), entry(3)]).unwrap();
         let deleter = {
             let ledger = ledger.clone();
@@ -120,8 +123,7 @@ fn index_is_consistent_with_a_racing_delete() {
 #[test]
 fn wait_for_head_wakes_on_the_write_that_reaches_it() {
     loom::model(|| {
-        let ledger =
-            Ledger::open_in(Arc::new(SimStorage::new()), config(Durability::Buffered)).unwrap();
+        let ledger = buffered_ledger();
         let writer = {
             let ledger = ledger.clone();
             thread::spawn(move || ledger.write(&[entry(1)]).unwrap())
@@ -142,8 +144,7 @@ fn wait_for_head_wakes_on_the_write_that_reaches_it() {
 #[test]
 fn racing_writers_publish_whole_writes_in_order() {
     loom::model(|| {
-        let ledger =
-            Ledger::open_in(Arc::new(SimStorage::new()), config(Durability::Buffered)).unwrap();
+        let ledger = buffered_ledger();
         let later = {
             let ledger = ledger.clone();
             thread::spawn(move || ledger.write(&[entry(3), entry(4)]).is_ok())

@@ -45,7 +45,7 @@ pub fn run(suite: Suite) -> Outcome {
         ));
     }
     if matches!(suite, Suite::Rings | Suite::All) {
-        rings(&machine, &mut verdict);
+        rings(&machine, &mut verdict)?;
     }
     if matches!(suite, Suite::Ledger | Suite::All) {
         ledger(&mut verdict)?;
@@ -295,10 +295,9 @@ fn mpsc_rate(cpus: Option<(usize, usize)>) -> f64 {
     fmt::rate(RING_ITEMS, start.elapsed())
 }
 
-fn rings(machine: &Machine, verdict: &mut Verdict) {
+fn rings(machine: &Machine, verdict: &mut Verdict) -> Result<(), String> {
     let cpus = machine.pair();
-    let samples = interleaved(|| Ok(spsc_rate(cpus)), || Ok(sync_channel_rate(1, cpus)))
-        .unwrap_or_else(|e: String| unreachable!("{e}"));
+    let samples = interleaved(|| Ok(spsc_rate(cpus)), || Ok(sync_channel_rate(1, cpus)))?;
     row(
         "SPSC ring, u64 across two threads",
         &samples,
@@ -306,8 +305,7 @@ fn rings(machine: &Machine, verdict: &mut Verdict) {
         "sync_channel(1024)",
         verdict,
     );
-    let samples = interleaved(|| Ok(mpsc_rate(cpus)), || Ok(sync_channel_rate(2, cpus)))
-        .unwrap_or_else(|e: String| unreachable!("{e}"));
+    let samples = interleaved(|| Ok(mpsc_rate(cpus)), || Ok(sync_channel_rate(2, cpus)))?;
     row(
         "MPSC ring, u64, two producers",
         &samples,
@@ -315,6 +313,7 @@ fn rings(machine: &Machine, verdict: &mut Verdict) {
         "sync_channel(1024)",
         verdict,
     );
+    Ok(())
 }
 
 /// Items per second through `std::sync::mpsc::sync_channel`, pinned as the rings are.

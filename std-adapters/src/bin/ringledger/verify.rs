@@ -14,8 +14,8 @@ use crate::{Report, ReportFormat};
 #[derive(Serialize, Default)]
 struct Verdict {
     ledger: String,
-    /// `clean`, `damaged` or `repaired` (`damaged` after `--repair` only if repair failed).
-    status: &'static str,
+    /// `damaged` after `--repair` only if repair failed.
+    status: Status,
     /// The first problem found, before any repair.
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<String>,
@@ -35,6 +35,17 @@ struct Verdict {
     table: Option<TableVerdict>,
 }
 
+/// What a check found, as the JSON shows it (`"clean"`, `"damaged"`, `"repaired"`).
+#[derive(Serialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Clean,
+    /// Until a check says otherwise.
+    #[default]
+    Damaged,
+    Repaired,
+}
+
 #[derive(Serialize)]
 struct Foreign {
     name: String,
@@ -44,7 +55,7 @@ struct Foreign {
 #[derive(Serialize, Default)]
 struct TableVerdict {
     path: String,
-    status: &'static str,
+    status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,9 +65,12 @@ struct TableVerdict {
 
 impl Verdict {
     fn ok(&self) -> bool {
-        self.status != "damaged"
+        self.status != Status::Damaged
             && self.foreign.is_empty()
-            && self.table.as_ref().is_none_or(|t| t.status != "damaged")
+            && self
+                .table
+                .as_ref()
+                .is_none_or(|t| t.status != Status::Damaged)
     }
 }
 
@@ -71,7 +85,7 @@ pub fn run(dir: &Path, repair: bool, format: ReportFormat) -> Outcome {
     };
     check_ledger(&path, repair, &mut verdict)?;
     let table_dir = dir.join("table");
-    if verdict.status != "damaged" && table_dir.is_dir() {
+    if verdict.status != Status::Damaged && table_dir.is_dir() {
         verdict.table = Some(check_table(&table_dir, repair)?);
     }
     verdict.print(format)?;
@@ -128,7 +142,7 @@ fn check_ledger(path: &Path, repair: bool, verdict: &mut Verdict) -> Result<(), 
                     describe_damage(damage)
                 ),
                 None => {
-                    verdict.status = "clean";
+                    verdict.status = Status::Clean;
                     verdict.records = Some(records);
                     verdict.segments = Some(ledger.segments().len());
                     verdict.head = Some(ledger.head());
@@ -138,7 +152,7 @@ fn check_ledger(path: &Path, repair: bool, verdict: &mut Verdict) -> Result<(), 
         },
     };
     verdict.problem = Some(problem);
-    verdict.status = "damaged";
+    verdict.status = Status::Damaged;
     if !repair {
         return Ok(());
     }
@@ -161,7 +175,7 @@ fn check_ledger(path: &Path, repair: bool, verdict: &mut Verdict) -> Result<(), 
             fmt::chain(&e)
         )
     })?;
-    verdict.status = "repaired";
+    verdict.status = Status::Repaired;
     verdict.records = Some(records);
     verdict.segments = Some(ledger.segments().len());
     verdict.head = Some(ledger.head());
@@ -188,7 +202,7 @@ fn check_table(table_dir: &Path, repair: bool) -> Result<TableVerdict, String> {
         Err(e) => e,
         Ok(table) => match table.recovery() {
             None => {
-                verdict.status = "clean";
+                verdict.status = Status::Clean;
                 verdict.consumers = Some(table.all().map_err(|e| fmt::chain(&e))?.len());
                 return Ok(verdict);
             }
@@ -199,7 +213,7 @@ fn check_table(table_dir: &Path, repair: bool) -> Result<TableVerdict, String> {
             ),
         },
     };
-    verdict.status = "damaged";
+    verdict.status = Status::Damaged;
     verdict.problem = Some(problem);
     Ok(verdict)
 }
@@ -214,13 +228,13 @@ impl Report for Verdict {
         }
         let problem = self.problem.as_deref().unwrap_or_default();
         match self.status {
-            "clean" => say!(
+            Status::Clean => say!(
                 "{}: clean: {} records in {} segments",
                 self.ledger,
                 self.records.unwrap_or_default(),
                 self.segments.unwrap_or_default()
             ),
-            "repaired" => {
+            Status::Repaired => {
                 say!("{}: {problem}; repairing", self.ledger);
                 for repair in &self.repairs {
                     say!("  {repair}");
@@ -232,7 +246,7 @@ impl Report for Verdict {
                     self.head.unwrap_or_default()
                 );
             }
-            _ => {
+            Status::Damaged => {
                 eprintln!("{}: {problem}", self.ledger);
                 eprintln!("(run `ringledger verify --repair` to cut the log there)");
             }
