@@ -330,6 +330,35 @@ fn verify_reports_foreign_entries_in_a_ledger_directory() {
     }
 }
 
+/// What a killed writer leaves behind (its spare segment, a segment or meta file being
+/// created) is the ledger's own: `verify` does not call it foreign, and the next writable
+/// open removes it.
+#[test]
+fn verify_knows_the_leftovers_of_a_killed_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path(), "1000");
+    let ledger = dir.path().join("ledger");
+    for name in [
+        "spare-0123456789abcdef.tmp",
+        "00000000000000099999.seg.tmp",
+        "ledger.meta.tmp",
+    ] {
+        std::fs::write(ledger.join(name), "").unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let out = ringledger(&["verify", d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("foreign"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(ledger.join("spare-xyz.tmp"), "").unwrap();
+    let out = ringledger(&["verify", d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("spare-xyz.tmp: a foreign entry"));
+}
+
 /// A garbled or empty `ledger.meta` next to intact segments: `verify` advises `--repair`,
 /// and `--repair` rebuilds it from the segments (saying so), after which the ledger is clean
 /// and holds its entries.

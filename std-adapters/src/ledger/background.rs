@@ -230,6 +230,9 @@ struct Worker {
     prefault: bool,
 }
 
+/// The start of a spare segment's temporary name: `spare-<16 hex digits>.tmp`.
+pub(super) const SPARE_PREFIX: &str = "spare-";
+
 impl Worker {
     fn run(&self, job: Job) {
         match job {
@@ -237,7 +240,7 @@ impl Worker {
                 if lock(&self.spare).is_some() {
                     return;
                 }
-                let name = format!("spare-{:016x}.tmp", random_u64());
+                let name = format!("{SPARE_PREFIX}{:016x}.tmp", random_u64());
                 // A failure (a full disk) leaves no spare: the writer then creates the file
                 // itself and reports the error to its caller.
                 // A synced ledger's files get their zeros written: its syncs then commit no

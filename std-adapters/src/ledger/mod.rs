@@ -90,6 +90,56 @@ pub use error::LedgerError;
 use read::{live_in, walk};
 use write::{SyncState, Writer};
 
+/// What a file name in a ledger directory is to the ledger, if anything.
+///
+/// Tools that look at a ledger directory (the `ringledger verify` command, a backup script)
+/// use it to tell the ledger's own files from foreign ones. Temporary files are what an
+/// interrupted writer leaves behind (a segment being created, a spare segment prepared in
+/// advance, a metadata file being replaced); the next writable [`Ledger::open`] removes them.
+///
+/// ```
+/// use ringledger::ledger::{ledger_file_kind, LedgerFileKind};
+///
+/// assert_eq!(ledger_file_kind("00000000000000000001.seg"), Some(LedgerFileKind::Segment));
+/// assert_eq!(ledger_file_kind("spare-0123456789abcdef.tmp"), Some(LedgerFileKind::Temporary));
+/// assert_eq!(ledger_file_kind("notes.txt"), None);
+/// ```
+pub fn ledger_file_kind(name: &str) -> Option<LedgerFileKind> {
+    use ringledger_core::segment::parse_file_name;
+    let spare = |base: &str| {
+        base.strip_prefix(background::SPARE_PREFIX)
+            .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if name == meta::META_FILE {
+        Some(LedgerFileKind::Meta)
+    } else if name == crate::storage::LOCK_FILE {
+        Some(LedgerFileKind::Lock)
+    } else if parse_file_name(name).is_ok() {
+        Some(LedgerFileKind::Segment)
+    } else if name
+        .strip_suffix(".tmp")
+        .is_some_and(|base| base == meta::META_FILE || parse_file_name(base).is_ok() || spare(base))
+    {
+        Some(LedgerFileKind::Temporary)
+    } else {
+        None
+    }
+}
+
+/// The kinds of file a ledger directory holds; see [`ledger_file_kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LedgerFileKind {
+    /// A segment file, `<20-digit base sequence>.seg`.
+    Segment,
+    /// `ledger.meta`: the ledger's id, head and tail.
+    Meta,
+    /// `LOCK`, the file a writer locks.
+    Lock,
+    /// A leftover of an interrupted writer, removed by the next writable open.
+    Temporary,
+}
+
 /// One entry of the ledger.
 ///
 /// ```

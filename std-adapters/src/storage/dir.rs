@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{LockGuard, Region, Storage};
+use super::{LockGuard, Region, Storage, LOCK_FILE};
 
 /// A directory on a real file system; see the [module documentation](super).
 ///
@@ -179,7 +179,6 @@ impl Storage for DirStorage {
 }
 
 /// The lock file's name; [`Storage::list`] leaves it out.
-const LOCK_FILE: &str = "LOCK";
 
 /// Gives the file `len` bytes of really allocated space: on a full disk this fails with
 /// `ENOSPC`, where `set_len` would make a sparse file whose first write through a mapping

@@ -97,7 +97,7 @@ pub fn run(dir: &Path, repair: bool, format: ReportFormat) -> Outcome {
 }
 
 /// The entries of the ledger directory `path` that are not the ledger's: anything but
-/// `ledger.meta`, `LOCK`, segment files and their `.tmp` leftovers as regular files.
+/// the files [`ringledger::ledger::ledger_file_kind`] names, as regular files.
 fn foreign_entries(path: &Path) -> Result<Vec<Foreign>, String> {
     let mut foreign = Vec::new();
     let entries =
@@ -108,13 +108,7 @@ fn foreign_entries(path: &Path) -> Result<Vec<Foreign>, String> {
         let kind = entry
             .file_type()
             .map_err(|e| format!("{}: {}", entry.path().display(), fmt::chain(&e)))?;
-        let ours = name == "ledger.meta"
-            || name == "ledger.meta.tmp"
-            || name == "LOCK"
-            || ringledger::core::segment::parse_file_name(&name).is_ok()
-            || name
-                .strip_suffix(".tmp")
-                .is_some_and(|base| ringledger::core::segment::parse_file_name(base).is_ok());
+        let ours = ringledger::ledger::ledger_file_kind(&name).is_some();
         let what = match (ours, kind.is_file(), kind.is_dir()) {
             (true, true, _) => continue,
             (true, false, true) => "a directory named like a ledger file",
