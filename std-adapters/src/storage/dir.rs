@@ -178,8 +178,6 @@ impl Storage for DirStorage {
     }
 }
 
-/// The lock file's name; [`Storage::list`] leaves it out.
-
 /// Gives the file `len` bytes of really allocated space: on a full disk this fails with
 /// `ENOSPC`, where `set_len` would make a sparse file whose first write through a mapping
 /// raises `SIGBUS`.

@@ -21,7 +21,7 @@ pub mod sim;
 #[cfg(unix)]
 pub use dir::DirStorage;
 
-/// The file in a storage directory that a writer locks.
+/// The file in a storage directory that a writer locks; [`Storage::list`] leaves it out.
 pub(crate) const LOCK_FILE: &str = "LOCK";
 
 /// A file mapped into memory, shared with the operating system's page cache.
