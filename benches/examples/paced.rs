@@ -36,8 +36,8 @@ fn main() {
     let dir =
         tempfile::tempdir_in(std::env::var("DIR").unwrap_or("/var/tmp".into())).expect("temp dir");
     let mut config = LedgerConfig::default();
-    if std::env::var("RINGLEDGER_PREFAULT").is_ok_and(|v| v == "0") {
-        config.prefault = false;
+    if let Ok(v) = std::env::var("RINGLEDGER_PREFAULT") {
+        config.prefault = v == "1";
     }
     let ledger = Ledger::open(dir.path().join("ledger"), config).expect("open");
     let payload = Bytes::from(vec![7u8; 256]);

@@ -345,9 +345,7 @@ impl Appender {
         tail: &mut [u8],
     ) -> Result<usize, WriteError> {
         self.check_tail(tail)?;
-        let at = self.end;
-        let payload_len = SEAL_FIXED_LEN + self.index_entries * INDEX_ENTRY_LEN;
-        let total = frame_len(payload_len);
+        let total = self.seal_len();
         // `append` kept this room; the check only guards against a broken invariant.
         if total + FOOTER_LEN > tail.len() {
             return Err(WriteError::Full {
@@ -355,7 +353,52 @@ impl Appender {
                 available: tail.len(),
             });
         }
-        let frame = &mut tail[..total];
+        self.seal_frame_staged(index, &mut tail[..total])
+    }
+
+    /// The bytes of the seal frame [`seal_frame_indexed`](Self::seal_frame_indexed) would write
+    /// now (the room `append` keeps for it).
+    pub fn seal_len(&self) -> usize {
+        frame_len(SEAL_FIXED_LEN + self.index_entries * INDEX_ENTRY_LEN)
+    }
+
+    /// Like [`seal_frame_indexed`](Self::seal_frame_indexed), for a writer that stages its
+    /// writes: builds the seal frame into `frame`, exactly [`seal_len`](Self::seal_len) bytes,
+    /// which the caller writes at [`end`](Self::end). Returns the seal's end.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader, Scanner, ScanEnd};
+    ///
+    /// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 9, capacity: 8192, created_ns: 0 };
+    /// let mut image = vec![0u8; 8192];
+    /// header.encode(&mut image[..64]).unwrap();
+    /// let mut appender = Appender::create(&header, 4096).unwrap();
+    /// let end = appender.append(&mut image[64..], 1, 10, 0, b"one").unwrap();
+    /// let mut seal = vec![0u8; appender.seal_len()];
+    /// let at = appender.end();
+    /// let index = [ringledger_core::segment::IndexEntry { relative_seq: 0, offset: 64 }];
+    /// let sealed_end = appender.seal_frame_staged(index, &mut seal).unwrap();
+    /// image[at..sealed_end].copy_from_slice(&seal);
+    /// assert_eq!(end, at);
+    ///
+    /// let scanner = Scanner::new(&image).unwrap();
+    /// assert!(matches!(scanner.finish(), ScanEnd::CleanEnd { seal: Some(_), .. }));
+    /// ```
+    pub fn seal_frame_staged(
+        self,
+        index: impl IntoIterator<Item = IndexEntry>,
+        frame: &mut [u8],
+    ) -> Result<usize, WriteError> {
+        let at = self.end;
+        let payload_len = SEAL_FIXED_LEN + self.index_entries * INDEX_ENTRY_LEN;
+        let total = frame_len(payload_len);
+        let available = self.capacity().saturating_sub(at);
+        if total + FOOTER_LEN > available || frame.len() != total {
+            return Err(WriteError::Full {
+                needed: total + FOOTER_LEN,
+                available: available.min(frame.len().saturating_add(FOOTER_LEN)),
+            });
+        }
         let (header, body) = frame.split_at_mut(FRAME_HEADER_LEN);
         let (payload, padding) = body.split_at_mut(payload_len);
         let mut written = 0;

@@ -31,9 +31,12 @@ pub struct LedgerConfig {
     /// When recovery finds damage inside sealed data (or a missing segment), cut the log at
     /// the damage instead of failing to open. Default `false`.
     pub repair: bool,
-    /// Fault in the active segment's pages on a background thread, ahead of a writer that
-    /// writes through the mapping (buffered writes). Synced writes are staged and written
-    /// with `pwrite`, need no pages mapped and never start it. Default `true`.
+    /// Write buffered entries through the mapping, with the active segment's pages faulted
+    /// in ahead of the writer by a background thread. Default `true`. With `false`, every
+    /// write is staged (its frames built in a buffer) and written with one `pwrite`: no page
+    /// is mapped or zeroed ahead of the writer, but every write is a system call, which costs
+    /// small writes dearly (measured on ext4, 256 B entries: about the same rate in writes of
+    /// 100, a tenth of it one entry per write). Synced writes are always staged.
     pub prefault: bool,
     /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
     /// writer (in another process) has open. Recovery is worked out, not applied: the report

@@ -312,7 +312,9 @@ impl Inner {
             });
         }
         let synced = durability == Durability::Synced;
-        let staged = synced;
+        // Staged unless the configuration asks for writes through the mapping (and synced
+        // writes always: see `append_to_active`).
+        let staged = synced || !self.config.prefault;
         let mut rolled = false;
         let (segment, end, counts) = loop {
             if writer.active.is_none() {
@@ -610,9 +612,12 @@ impl Inner {
         header
             .encode(&mut image)
             .map_err(|e| LedgerError::Config(crate::error_chain(&e)))?;
-        // SAFETY: the new file is ours alone until it is published below.
-        let whole = unsafe { mapping.tail_mut(0) };
-        whole[..FILE_HEADER_LEN].copy_from_slice(&image);
+        // Written with `pwrite`, not through the mapping: a store there would fault the page
+        // in, and the fault reads ahead (zeroing) pages the writer then overwrites.
+        if let Err(e) = mapping.region().write_at(0, &image) {
+            let _ = self.storage.remove(&spare_name);
+            return Err(LedgerError::io(format!("writing the header of {name}"), e));
+        }
         // The header (and the file's allocation) must be durable before the name is: a
         // segment name on disk always has a valid header behind it.
         if let Err(e) = mapping.region().sync() {
@@ -642,22 +647,39 @@ impl Inner {
 
         if let Some((old, appender)) = writer.active.take() {
             let end = appender.end();
-            // SAFETY: below the committed end nobody writes; at and above it only the writer,
-            // which is us.
-            let (records, tail) = unsafe { (old.mapping.slice(0, end), old.mapping.tail_mut(end)) };
             // The index the segment kept while appending is the seal's; should it ever
-            // disagree, build the seal's from the records instead.
+            // disagree, build the seal's from the records instead. Staged and written with
+            // one `pwrite`, like the records.
+            let seal = &mut writer.staging;
+            seal.clear();
+            seal.resize(appender.seal_len(), 0);
             appender
                 .clone()
-                .seal_frame_indexed(old.seal_index(), tail)
+                .seal_frame_staged(old.seal_index(), seal)
                 .or_else(|e| {
                     debug_assert!(false, "the segment's index disagrees with the seal's: {e}");
-                    appender.seal_frame(records, tail)
+                    // SAFETY: below the committed end nobody writes.
+                    let records = unsafe { old.mapping.slice(0, end) };
+                    let mut tail = vec![0u8; old.mapping.len() - end];
+                    let sealed = appender.clone().seal_frame(records, &mut tail)?;
+                    seal.copy_from_slice(&tail[..sealed - end]);
+                    Ok(sealed)
                 })
-                .map_err(|e| LedgerError::BadSegment {
-                    segment: old.name.clone(),
-                    reason: format!("sealing: {}", crate::error_chain(&e)),
-                })?;
+                .map_err(
+                    |e: ringledger_core::segment::WriteError| LedgerError::BadSegment {
+                        segment: old.name.clone(),
+                        reason: format!("sealing: {}", crate::error_chain(&e)),
+                    },
+                )?;
+            if let Err(e) = old.mapping.region().write_at(end, seal) {
+                // Part of a seal may be in the file now: the ledger can no longer say where
+                // the segment ends.
+                return Err(self.poison(format!(
+                    "writing the seal of {}: {}",
+                    old.name,
+                    crate::error_chain(&e)
+                )));
+            }
             // Nobody writes the records and the seal again: write-protect them, so that
             // writing them back does not have to flush a TLB entry per page.
             old.mapping.region().protect(0..end);
