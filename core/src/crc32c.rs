@@ -6,9 +6,16 @@
 //! - x86_64 with SSE4.2: the `crc32` instruction, 8 bytes at a time. Compiled in directly when
 //!   the target enables `sse4.2`; otherwise detected once at run time under the `std` feature.
 //! - aarch64 with the CRC extension: `crc32cx`, likewise.
+//!
+//! The instruction has a latency of about three cycles and a throughput of one per cycle, so
+//! one chain over a buffer runs at a third of what the unit can do. Buffers of at least
+//! `THREE_WAY` bytes are cut into rounds of three stretches of `STREAM` bytes, whose chains
+//! run side by side and are joined by moving a register over `STREAM` zero bytes (by table);
+//! the rest runs as one chain.
 //! - everywhere else (thumbv6m, thumbv7em, Miri): slicing-by-8 over tables built at compile time.
 //!
-//! All three give the same result; the tests compare them on every length up to 300 bytes.
+//! All three give the same result; the tests compare them on every length up to 800 bytes
+//! (past two rounds of the three-way split).
 //! The crates.io `crc32c` crate needs `std`, which is why this small module exists.
 
 /// The reflected CRC-32C polynomial.
@@ -45,6 +52,123 @@ const fn build_tables() -> [[u32; 256]; 8] {
         i += 1;
     }
     tables
+}
+
+/// Bytes of each of the three chains in a round of the hardware paths: 10 words, so that a
+/// 256-byte payload is one round and two words.
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+const STREAM: usize = 80;
+
+/// The shortest buffer the hardware paths split three ways.
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+const THREE_WAY: usize = 3 * STREAM;
+
+/// `SHIFT[k][b]`: the raw CRC register `b << 8k` run over [`STREAM`] zero bytes (4 KiB).
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+static SHIFT: [[u32; 256]; 4] = shift_tables();
+
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+const fn shift_tables() -> [[u32; 256]; 4] {
+    // The register is linear in its bits: shift each of the 32 once, then combine.
+    let mut basis = [0u32; 32];
+    let mut bit = 0;
+    while bit < 32 {
+        let mut crc = 1u32 << bit;
+        let mut step = 0;
+        while step < 8 * STREAM {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
+            step += 1;
+        }
+        basis[bit] = crc;
+        bit += 1;
+    }
+    let mut tables = [[0u32; 256]; 4];
+    let mut k = 0;
+    while k < 4 {
+        let mut b = 0;
+        while b < 256 {
+            let mut value = 0;
+            let mut i = 0;
+            while i < 8 {
+                if b & (1 << i) != 0 {
+                    value ^= basis[8 * k + i];
+                }
+                i += 1;
+            }
+            tables[k][b] = value;
+            b += 1;
+        }
+        k += 1;
+    }
+    tables
+}
+
+/// The raw CRC register `crc` run over [`STREAM`] zero bytes.
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+#[inline(always)]
+fn shift(crc: u32) -> u32 {
+    SHIFT[0][(crc & 0xFF) as usize]
+        ^ SHIFT[1][((crc >> 8) & 0xFF) as usize]
+        ^ SHIFT[2][((crc >> 16) & 0xFF) as usize]
+        ^ SHIFT[3][(crc >> 24) as usize]
+}
+
+/// Runs `step` (the hardware's 8-byte update) over whole rounds of `data` in three chains
+/// joined by [`shift`]; returns the register and the bytes left after the last round.
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+#[inline(always)]
+fn three_way(mut state: u32, data: &[u8], step: impl Fn(u32, u64) -> u32) -> (u32, &[u8]) {
+    let mut rounds = data.chunks_exact(THREE_WAY);
+    for round in &mut rounds {
+        let (a, rest) = round.split_at(STREAM);
+        let (b, c) = rest.split_at(STREAM);
+        let (mut ca, mut cb, mut cc) = (state, 0, 0);
+        for ((wa, wb), wc) in a
+            .chunks_exact(8)
+            .zip(b.chunks_exact(8))
+            .zip(c.chunks_exact(8))
+        {
+            ca = step(ca, word(wa));
+            cb = step(cb, word(wb));
+            cc = step(cc, word(wc));
+        }
+        state = shift(shift(ca) ^ cb) ^ cc;
+    }
+    (state, rounds.remainder())
+}
+
+/// The little-endian word of an 8-byte chunk.
+#[cfg(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+    ))]
+#[inline(always)]
+fn word(chunk: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(chunk);
+    u64::from_le_bytes(bytes)
 }
 
 /// The CRC-32C of `data`.
@@ -134,15 +258,15 @@ mod x86 {
     /// The CPU must support SSE4.2.
     #[target_feature(enable = "sse4.2")]
     pub(super) unsafe fn update(state: u32, data: &[u8]) -> u32 {
+        // The instruction keeps the upper half zero, so the truncations lose nothing.
+        let (state, rest) = super::three_way(state, data, |crc, word| {
+            _mm_crc32_u64(u64::from(crc), word) as u32
+        });
         let mut state = u64::from(state);
-        let mut chunks = data.chunks_exact(8);
+        let mut chunks = rest.chunks_exact(8);
         for chunk in &mut chunks {
-            let word = u64::from_le_bytes([
-                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            ]);
-            state = _mm_crc32_u64(state, word);
+            state = _mm_crc32_u64(state, super::word(chunk));
         }
-        // The instruction keeps the upper half zero, so the truncation loses nothing.
         let mut state = state as u32;
         for &byte in chunks.remainder() {
             state = _mm_crc32_u8(state, byte);
@@ -158,13 +282,11 @@ mod arm {
     /// # Safety
     /// The CPU must support the CRC extension.
     #[target_feature(enable = "crc")]
-    pub(super) unsafe fn update(mut state: u32, data: &[u8]) -> u32 {
-        let mut chunks = data.chunks_exact(8);
+    pub(super) unsafe fn update(state: u32, data: &[u8]) -> u32 {
+        let (mut state, rest) = super::three_way(state, data, |crc, word| __crc32cd(crc, word));
+        let mut chunks = rest.chunks_exact(8);
         for chunk in &mut chunks {
-            let word = u64::from_le_bytes([
-                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            ]);
-            state = __crc32cd(state, word);
+            state = __crc32cd(state, super::word(chunk));
         }
         for &byte in chunks.remainder() {
             state = __crc32cb(state, byte);
@@ -210,9 +332,13 @@ mod tests {
 
     #[test]
     fn every_method_agrees_on_every_length() {
-        let max = if cfg!(miri) { 40 } else { 300 };
-        let data: [u8; 304] = core::array::from_fn(|i| (i as u8).wrapping_mul(31) ^ 0x5A);
+        let max = if cfg!(miri) { 250 } else { 800 };
+        let data: [u8; 804] = core::array::from_fn(|i| (i as u8).wrapping_mul(31) ^ 0x5A);
         for len in 0..max {
+            // Under Miri: a few short lengths, and every length around the first round.
+            if cfg!(miri) && len < 230 && len % 37 != 0 {
+                continue;
+            }
             for start in 0..3 {
                 let slice = &data[start..start + len];
                 let expected = reference(slice);
