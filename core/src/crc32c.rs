@@ -57,37 +57,59 @@ const fn build_tables() -> [[u32; 256]; 8] {
 /// Bytes of each of the three chains in a round of the hardware paths: 10 words, so that a
 /// 256-byte payload is one round and two words.
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
 const STREAM: usize = 80;
 
 /// The shortest buffer the hardware paths split three ways.
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
 const THREE_WAY: usize = 3 * STREAM;
 
-/// `SHIFT[k][b]`: the raw CRC register `b << 8k` run over [`STREAM`] zero bytes (4 KiB).
+/// `SHIFT[k][b]`: the raw CRC register `b << 8k` run over [`STREAM`] zero bytes (4 KiB);
+/// `SHIFT2` the same over twice as many, so that a round's two joins run side by side.
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
-static SHIFT: [[u32; 256]; 4] = shift_tables();
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
+static SHIFT: [[u32; 256]; 4] = shift_tables(STREAM);
 
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
-const fn shift_tables() -> [[u32; 256]; 4] {
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
+static SHIFT2: [[u32; 256]; 4] = shift_tables(2 * STREAM);
+
+#[cfg(any(
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
+const fn shift_tables(zeros: usize) -> [[u32; 256]; 4] {
     // The register is linear in its bits: shift each of the 32 once, then combine.
     let mut basis = [0u32; 32];
     let mut bit = 0;
     while bit < 32 {
         let mut crc = 1u32 << bit;
         let mut step = 0;
-        while step < 8 * STREAM {
+        while step < 8 * zeros {
             crc = if crc & 1 != 0 {
                 (crc >> 1) ^ POLY
             } else {
@@ -119,25 +141,31 @@ const fn shift_tables() -> [[u32; 256]; 4] {
     tables
 }
 
-/// The raw CRC register `crc` run over [`STREAM`] zero bytes.
+/// The raw CRC register `crc` run over the zero bytes `table` was built for.
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
 #[inline(always)]
-fn shift(crc: u32) -> u32 {
-    SHIFT[0][(crc & 0xFF) as usize]
-        ^ SHIFT[1][((crc >> 8) & 0xFF) as usize]
-        ^ SHIFT[2][((crc >> 16) & 0xFF) as usize]
-        ^ SHIFT[3][(crc >> 24) as usize]
+fn shift(table: &[[u32; 256]; 4], crc: u32) -> u32 {
+    table[0][(crc & 0xFF) as usize]
+        ^ table[1][((crc >> 8) & 0xFF) as usize]
+        ^ table[2][((crc >> 16) & 0xFF) as usize]
+        ^ table[3][(crc >> 24) as usize]
 }
 
 /// Runs `step` (the hardware's 8-byte update) over whole rounds of `data` in three chains
 /// joined by [`shift`]; returns the register and the bytes left after the last round.
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
 #[inline(always)]
 fn three_way(mut state: u32, data: &[u8], step: impl Fn(u32, u64) -> u32) -> (u32, &[u8]) {
     let mut rounds = data.chunks_exact(THREE_WAY);
@@ -154,16 +182,19 @@ fn three_way(mut state: u32, data: &[u8], step: impl Fn(u32, u64) -> u32) -> (u3
             cb = step(cb, word(wb));
             cc = step(cc, word(wc));
         }
-        state = shift(shift(ca) ^ cb) ^ cc;
+        state = shift(&SHIFT2, ca) ^ shift(&SHIFT, cb) ^ cc;
     }
     (state, rounds.remainder())
 }
 
 /// The little-endian word of an 8-byte chunk.
 #[cfg(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
-        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-    ))]
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
 #[inline(always)]
 fn word(chunk: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];

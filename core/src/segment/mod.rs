@@ -131,6 +131,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// Whether every byte is zero, a word at a time.
+#[inline]
 fn all_zero(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     let words_zero =
