@@ -12,7 +12,9 @@
 //!   with `Producer::write` (batches of 256, no batching delay), the producer's worker writes
 //!   them, and this thread `recv`s them from a persistent consumer (batch 256, window 4096)
 //!   and marks every 100th cumulatively; the time runs to the last entry received and its
-//!   mark persisted. Target: end to end ≥ 0.5× the raw rate.
+//!   mark persisted. `producer_to_consumer_batched`: the same with `Producer::write_batch` of
+//!   256 entries (one ack each) and `Consumer::recv_batch` of up to 256. Target: end to end
+//!   ≥ 0.7× the raw rate.
 //! - `queue_synced_256B`: the same with `Durability::Synced` writes of 100 entries (raw), and
 //!   a synced producer with batches of 100.
 //!
@@ -21,6 +23,8 @@
 //! prints the ratio, then the latency from `Producer::write` to `Consumer::recv` of entries
 //! written one at a time at a steady pace by a sleeping writer (every 10 µs unsynced, i.e. 100 k/s, the target's pace; every 1 ms synced): p50,
 //! p99, p99.9 and the maximum.
+//!
+//! `RINGLEDGER_PREFAULT=0` runs every case with staged writes (`LedgerConfig::prefault`).
 //!
 //! The ledger and the table live across samples; everything written is deleted after each
 //! sample (untimed), so segments do not pile up. The pipeline runs four threads (writer,
@@ -65,8 +69,11 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = scratch_dir();
-        let ledger =
-            Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).expect("open ledger");
+        let mut config = LedgerConfig::default();
+        if let Ok(v) = std::env::var("RINGLEDGER_PREFAULT") {
+            config.prefault = v == "1";
+        }
+        let ledger = Ledger::open(dir.path().join("ledger"), config).expect("open ledger");
         let table =
             Table::open(dir.path().join("table"), TableConfig::default()).expect("open table");
         Self {
@@ -133,9 +140,24 @@ fn consumer(setup: &Setup) -> Consumer {
     Consumer::open(setup.ledger.clone(), Arc::clone(&setup.table), config).expect("consumer")
 }
 
+/// How the pipeline moves entries: one at a time (`Producer::write`, `Consumer::recv`), or in
+/// groups (`Producer::write_batch` of [`GROUP`] entries with one ack, `Consumer::recv_batch`).
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    Single,
+    Batch,
+}
+
+/// Entries per `write_batch` and at most per `recv_batch` in [`Api::Batch`].
+const GROUP: usize = 256;
+
 /// Producer -> ledger -> consumer for `records` entries; returns the time from the first
 /// write to the last entry received with its mark persisted.
 fn pipeline(setup: &Setup, records: u64, durability: Durability) -> Duration {
+    pipeline_with(setup, records, durability, Api::Single)
+}
+
+fn pipeline_with(setup: &Setup, records: u64, durability: Durability, api: Api) -> Duration {
     let first = setup.ledger.head() + 1;
     let consumer = consumer(setup);
     let producer =
@@ -144,6 +166,20 @@ fn pipeline(setup: &Setup, records: u64, durability: Durability) -> Duration {
     let elapsed = thread::scope(|s| {
         s.spawn(|| {
             barrier.wait();
+            if api == Api::Batch {
+                let mut seq = first;
+                while seq < first + records {
+                    let n = (first + records - seq).min(GROUP as u64);
+                    let group = (seq..seq + n).map(|s| entry(s, 0)).collect();
+                    drop(
+                        producer
+                            .write_batch(group, Deadline::Forever)
+                            .expect("write"),
+                    );
+                    seq += n;
+                }
+                return;
+            }
             for seq in first..first + records {
                 // The entry's result is not waited for: the consumer seeing it is the proof.
                 drop(
@@ -156,12 +192,25 @@ fn pipeline(setup: &Setup, records: u64, durability: Durability) -> Duration {
         barrier.wait();
         let start = Instant::now();
         let mut last = None;
-        for n in 1..=records {
-            let entry = consumer.recv(Deadline::Forever).expect("recv");
-            debug_assert_eq!(entry.sequence, first + n - 1);
-            black_box(&entry.payload);
-            if n % MARK_EVERY == 0 || n == records {
-                last = Some(consumer.mark(entry.sequence, true).expect("mark"));
+        let mut n = 0;
+        let mut got = Vec::with_capacity(GROUP);
+        while n < records {
+            got.clear();
+            match api {
+                Api::Single => got.push(consumer.recv(Deadline::Forever).expect("recv")),
+                Api::Batch => {
+                    consumer
+                        .recv_batch(GROUP, Deadline::Forever, &mut got)
+                        .expect("recv");
+                }
+            }
+            for entry in &got {
+                n += 1;
+                debug_assert_eq!(entry.sequence, first + n - 1);
+                black_box(&entry.payload);
+                if n % MARK_EVERY == 0 || n == records {
+                    last = Some(consumer.mark(entry.sequence, true).expect("mark"));
+                }
             }
         }
         if let Some(ack) = last {
@@ -191,6 +240,11 @@ fn throughput(c: &mut Criterion) {
         });
         g.bench_function("producer_to_consumer", |b| {
             b.iter_custom(|iters| pipeline(&setup, iters * BATCH as u64, durability))
+        });
+        g.bench_function("producer_to_consumer_batched", |b| {
+            b.iter_custom(|iters| {
+                pipeline_with(&setup, iters * BATCH as u64, durability, Api::Batch)
+            })
         });
         g.finish();
     }
@@ -272,12 +326,15 @@ fn summary() {
         pipeline(&setup, records.min(100_000), durability);
         let raw = raw_append(&setup, records, durability);
         let end_to_end = pipeline(&setup, records, durability);
+        let batched = pipeline_with(&setup, records, durability, Api::Batch);
         let rate = |d: Duration| records as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "  {name:8} ledger write x100: {:6.2} M entries/s | producer -> consumer: {:6.2} M entries/s ({:.2}x)",
+            "  {name:8} ledger write x100: {:6.2} M entries/s | producer -> consumer: {:6.2} M entries/s ({:.2}x), in groups of {GROUP}: {:6.2} M entries/s ({:.2}x)",
             rate(raw),
             rate(end_to_end),
-            raw.as_secs_f64() / end_to_end.as_secs_f64()
+            raw.as_secs_f64() / end_to_end.as_secs_f64(),
+            rate(batched),
+            raw.as_secs_f64() / batched.as_secs_f64()
         );
         let sorted = latencies(&setup, count, every, durability);
         println!(
