@@ -24,7 +24,7 @@
 //! written one at a time at a steady pace by a sleeping writer (every 10 µs unsynced, i.e. 100 k/s, the target's pace; every 1 ms synced): p50,
 //! p99, p99.9 and the maximum.
 //!
-//! `RINGLEDGER_PREFAULT=0` runs every case with staged writes (`LedgerConfig::prefault`).
+//! `RINGLEDGER_STAGE_AT_LEAST=N` sets `LedgerConfig::stage_at_least` (0: every write staged).
 //!
 //! The ledger and the table live across samples; everything written is deleted after each
 //! sample (untimed), so segments do not pile up. The pipeline runs four threads (writer,
@@ -70,8 +70,8 @@ impl Setup {
     fn new() -> Self {
         let dir = scratch_dir();
         let mut config = LedgerConfig::default();
-        if let Ok(v) = std::env::var("RINGLEDGER_PREFAULT") {
-            config.prefault = v == "1";
+        if let Ok(v) = std::env::var("RINGLEDGER_STAGE_AT_LEAST") {
+            config.stage_at_least = v.parse().expect("RINGLEDGER_STAGE_AT_LEAST: a byte count");
         }
         let ledger = Ledger::open(dir.path().join("ledger"), config).expect("open ledger");
         let table =

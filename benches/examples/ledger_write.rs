@@ -1,7 +1,7 @@
 //! A quick look at the ledger's unsynced append rate outside criterion: writes `N` million
 //! 256-byte entries in batches (`RINGLEDGER_BATCH`, default 100) to a ledger in a temporary
-//! directory and prints entries per second (`RINGLEDGER_PREFAULT=0`: buffered writes
-//! staged and written with `pwrite` instead of through the mapping; `RINGLEDGER_SYNCED=1`: synced writes). `cargo run --release -p ringledger-benches
+//! directory and prints entries per second (`RINGLEDGER_PREFAULT=0`: without the background
+//! prefault; `RINGLEDGER_STAGE_AT_LEAST=N`: `LedgerConfig::stage_at_least`; `RINGLEDGER_SYNCED=1`: synced writes). `cargo run --release -p ringledger-benches
 //! --example ledger_write -- 4`
 use std::time::Instant;
 
@@ -21,8 +21,11 @@ fn main() {
         tempfile::tempdir_in(std::env::var("RINGLEDGER_BENCH_DIR").unwrap_or("/var/tmp".into()))
             .expect("temp dir");
     let mut config = LedgerConfig::default();
-    if let Ok(v) = std::env::var("RINGLEDGER_PREFAULT") {
-        config.prefault = v == "1";
+    if std::env::var("RINGLEDGER_PREFAULT").is_ok_and(|v| v == "0") {
+        config.prefault = false;
+    }
+    if let Ok(v) = std::env::var("RINGLEDGER_STAGE_AT_LEAST") {
+        config.stage_at_least = v.parse().expect("RINGLEDGER_STAGE_AT_LEAST: a byte count");
     }
     if std::env::var("RINGLEDGER_SYNCED").is_ok_and(|v| v == "1") {
         config.durability = ringledger::storage::Durability::Synced;

@@ -36,8 +36,11 @@ fn main() {
     let dir =
         tempfile::tempdir_in(std::env::var("DIR").unwrap_or("/var/tmp".into())).expect("temp dir");
     let mut config = LedgerConfig::default();
-    if let Ok(v) = std::env::var("RINGLEDGER_PREFAULT") {
-        config.prefault = v == "1";
+    if std::env::var("RINGLEDGER_PREFAULT").is_ok_and(|v| v == "0") {
+        config.prefault = false;
+    }
+    if let Ok(v) = std::env::var("RINGLEDGER_STAGE_AT_LEAST") {
+        config.stage_at_least = v.parse().expect("RINGLEDGER_STAGE_AT_LEAST: a byte count");
     }
     let ledger = Ledger::open(dir.path().join("ledger"), config).expect("open");
     let payload = Bytes::from(vec![7u8; 256]);

@@ -46,6 +46,8 @@ fn config() -> LedgerConfig {
     config.index_interval = 256;
     config.manual_background = true;
     config.prefault = false;
+    // Writes of more than a few entries are staged, smaller ones go through the mapping.
+    config.stage_at_least = 512;
     config
 }
 

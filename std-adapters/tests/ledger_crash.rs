@@ -53,9 +53,12 @@ const READY: &str = "READY";
 /// The test the parent runs as its child.
 const CHILD_TEST: &str = "crash_child_writer";
 
-/// Small segments, so the child rolls (and seals) segments every few writes.
+/// Small segments, so the child rolls (and seals) segments every few writes; writes of more
+/// than 8 KiB staged, smaller ones through the mapping, so that kills meet both.
 fn config() -> LedgerConfig {
-    LedgerConfig::default().with_segment_size(256 * 1024)
+    let mut config = LedgerConfig::default().with_segment_size(256 * 1024);
+    config.stage_at_least = 8 << 10;
+    config
 }
 
 /// The sequence written after `prev`: the ledger's sequences form one chain from 0, skipping

@@ -29,6 +29,8 @@ fn config() -> LedgerConfig {
     let mut config = LedgerConfig::default().with_segment_size(16 * 1024);
     config.index_interval = 512;
     config.manual_background = true;
+    // Small writes through the mapping, larger ones staged: both paths meet power losses.
+    config.stage_at_least = 2048;
     config
 }
 

@@ -32,6 +32,8 @@ use crate::sync::{lock, wait_on};
 use super::meta::{Meta, META_FILE};
 use super::read::count_between;
 use super::segment::{Counts, Mapping, Segment};
+#[cfg(doc)]
+use super::LedgerConfig;
 use super::{background, Entry, Inner, Ledger, LedgerError};
 
 /// A sync at least this slow is reported at `warn` level (a disk in trouble, or a full
@@ -312,9 +314,9 @@ impl Inner {
             });
         }
         let synced = durability == Durability::Synced;
-        // Staged unless the configuration asks for writes through the mapping (and synced
-        // writes always: see `append_to_active`).
-        let staged = synced || !self.config.prefault;
+        // Synced and large writes are staged, small buffered ones go through the mapping (see
+        // `append_to_active`).
+        let staged = synced || bytes >= self.config.stage_at_least;
         let mut rolled = false;
         let (segment, end, counts) = loop {
             if writer.active.is_none() {
@@ -445,13 +447,14 @@ impl Inner {
     /// write fails) writes nothing. Returns the segment, its new end and its counts, for
     /// publication.
     ///
-    /// Buffered writes store their frames through the mapping, into pages a background job
-    /// faults in ahead of the writer (on the other core). Synced writes build the frames in a
-    /// staging buffer and write them with one `pwrite`: after a sync cleaned the pages, a write
-    /// through the mapping would fault again on every page it touches, and pages the writer
-    /// never mapped need no TLB flush when written back. (Measured on 256 B entries in writes
-    /// of 100: the mapping 6.2 M entries/s, `pwrite` 4.5 M/s without prefaulting and 5.8 M/s
-    /// with it; `cargo bench -p ringledger-benches --bench ledger -- ledger_append_256B`.)
+    /// Small buffered writes store their frames through the mapping, into pages a background
+    /// job faults in ahead of the writer (on the other core). Synced and large writes build the
+    /// frames in a staging buffer and write them with one `pwrite`: after a sync cleaned the
+    /// pages, a write through the mapping would fault again on every page it touches; pages
+    /// the writer never mapped need no TLB flush when written back; and whole pages written by
+    /// `pwrite` need no zeroing first (see [`LedgerConfig::stage_at_least`]). Measured with
+    /// `cargo bench -p ringledger-benches --bench ledger -- ledger_append_256B` and
+    /// `--bench queue`.
     fn append_to_active(
         &self,
         writer: &mut Writer,
