@@ -283,7 +283,7 @@ fn software(mut state: u32, data: &[u8]) -> u32 {
     any(target_feature = "sse4.2", feature = "std")
 ))]
 mod x86 {
-    use core::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    use core::arch::x86_64::{_mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
 
     /// # Safety
     /// The CPU must support SSE4.2.
@@ -299,7 +299,16 @@ mod x86 {
             state = _mm_crc32_u64(state, super::word(chunk));
         }
         let mut state = state as u32;
-        for &byte in chunks.remainder() {
+        let mut rest = chunks.remainder();
+        if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+            state = _mm_crc32_u32(state, u32::from_le_bytes(*four));
+            rest = tail;
+        }
+        if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+            state = _mm_crc32_u16(state, u16::from_le_bytes(*two));
+            rest = tail;
+        }
+        for &byte in rest {
             state = _mm_crc32_u8(state, byte);
         }
         state
@@ -308,7 +317,7 @@ mod x86 {
 
 #[cfg(all(target_arch = "aarch64", any(target_feature = "crc", feature = "std")))]
 mod arm {
-    use core::arch::aarch64::{__crc32cb, __crc32cd};
+    use core::arch::aarch64::{__crc32cb, __crc32cd, __crc32ch, __crc32cw};
 
     /// # Safety
     /// The CPU must support the CRC extension.
@@ -319,7 +328,16 @@ mod arm {
         for chunk in &mut chunks {
             state = __crc32cd(state, super::word(chunk));
         }
-        for &byte in chunks.remainder() {
+        let mut rest = chunks.remainder();
+        if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+            state = __crc32cw(state, u32::from_le_bytes(*four));
+            rest = tail;
+        }
+        if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+            state = __crc32ch(state, u16::from_le_bytes(*two));
+            rest = tail;
+        }
+        for &byte in rest {
             state = __crc32cb(state, byte);
         }
         state
