@@ -68,6 +68,20 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    harness::print(format_args!("FAIL {}: {}", harness::running(), info));
+    // One line: the location, then the message.
+    match info.location() {
+        Some(at) => harness::print(format_args!(
+            "FAIL {}: {}:{}: panicked: {}",
+            harness::running(),
+            at.file(),
+            at.line(),
+            info.message()
+        )),
+        None => harness::print(format_args!(
+            "FAIL {}: panicked: {}",
+            harness::running(),
+            info.message()
+        )),
+    }
     harness::exit(false)
 }
