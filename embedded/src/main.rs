@@ -7,13 +7,13 @@
 use core::panic::PanicInfo;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
+use ringledger_embedded::cell::TakeOnce;
 use ringledger_embedded::harness::{self, Board, REGION_LEN};
 use ringledger_embedded::{interrupts, stack, CHECKS};
-use static_cell::ConstStaticCell;
 
 #[entry]
 fn main() -> ! {
-    static REGION: ConstStaticCell<[u8; REGION_LEN]> = ConstStaticCell::new([0; REGION_LEN]);
+    static REGION: TakeOnce<[u8; REGION_LEN]> = TakeOnce::new([0; REGION_LEN]);
     let Some(core) = cortex_m::Peripherals::take() else {
         harness::print(format_args!(
             "FAIL boot: the core peripherals were taken already"

@@ -3,16 +3,16 @@
 //! compare-and-swap through portable-atomic's critical-section backend (cortex-m's single-core
 //! critical section); [`interrupts`](crate::interrupts) pushes from two interrupt priorities.
 
+use crate::cell::TakeOnce;
 use ringledger_core::mpsc::{PushError, Ring};
 use ringledger_core::Full;
-use static_cell::ConstStaticCell;
 
 use crate::harness::{Board, Outcome};
 use crate::{ensure, ensure_eq, passed};
 
 /// Every slot usable, the item handed back when full, `None` when empty.
 pub fn push_pop_full_empty(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u32, 8>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u32, 8>> = TakeOnce::new(Ring::new());
     let (producer, mut consumer) = RING.take().split();
     ensure_eq!(producer.capacity(), 8);
     ensure!(consumer.is_empty());
@@ -38,7 +38,7 @@ pub fn push_pop_full_empty(_: &mut Board) -> Outcome {
 /// Two clones of the producer take turns for many laps; one context, so the consumer sees the
 /// exact order of the pushes.
 pub fn wrap_around_two_producers(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u32, 4>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u32, 4>> = TakeOnce::new(Ring::new());
     let (producer, mut consumer) = RING.take().split();
     let producers = [producer.clone(), producer];
     let mut next_in = 0u32;
@@ -62,7 +62,7 @@ pub fn wrap_around_two_producers(_: &mut Board) -> Outcome {
 
 /// `pop_many` stops at its maximum and at empty; `drain` takes the rest in order.
 pub fn pop_many_and_drain(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u8, 16>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u8, 16>> = TakeOnce::new(Ring::new());
     let (producer, mut consumer) = RING.take().split();
     for i in 0..16 {
         ensure!(producer.push(i).is_ok());
@@ -90,7 +90,7 @@ pub fn pop_many_and_drain(_: &mut Board) -> Outcome {
 /// After a close, pushes fail with `Closed` (item handed back), items pushed before it are still
 /// popped, and the consumer is finished once they are.
 pub fn close(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u32, 4>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u32, 4>> = TakeOnce::new(Ring::new());
     let (producer, mut consumer) = RING.take().split();
     ensure!(producer.push(1).is_ok() && producer.push(2).is_ok());
     ensure!(producer.close(), "the first close reports that it closed");

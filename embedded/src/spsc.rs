@@ -6,16 +6,16 @@
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 
+use crate::cell::TakeOnce;
 use ringledger_core::spsc::{Ring, TooFewSlots};
 use ringledger_core::Full;
-use static_cell::ConstStaticCell;
 
 use crate::harness::{Board, Outcome};
 use crate::{attempt, ensure, ensure_eq, passed};
 
 /// Push until full (the item comes back), pop until empty, with the counters agreeing.
 pub fn push_pop_full_empty(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u32, 8>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u32, 8>> = TakeOnce::new(Ring::new());
     let (mut producer, mut consumer) = RING.take().split();
     ensure_eq!(producer.capacity(), 8);
     ensure_eq!(consumer.pop(), None);
@@ -41,7 +41,7 @@ pub fn push_pop_full_empty(_: &mut Board) -> Outcome {
 
 /// Many laps of an 8-slot ring in bursts of every size: order, counts and `len` on the way.
 pub fn wrap_around(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u32, 8>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u32, 8>> = TakeOnce::new(Ring::new());
     let (mut producer, mut consumer) = RING.take().split();
     let (mut next_in, mut next_out) = (0u32, 0u32);
     for round in 0..2_000u32 {
@@ -63,7 +63,7 @@ pub fn wrap_around(_: &mut Board) -> Outcome {
 /// `write_chunk_uninit` and `read_chunk` split at the end of the slot array, commit once, and
 /// refuse more than there is.
 pub fn chunks_across_the_wrap(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u32, 8>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u32, 8>> = TakeOnce::new(Ring::new());
     let (mut producer, mut consumer) = RING.take().split();
     // Move both indices to slot 5, so that six slots run 5, 6, 7 | 0, 1, 2.
     ensure_eq!(producer.push_slice(&[0; 5]), 5);
@@ -108,7 +108,7 @@ pub fn chunks_across_the_wrap(_: &mut Board) -> Outcome {
 
 /// `push_slice`/`pop_slice` across the wrap, and `drain` taking everything in order.
 pub fn slices_and_drain(_: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<Ring<u16, 16>> = ConstStaticCell::new(Ring::new());
+    static RING: TakeOnce<Ring<u16, 16>> = TakeOnce::new(Ring::new());
     let (mut producer, mut consumer) = RING.take().split();
     let mut next_in = 0u16;
     let mut next_out = 0u16;

@@ -85,3 +85,16 @@ pub fn print_decimal(n: usize) {
     }
     crate::harness::write_host(&digits[at..]);
 }
+
+/// Prints `stack <name> <bytes>` for each measurement, then exits with `ok` as the verdict:
+/// what the size-report examples end with (no `core::fmt`, see [`print_decimal`]).
+pub fn report(ok: bool, measurements: &[(&str, usize)]) -> ! {
+    for (name, bytes) in measurements {
+        crate::harness::write_host(b"stack ");
+        crate::harness::write_host(name.as_bytes());
+        crate::harness::write_host(b" ");
+        print_decimal(*bytes);
+        crate::harness::write_host(b"\n");
+    }
+    crate::harness::exit(ok)
+}

@@ -1,39 +1,18 @@
-//! The rings between interrupt handlers and the main loop, the way firmware uses them.
-//!
-//! - [`spsc_systick_to_main`]: the SysTick handler produces 100 000 items into an SPSC ring in a
-//!   `static`; the main loop consumes them and checks order and count. SysTick fires on its
-//!   own clock, so it preempts the consumer anywhere in `pop`; the consumer pauses now and then
-//!   so that the producer also meets a full ring.
-//! - [`mpsc_two_priorities`]: two producers at two interrupt priorities push into one MPSC ring:
-//!   a software-pended interrupt at low priority pushes until the ring is full, and SysTick at
-//!   high priority preempts it (and the main loop) to push its own items. The main loop checks
-//!   that each producer's items arrive complete and in order. On thumbv6m every slot claim is a
-//!   compare-and-swap through the critical section.
-//!
-//! The firmware's `SysTick` and `DefaultHandler` call [`on_systick`] and [`on_software_irq`].
-//! Handoff to the handlers uses `critical_section::Mutex` for the SPSC producer (the handler
-//! needs it `&mut`) and a `&'static` to the MPSC producers (`push` takes `&self`, so the
-//! handlers push outside any critical section and really race). The counters shared with the
-//! handlers are atomics with one writer each, so loads and stores suffice on thumbv6m too.
+//! MPSC: a low-priority software interrupt and SysTick produce, the main loop consumes.
 
-use core::cell::{Cell, RefCell};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use crate::cell::TakeOnce;
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::scb::SystemHandler;
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::{NVIC, SYST};
+use cortex_m::peripheral::NVIC;
 use critical_section::Mutex;
-use ringledger_core::{mpsc, spsc};
-use static_cell::{ConstStaticCell, StaticCell};
+use ringledger_core::mpsc;
 
+use super::{start_systick, stop_systick, ticks, IDLE, JOB, MPSC_JOB, SOFTWARE_IRQ, STALL_TICKS};
 use crate::harness::{Board, Failure, Outcome};
 use crate::{ensure, ensure_eq, passed};
-
-/// The device interrupt the low-priority producer runs in, pended by software: IRQ 20 is the
-/// nRF51's software interrupt SWI0; on the LM3S6965 it belongs to a timer this firmware never
-/// starts. Both boards' NVICs have at least 32 lines.
-pub const SOFTWARE_IRQ: u16 = 20;
 
 /// [`SOFTWARE_IRQ`] for the `cortex_m` NVIC API.
 #[derive(Clone, Copy)]
@@ -45,170 +24,6 @@ unsafe impl InterruptNumber for SoftwareIrq {
         SOFTWARE_IRQ
     }
 }
-
-/// Processor cycles between SysTick interrupts.
-const SYSTICK_RELOAD: u32 = 1_000;
-
-/// Ticks without any item arriving after which a check gives up (a lost item would otherwise
-/// keep the consumer waiting until the runner's timeout).
-const STALL_TICKS: u32 = 2_000;
-
-/// What the SysTick handler does now.
-static JOB: AtomicU8 = AtomicU8::new(IDLE);
-const IDLE: u8 = 0;
-const SPSC_JOB: u8 = 1;
-const MPSC_JOB: u8 = 2;
-
-/// SysTick interrupts so far (written by the SysTick handler only).
-static TICKS: AtomicU32 = AtomicU32::new(0);
-
-/// The SysTick handler's work.
-pub fn on_systick() {
-    TICKS.store(
-        TICKS.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
-    match JOB.load(Ordering::Acquire) {
-        SPSC_JOB => spsc_tick(),
-        MPSC_JOB => mpsc_high_priority_push(),
-        _ => {}
-    }
-}
-
-/// The software interrupt's work.
-pub fn on_software_irq() {
-    if JOB.load(Ordering::Acquire) == MPSC_JOB {
-        mpsc_low_priority_push();
-    }
-}
-
-fn ticks() -> u32 {
-    TICKS.load(Ordering::Relaxed)
-}
-
-/// Busy-waits until SysTick has fired `n` more times.
-fn wait_ticks(n: u32) {
-    let start = ticks();
-    while ticks().wrapping_sub(start) < n {
-        core::hint::spin_loop();
-    }
-}
-
-fn start_systick(syst: &mut SYST) {
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(SYSTICK_RELOAD);
-    syst.clear_current();
-    syst.enable_interrupt();
-    syst.enable_counter();
-}
-
-fn stop_systick(syst: &mut SYST) {
-    syst.disable_interrupt();
-    syst.disable_counter();
-}
-
-// ---------------------------------------------------------------------------------------------
-// SPSC: SysTick produces, the main loop consumes.
-
-/// Items the SysTick handler produces.
-const SPSC_ITEMS: u32 = 100_000;
-
-/// The producer's side, owned by the SysTick handler while the check runs.
-struct SpscProducer {
-    producer: spsc::Producer<'static, u32>,
-    next: u32,
-    /// Ticks that met a full ring.
-    full: u32,
-}
-
-static SPSC_PRODUCER: Mutex<RefCell<Option<SpscProducer>>> = Mutex::new(RefCell::new(None));
-
-/// Pushes the next items until the ring is full or all are out.
-fn spsc_tick() {
-    critical_section::with(|cs| {
-        if let Some(side) = SPSC_PRODUCER.borrow_ref_mut(cs).as_mut() {
-            while side.next < SPSC_ITEMS {
-                if side.producer.push(side.next).is_err() {
-                    side.full += 1;
-                    break;
-                }
-                side.next += 1;
-            }
-        }
-    });
-}
-
-/// SysTick pushes 100 000 items into a 16-slot SPSC ring; the main loop pops them in order.
-pub fn spsc_systick_to_main(board: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<spsc::Ring<u32, 16>> = ConstStaticCell::new(spsc::Ring::new());
-    let (producer, mut consumer) = RING.take().split();
-    critical_section::with(|cs| {
-        SPSC_PRODUCER.borrow(cs).replace(Some(SpscProducer {
-            producer,
-            next: 0,
-            full: 0,
-        }))
-    });
-    JOB.store(SPSC_JOB, Ordering::Release);
-    let started = ticks();
-    start_systick(&mut board.syst);
-
-    let consumed = consume_spsc(&mut consumer);
-
-    stop_systick(&mut board.syst);
-    JOB.store(IDLE, Ordering::Release);
-    let elapsed = ticks().wrapping_sub(started);
-    let side = critical_section::with(|cs| SPSC_PRODUCER.borrow(cs).take());
-    let pauses = consumed?;
-    let Some(side) = side else {
-        return Err(Failure::new(
-            file!(),
-            line!(),
-            format_args!("the producer went missing"),
-        ));
-    };
-    ensure_eq!(side.next, SPSC_ITEMS);
-    ensure_eq!(consumer.pop(), None);
-    ensure!(side.full > 0, "the producer never met a full ring");
-    passed!(
-        "{} items in {} interrupts, ring full {} times, consumer paused {} times",
-        SPSC_ITEMS,
-        elapsed,
-        side.full,
-        pauses
-    )
-}
-
-/// Pops until every item arrived in order; returns how many times it paused.
-fn consume_spsc(consumer: &mut spsc::Consumer<'static, u32>) -> Result<u32, Failure> {
-    let mut expected = 0u32;
-    let mut pauses = 0u32;
-    let mut last_progress = ticks();
-    while expected < SPSC_ITEMS {
-        match consumer.pop() {
-            Some(item) => {
-                ensure_eq!(item, expected);
-                expected += 1;
-                if expected.is_multiple_of(2_048) {
-                    // Let the producer run into a full ring.
-                    wait_ticks(3);
-                    pauses += 1;
-                }
-                last_progress = ticks();
-            }
-            None => ensure!(
-                ticks().wrapping_sub(last_progress) < STALL_TICKS,
-                "stalled after {} of {} items",
-                expected,
-                SPSC_ITEMS
-            ),
-        }
-    }
-    Ok(pauses)
-}
-
-// ---------------------------------------------------------------------------------------------
-// MPSC: a low-priority interrupt and SysTick produce, the main loop consumes.
 
 /// The low producer pushes at least this many items...
 const LOW_MIN_ITEMS: u32 = 100_000;
@@ -250,7 +65,7 @@ fn mpsc_producers() -> Option<&'static [mpsc::Producer<'static, u32>; 2]> {
 }
 
 /// Runs at low priority: pushes until the ring is full or it is done.
-fn mpsc_low_priority_push() {
+pub(super) fn low_priority_push() {
     let Some([producer, _]) = mpsc_producers() else {
         return;
     };
@@ -277,7 +92,7 @@ fn mpsc_low_priority_push() {
 
 /// Runs at high priority (SysTick): pushes a burst, preempting the low producer when it is in
 /// its push loop; stops once the low producer is done.
-fn mpsc_high_priority_push() {
+pub(super) fn high_priority_push() {
     let Some([_, producer]) = mpsc_producers() else {
         return;
     };
@@ -309,11 +124,11 @@ fn mpsc_high_priority_push() {
 /// A low-priority software interrupt and SysTick push into one 32-slot MPSC ring; the main loop
 /// checks that each producer's items arrive complete and in order. The low producer goes on
 /// until SysTick has pushed in the middle of its push loop often enough to mean something.
-pub fn mpsc_two_priorities(board: &mut Board) -> Outcome {
-    static RING: ConstStaticCell<mpsc::Ring<u32, 32>> = ConstStaticCell::new(mpsc::Ring::new());
-    static PRODUCERS: StaticCell<[mpsc::Producer<'static, u32>; 2]> = StaticCell::new();
+pub fn two_priorities(board: &mut Board) -> Outcome {
+    static RING: TakeOnce<mpsc::Ring<u32, 32>> = TakeOnce::new(mpsc::Ring::new());
+    static PRODUCERS: TakeOnce<Option<[mpsc::Producer<'static, u32>; 2]>> = TakeOnce::new(None);
     let (producer, mut consumer) = RING.take().split();
-    let producers: &'static _ = PRODUCERS.init([producer.clone(), producer]);
+    let producers: &'static _ = PRODUCERS.take().insert([producer.clone(), producer]);
     critical_section::with(|cs| MPSC_PRODUCERS.borrow(cs).set(Some(producers)));
 
     // SAFETY: no code here relies on a priority-based critical section (the critical sections
