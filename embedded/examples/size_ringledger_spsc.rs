@@ -32,7 +32,7 @@ fn main() -> ! {
     let (popped, pop_stack) = stack::measure(|| ringledger_spsc_pop(&mut consumer));
     stack::report(
         pushed && popped == Some(value),
-        &[("push", push_stack), ("pop", pop_stack)],
+        &[("stack.push", push_stack), ("stack.pop", pop_stack)],
     )
 }
 

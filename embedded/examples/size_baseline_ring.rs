@@ -1,5 +1,5 @@
-//! The size report's baseline: the same skeleton as the ring cases (a value in a `static`,
-//! two measured calls, the report), with trivial calls. A case's flash is its image's
+//! The size report's baseline for the ring cases: the same skeleton (a value in a `static`, two
+//! measured calls, the report) with trivial calls. A ring case's flash is its image's
 //! `.text + .rodata` minus this one's.
 #![no_std]
 #![no_main]
@@ -33,7 +33,7 @@ fn main() -> ! {
     let (popped, pop_stack) = stack::measure(|| baseline_pop(slot));
     stack::report(
         pushed && popped == Some(value),
-        &[("push", push_stack), ("pop", pop_stack)],
+        &[("stack.push", push_stack), ("stack.pop", pop_stack)],
     )
 }
 
