@@ -41,6 +41,10 @@ fn SysTick() {
     interrupts::on_systick();
 }
 
+/// The software interrupt of the MPSC check; anything else is a failure.
+///
+/// cortex-m-rt makes this an `unsafe fn` because it would also catch a non-maskable interrupt,
+/// which may preempt a critical section; neither board has an NMI source this firmware enables.
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
     if irqn == interrupts::SOFTWARE_IRQ as i16 {
@@ -55,6 +59,7 @@ unsafe fn DefaultHandler(irqn: i16) {
     }
 }
 
+/// A fault ends the run as a failure of the check that was running.
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     harness::print(format_args!(
