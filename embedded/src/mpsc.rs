@@ -3,10 +3,10 @@
 //! compare-and-swap through portable-atomic's critical-section backend (cortex-m's single-core
 //! critical section); [`interrupts`](crate::interrupts) pushes from two interrupt priorities.
 
-use crate::cell::TakeOnce;
 use ringledger_core::mpsc::{PushError, Ring};
 use ringledger_core::Full;
 
+use crate::cell::TakeOnce;
 use crate::harness::{Board, Outcome};
 use crate::{ensure, ensure_eq, passed};
 

@@ -6,10 +6,10 @@
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 
-use crate::cell::TakeOnce;
 use ringledger_core::spsc::{Ring, TooFewSlots};
 use ringledger_core::Full;
 
+use crate::cell::TakeOnce;
 use crate::harness::{Board, Outcome};
 use crate::{attempt, ensure, ensure_eq, passed};
 

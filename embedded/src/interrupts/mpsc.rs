@@ -3,7 +3,6 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use crate::cell::TakeOnce;
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::scb::SystemHandler;
 use cortex_m::peripheral::NVIC;
@@ -11,6 +10,7 @@ use critical_section::Mutex;
 use ringledger_core::mpsc;
 
 use super::{start_systick, stop_systick, ticks, IDLE, JOB, MPSC_JOB, SOFTWARE_IRQ, STALL_TICKS};
+use crate::cell::TakeOnce;
 use crate::harness::{Board, Failure, Outcome};
 use crate::{ensure, ensure_eq, passed};
 

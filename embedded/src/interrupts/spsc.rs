@@ -3,11 +3,11 @@
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 
-use crate::cell::TakeOnce;
 use critical_section::Mutex;
 use ringledger_core::spsc;
 
 use super::{start_systick, stop_systick, ticks, wait_ticks, IDLE, JOB, SPSC_JOB, STALL_TICKS};
+use crate::cell::TakeOnce;
 use crate::harness::{Board, Failure, Outcome};
 use crate::{ensure, ensure_eq, passed};
 
