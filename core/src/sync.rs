@@ -71,8 +71,11 @@ impl<T> UnsafeCell<T> {
 pub(crate) use loom::cell::UnsafeCell;
 
 /// An `AtomicUsize` constructor that is `const` outside loom (loom's atomics are not).
+/// (Unused where the MPSC ring is not built: targets without compare-and-swap and without a
+/// `critical-section` backend.)
 #[cfg(not(loom))]
 #[inline]
+#[allow(dead_code)]
 pub(crate) const fn atomic_usize(value: usize) -> AtomicUsize {
     AtomicUsize::new(value)
 }
@@ -82,4 +85,29 @@ pub(crate) const fn atomic_usize(value: usize) -> AtomicUsize {
 #[inline]
 pub(crate) fn atomic_usize(value: usize) -> AtomicUsize {
     AtomicUsize::new(value)
+}
+
+/// An `AtomicUsize` used only with loads and stores (the SPSC ring's indices): the target's
+/// own on bare-metal Arm, where targets without compare-and-swap (thumbv6m) have plain atomic
+/// loads and stores but portable-atomic's `critical-section` backend masks interrupts around
+/// each (as it must for the read-modify-writes it emulates, which these never see).
+#[cfg(all(not(loom), target_arch = "arm", target_os = "none"))]
+pub(crate) use core::sync::atomic::AtomicUsize as LoadStoreUsize;
+
+/// An `AtomicUsize` used only with loads and stores (the SPSC ring's indices).
+#[cfg(not(all(not(loom), target_arch = "arm", target_os = "none")))]
+pub(crate) use AtomicUsize as LoadStoreUsize;
+
+/// A [`LoadStoreUsize`] constructor that is `const` outside loom.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) const fn load_store_usize(value: usize) -> LoadStoreUsize {
+    LoadStoreUsize::new(value)
+}
+
+/// A [`LoadStoreUsize`] constructor (not `const` under loom).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn load_store_usize(value: usize) -> LoadStoreUsize {
+    LoadStoreUsize::new(value)
 }
