@@ -323,6 +323,46 @@ pub trait Reader: Send {
     ///
     /// Fails with [`StreamError::Truncated`] if entries at or after `from` were deleted before
     /// they were scanned.
+    ///
+    /// ```
+    /// # use ringledger::ledger::Entry;
+    /// # use ringledger::stream::{Reader, StreamError, TagSet};
+    /// # use ringledger::wait::{CancelToken, Deadline, WaitError};
+    /// /// Reads a fixed list, scanning at most two entries per call.
+    /// struct Fixed {
+    ///     entries: Vec<Entry>,
+    ///     filter: TagSet,
+    /// }
+    ///
+    /// impl Reader for Fixed {
+    ///     fn read(&mut self, from: u64, out: &mut Vec<Entry>) -> Result<u64, StreamError> {
+    ///         let mut next = from;
+    ///         for entry in self.entries.iter().filter(|e| e.sequence >= from).take(2) {
+    ///             next = entry.sequence + 1; // scanned, kept or not
+    ///             if self.filter.contains(entry.tag) {
+    ///                 out.push(entry.clone());
+    ///             }
+    ///         }
+    ///         Ok(next)
+    ///     }
+    ///     // ...
+    /// #   fn truncated_to(&self) -> u64 {
+    /// #       0
+    /// #   }
+    /// #   fn wait(&self, _: u64, _: Deadline, _: &CancelToken) -> Result<(), WaitError> {
+    /// #       Err(WaitError::TimedOut)
+    /// #   }
+    /// }
+    ///
+    /// let entries = [(1, 1), (3, 2), (5, 1)].map(|(seq, tag)| Entry::new(seq, "e").with_tag(tag));
+    /// let mut reader = Fixed { entries: entries.to_vec(), filter: TagSet::of([1]) };
+    /// let mut out = Vec::new();
+    /// assert_eq!(reader.read(0, &mut out)?, 4); // scanned 1 and 3, kept 1
+    /// assert_eq!(reader.read(4, &mut out)?, 6); // scanned and kept 5
+    /// assert_eq!(reader.read(6, &mut out)?, 6); // nothing more: `from` again
+    /// assert_eq!(out.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn read(&mut self, from: u64, out: &mut Vec<Entry>) -> Result<u64, StreamError>;
 
     /// Waits until the stream may hold an entry at an offset `>= from`, the deadline passes
