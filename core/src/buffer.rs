@@ -44,6 +44,13 @@ impl<T> fmt::Display for Full<T> {
 impl<T> core::error::Error for Full<T> {}
 
 /// The buffer was empty.
+///
+/// ```
+/// use ringledger_core::{spsc, BufferRead, Empty};
+///
+/// let (_producer, mut consumer) = spsc::channel::<u8>(2);
+/// assert_eq!(consumer.try_read(), Err(Empty));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Empty;
 
@@ -80,14 +87,60 @@ pub trait Buffer<T>: BufferWrite<T> + BufferRead<T> {}
 impl<T, B: BufferWrite<T> + BufferRead<T> + ?Sized> Buffer<T> for B {}
 
 /// The writing half of a [`Buffer`].
+///
+/// Code that only fills a buffer takes `impl BufferWrite`, so either ring's producer fits:
+///
+/// ```
+/// use ringledger_core::{mpsc, spsc, BufferWrite};
+///
+/// fn fill(out: &mut impl BufferWrite<u8>, items: &[u8]) -> usize {
+///     items.iter().take_while(|&&item| out.try_write(item).is_ok()).count()
+/// }
+///
+/// let (mut spsc_producer, _c) = spsc::channel(2);
+/// assert_eq!(fill(&mut spsc_producer, &[1, 2, 3]), 2);
+/// let (mut mpsc_producer, _c) = mpsc::channel(4);
+/// assert_eq!(fill(&mut mpsc_producer, &[1, 2, 3]), 3);
+/// ```
 pub trait BufferWrite<T> {
     /// Pushes `item` to the back, or hands it back in [`Full`] when there is no room.
+    ///
+    /// ```
+    /// use ringledger_core::{spsc, BufferWrite, Full};
+    ///
+    /// let (mut producer, _consumer) = spsc::channel(1);
+    /// assert_eq!(producer.try_write('a'), Ok(()));
+    /// assert_eq!(producer.try_write('b'), Err(Full('b')));
+    /// ```
     fn try_write(&mut self, item: T) -> Result<(), Full<T>>;
 }
 
 /// The reading half of a [`Buffer`].
+///
+/// Code that only empties a buffer takes `impl BufferRead`:
+///
+/// ```
+/// use ringledger_core::{spsc, BufferRead};
+///
+/// fn sum(input: &mut impl BufferRead<u32>) -> u32 {
+///     core::iter::from_fn(|| input.try_read().ok()).sum()
+/// }
+///
+/// let (mut producer, mut consumer) = spsc::channel(4);
+/// producer.push_slice(&[1, 2, 3]);
+/// assert_eq!(sum(&mut consumer), 6);
+/// ```
 pub trait BufferRead<T> {
     /// Pops the item at the front, or reports [`Empty`].
+    ///
+    /// ```
+    /// use ringledger_core::{spsc, BufferRead, Empty};
+    ///
+    /// let (mut producer, mut consumer) = spsc::channel(2);
+    /// producer.push(7).unwrap();
+    /// assert_eq!(consumer.try_read(), Ok(7));
+    /// assert_eq!(consumer.try_read(), Err(Empty));
+    /// ```
     fn try_read(&mut self) -> Result<T, Empty>;
 }
 

@@ -83,6 +83,19 @@ const fn lag(stamp: usize, position: usize) -> isize {
 }
 
 /// Why [`Producer::try_push`] handed an item back.
+///
+/// ```
+/// use ringledger_core::mpsc::{self, PushError};
+///
+/// let (producer, _consumer) = mpsc::channel(2);
+/// for item in 1..=3 {
+///     match producer.try_push(item) {
+///         Ok(()) => {}
+///         Err(PushError::Full(back)) => assert_eq!(back, 3), // retry later, or drop it
+///         Err(PushError::Closed(_)) => unreachable!("nobody closed the ring"),
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PushError<T> {
     /// Every slot holds an item the consumer has not taken yet.
@@ -225,6 +238,16 @@ impl<T, const N: usize> Ring<T, N> {
     );
 
     /// Creates an empty ring. Usable in a `static` or a `const`.
+    ///
+    /// ```
+    /// use ringledger_core::mpsc::Ring;
+    ///
+    /// let mut ring = Ring::<u16, 4>::new(); // on the stack; no allocation
+    /// assert_eq!(ring.capacity(), 4);
+    /// let (producer, mut consumer) = ring.split();
+    /// producer.push(1).unwrap();
+    /// assert_eq!(consumer.pop(), Some(1));
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         #[allow(clippy::let_unit_value)]
@@ -416,6 +439,18 @@ impl<T> RawRing<T> {
 }
 
 /// A writing end of an MPSC ring: `Clone`, `Send` and `Sync`, so any number of threads push.
+///
+/// ```
+/// let (producer, mut consumer) = ringledger_core::mpsc::channel::<u32>(4);
+/// std::thread::scope(|s| {
+///     s.spawn(|| producer.push(1).unwrap()); // shared by reference
+///     let clone = producer.clone();
+///     s.spawn(move || clone.push(2).unwrap()); // or cloned and moved
+/// });
+/// let mut got = [consumer.pop().unwrap(), consumer.pop().unwrap()];
+/// got.sort();
+/// assert_eq!(got, [1, 2]);
+/// ```
 pub struct Producer<'a, T> {
     shared: NonNull<Shared>,
     slots: NonNull<Slot<T>>,
@@ -543,6 +578,21 @@ fn close(shared: &Shared) -> bool {
 }
 
 /// The reading end of an MPSC ring.
+///
+/// There is one, and popping takes `&mut self`; it can be moved to another thread. Drain until
+/// [`is_finished`](Self::is_finished) to take everything pushed before a close:
+///
+/// ```
+/// let (producer, mut consumer) = ringledger_core::mpsc::channel::<u32>(4);
+/// producer.push(1).unwrap();
+/// producer.push(2).unwrap();
+/// assert!(producer.close()); // pushes fail from now on
+/// let mut got = Vec::new();
+/// while !consumer.is_finished() {
+///     got.extend(consumer.pop());
+/// }
+/// assert_eq!(got, [1, 2]);
+/// ```
 pub struct Consumer<'a, T> {
     shared: NonNull<Shared>,
     slots: NonNull<Slot<T>>,

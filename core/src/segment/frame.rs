@@ -22,7 +22,19 @@ const HEADER_CRC_AT: usize = 36;
 /// atomic: recovery drops a trailing group of records whose last one still has this flag.
 pub const FLAG_CONTINUES: u8 = 1;
 
-/// What a frame carries.
+/// What a frame carries: the byte at offset 4 of its header.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, FrameKind, Writer, FILE_HEADER_LEN};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// let seal_at = writer.append(1, 0, 0, b"entry").unwrap();
+/// writer.seal().unwrap();
+/// assert_eq!(image[FILE_HEADER_LEN + 4], FrameKind::Record as u8);
+/// assert_eq!(image[seal_at + 4], FrameKind::Seal as u8);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameKind {
@@ -33,6 +45,20 @@ pub enum FrameKind {
 }
 
 /// A valid record frame, borrowed from the segment image.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, Scanner, Writer, FILE_HEADER_LEN};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(3, 1_000, 42, b"payload").unwrap();
+/// let record = Scanner::new(&image).unwrap().next().unwrap();
+/// assert_eq!((record.seq, record.timestamp, record.tag), (3, 1_000, 42));
+/// assert_eq!(record.payload, b"payload");
+/// assert_eq!(record.offset, FILE_HEADER_LEN);
+/// assert!(!record.continues);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     /// Offset of the frame's header in the segment.
@@ -88,6 +114,20 @@ pub struct RecordReader {
 
 impl RecordReader {
     /// A reader for the segment with this header.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{CorruptReason, FileHeader, RecordReader, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// let end = Writer::create(&mut image, &header, 0).unwrap().append(1, 0, 0, b"x").unwrap();
+    /// assert!(RecordReader::new(&header).record_at(&image[..end], 64).is_ok());
+    /// // The checksums cover the salt: a reader built from another header rejects the frame.
+    /// let other = FileHeader { salt: 1, ..header };
+    /// let error = RecordReader::new(&other).record_at(&image[..end], 64).unwrap_err();
+    /// assert_eq!(error, CorruptReason::HeaderChecksum);
+    /// ```
     pub fn new(header: &crate::segment::FileHeader) -> Self {
         Self {
             seed: salt_seed(header.salt),

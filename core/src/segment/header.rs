@@ -14,6 +14,16 @@ pub const VERSION: u16 = 1;
 pub const FILE_HEADER_LEN: usize = 64;
 
 /// What a segment file says about itself in its first 64 bytes.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, FILE_HEADER_LEN, MAGIC};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut bytes = [0u8; FILE_HEADER_LEN];
+/// header.encode(&mut bytes).unwrap();
+/// assert_eq!(bytes[..8], MAGIC);
+/// assert_eq!(FileHeader::decode(&bytes), Ok(header));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHeader {
     /// The sequence the segment starts at: no record in it has a smaller one. The file name.
@@ -30,6 +40,16 @@ pub struct FileHeader {
 }
 
 /// Why a file header was rejected.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, HeaderError};
+///
+/// match FileHeader::decode(&[b'x'; 64]) {
+///     Err(HeaderError::BadMagic) => {} // not a segment file: skip it
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(FileHeader::decode(&[0; 10]), Err(HeaderError::Truncated { len: 10 }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
@@ -94,6 +114,19 @@ impl FileHeader {
     }
 
     /// Reads and validates the header at the start of `image`.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{FileHeader, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// Writer::create(&mut image, &header, 0).unwrap();
+    /// let decoded = FileHeader::decode(&image).unwrap();
+    /// assert_eq!((decoded.base_seq, decoded.salt), (1, 0xFEED));
+    /// image[20] ^= 1; // one flipped bit in the base sequence
+    /// assert!(FileHeader::decode(&image).is_err());
+    /// ```
     pub fn decode(image: &[u8]) -> Result<Self, HeaderError> {
         let Some(bytes) = image.get(..FILE_HEADER_LEN) else {
             return Err(HeaderError::Truncated { len: image.len() });
@@ -141,6 +174,15 @@ fn check_capacity(capacity: u64) -> Result<(), HeaderError> {
 
 /// A segment file name: the base sequence zero-padded to 20 digits, then `.seg`, so that the
 /// lexical order of the names is the numeric order of the segments.
+///
+/// ```
+/// use ringledger_core::segment::{file_name, parse_file_name};
+///
+/// let name = file_name(9);
+/// assert_eq!(name.to_string(), "00000000000000000009.seg");
+/// assert!(name < file_name(10)); // names sort as their sequences do
+/// assert_eq!(parse_file_name(name.as_str()), Ok(9));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileName([u8; ENCODED_LEN + 4]);
 
@@ -180,6 +222,19 @@ pub fn file_name(base_seq: u64) -> FileName {
 }
 
 /// Why a name is not a segment file name.
+///
+/// ```
+/// use ringledger_core::segment::{parse_file_name, FileNameError};
+///
+/// for name in ["00000000000000000042.seg", "notes.txt", "0000000000000000004x.seg"] {
+///     match parse_file_name(name) {
+///         Ok(base_seq) => assert_eq!(base_seq, 42),
+///         Err(FileNameError::Shape) => assert_eq!(name, "notes.txt"), // not a segment: skip
+///         Err(FileNameError::Sequence(_)) => assert!(name.ends_with("x.seg")),
+///         Err(other) => panic!("{other}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileNameError {

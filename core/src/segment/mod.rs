@@ -65,6 +65,16 @@ pub const FOOTER_LEN: usize = 8;
 const FOOTER_CRC_MASK: u32 = 0x5EA1_F007;
 
 /// What the footer (the last 8 bytes of a segment) says.
+///
+/// ```
+/// use ringledger_core::segment::{decode_footer, encode_footer, Footer};
+///
+/// let salt = 0xFEED;
+/// assert_eq!(decode_footer(salt, &encode_footer(salt, 4000)), Footer::Sealed(4000));
+/// assert_eq!(decode_footer(salt, &[0; 8]), Footer::Open);
+/// // The checksum covers the salt: another segment's footer does not validate here.
+/// assert!(matches!(decode_footer(salt, &encode_footer(0xBEEF, 4000)), Footer::Invalid(_)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Footer {
     /// All zero: no seal is known to be on disk.

@@ -32,6 +32,28 @@ use super::last_non_zero;
 use super::scan::{CorruptReason, ScanEnd, Scanner, SegmentStats};
 
 /// What recovery found after the valid frames.
+///
+/// ```
+/// use ringledger_core::segment::{recover, CorruptReason, Damage, FileHeader, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// let first_end = writer.append(1, 0, 0, b"one").unwrap();
+/// writer.append(2, 0, 0, b"two").unwrap();
+/// writer.append(3, 0, 0, b"three").unwrap();
+/// image[first_end + 40] ^= 1; // a flipped bit in the second payload, a frame after it
+///
+/// let recovered = recover(&mut image).unwrap();
+/// let report = match recovered.damage {
+///     None => "clean",
+///     Some(Damage::TornTail) => "info: an interrupted append, expected after a crash",
+///     Some(Damage::Corrupt(_)) => "warn: possible damage to synced data",
+/// };
+/// assert!(report.starts_with("warn"));
+/// assert_eq!(recovered.damage, Some(Damage::Corrupt(CorruptReason::PayloadChecksum)));
+/// assert_eq!(recovered.stats.count, 1); // what follows the damage is cut
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Damage {
     /// An interrupted append.
@@ -41,6 +63,20 @@ pub enum Damage {
 }
 
 /// The outcome of [`recover`].
+///
+/// ```
+/// use ringledger_core::segment::{recover, FileHeader, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// let end = writer.append(1, 0, 0, b"synced").unwrap();
+///
+/// let recovered = recover(&mut image).unwrap(); // a clean segment: nothing to do
+/// assert_eq!((recovered.end, recovered.stats.last_seq), (end, 1));
+/// assert!(!recovered.sealed && recovered.damage.is_none());
+/// assert!(recovered.zeroed.is_empty(), "nothing to sync");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {
     /// End of the valid frames: where appends continue (unless `sealed`).
@@ -82,6 +118,23 @@ pub fn recover(image: &mut [u8]) -> Result<Recovered, HeaderError> {
 /// What [`recover`] would do to `image`, without changing it: `zeroed` is the range it would
 /// zero. A reader that must not write (a read-only inspection) uses this, and trusts the
 /// records below `end`.
+///
+/// ```
+/// use ringledger_core::segment::{recovery_plan, Damage, FileHeader, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// let end = writer.append(1, 0, 0, b"kept").unwrap();
+/// writer.append(2, 0, 0, b"torn").unwrap();
+/// image[end + 40] ^= 1; // the last frame's payload is damaged: an interrupted append
+///
+/// let before = image.clone();
+/// let plan = recovery_plan(&image).unwrap();
+/// assert_eq!(image, before, "a plan changes nothing");
+/// assert_eq!((plan.end, plan.damage), (end, Some(Damage::TornTail)));
+/// assert_eq!(plan.zeroed.start, end); // what `recover` would zero
+/// ```
 pub fn recovery_plan(image: &[u8]) -> Result<Recovered, HeaderError> {
     let (end, stats, sealed, damage, tail_end) = {
         let mut scanner = Scanner::new(image)?;

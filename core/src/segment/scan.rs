@@ -22,6 +22,21 @@ use super::seal::{IndexEntry, Seal};
 use super::{all_zero, decode_footer, u64_at, Footer, FOOTER_LEN, FRAME_ALIGN};
 
 /// Why the scan stopped at a corrupt frame.
+///
+/// ```
+/// use ringledger_core::segment::{CorruptReason, FileHeader, ScanEnd, Scanner, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let end = Writer::create(&mut image, &header, 0).unwrap().append(1, 0, 0, b"a").unwrap();
+/// image[end + 100] = 0xFF; // a stray byte after the last frame
+/// match Scanner::new(&image).unwrap().finish() {
+///     ScanEnd::Corrupt { offset, reason: CorruptReason::DataAfterEnd { at } } => {
+///         assert_eq!((offset, at), (end, end + 100));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CorruptReason {
     /// The frame header's checksum does not match (bit rot, a frame from another segment,
@@ -89,6 +104,19 @@ pub enum CorruptReason {
 }
 
 /// Counts and bounds of the records in a segment (what a seal records).
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(4, 2_000, 0, b"b").unwrap();
+/// writer.append(9, 1_000, 0, b"a").unwrap(); // timestamps need not increase
+/// let stats = writer.stats();
+/// assert_eq!((stats.count, stats.first_seq, stats.last_seq), (2, 4, 9));
+/// assert_eq!((stats.min_timestamp, stats.max_timestamp), (1_000, 2_000));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SegmentStats {
     /// Number of records.
@@ -118,6 +146,20 @@ impl SegmentStats {
 }
 
 /// How a scan ended.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, ScanEnd, Scanner, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let end = Writer::create(&mut image, &header, 0).unwrap().append(1, 0, 0, b"a").unwrap();
+/// let next_append = match Scanner::new(&image).unwrap().finish() {
+///     ScanEnd::CleanEnd { seal: Some(_), .. } => None, // full: start a new segment
+///     ScanEnd::CleanEnd { offset, seal: None } => Some(offset),
+///     ScanEnd::TornTail { .. } | ScanEnd::Corrupt { .. } => None, // run `recover` first
+/// };
+/// assert_eq!(next_append, Some(end));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanEnd<'a> {
     /// Every frame was valid and nothing but zeros follows `offset`, the end of the last frame
@@ -194,6 +236,19 @@ pub struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     /// Starts scanning `image` after validating its file header.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{FileHeader, HeaderError, Scanner, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// Writer::create(&mut image, &header, 0).unwrap();
+    /// let scanner = Scanner::new(&image).unwrap();
+    /// assert_eq!(scanner.header(), &header);
+    /// assert_eq!(scanner.count(), 0); // no records yet
+    /// assert_eq!(Scanner::new(&[0; 64]).unwrap_err(), HeaderError::BadMagic);
+    /// ```
     pub fn new(image: &'a [u8]) -> Result<Self, HeaderError> {
         let header = FileHeader::decode(image)?;
         let capacity = usize::try_from(header.capacity).unwrap_or(usize::MAX);

@@ -20,6 +20,23 @@ pub const SEAL_FIXED_LEN: usize = 56;
 pub(super) const INDEX_ENTRY_LEN: usize = 16;
 
 /// The contents of a seal frame.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, SealedSegment, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(1, 100, 0, b"a").unwrap();
+/// let data_end = writer.append(2, 200, 0, b"b").unwrap();
+/// writer.seal().unwrap();
+///
+/// let sealed = SealedSegment::open(&image).unwrap();
+/// let seal = sealed.seal();
+/// assert_eq!((seal.stats.count, seal.stats.max_timestamp), (2, 200));
+/// assert_eq!(seal.data_end, data_end as u64);
+/// assert_eq!(seal.index_len(), 2); // an index_interval of 0 indexes every record
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seal<'a> {
     /// The records of the segment.
@@ -33,6 +50,21 @@ pub struct Seal<'a> {
 }
 
 /// One sparse index entry.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, IndexEntry, SealedSegment, Writer};
+///
+/// let header = FileHeader { base_seq: 10, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// let second_at = writer.append(10, 0, 0, b"a").unwrap();
+/// writer.append(13, 0, 0, b"b").unwrap();
+/// writer.seal().unwrap();
+///
+/// let sealed = SealedSegment::open(&image).unwrap();
+/// let entries: Vec<IndexEntry> = sealed.seal().entries().collect();
+/// assert_eq!(entries[1], IndexEntry { relative_seq: 3, offset: second_at as u64 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     /// The record's sequence minus the segment's base sequence.
@@ -106,6 +138,23 @@ pub(super) fn write_seal_fixed(
 }
 
 /// A frame that failed its checks at a known offset.
+///
+/// ```
+/// use ringledger_core::segment::{CorruptReason, Corruption, FileHeader, SealedSegment, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// let second_at = writer.append(1, 0, 0, b"a").unwrap();
+/// writer.append(2, 0, 0, b"b").unwrap();
+/// writer.seal().unwrap();
+/// image[second_at + 40] ^= 1; // bit rot in the second record's payload
+///
+/// let sealed = SealedSegment::open(&image).unwrap(); // records are checked when read
+/// assert!(sealed.find(1).is_ok());
+/// let Corruption { offset, reason } = sealed.find(2).unwrap_err();
+/// assert_eq!((offset, reason), (second_at, CorruptReason::PayloadChecksum));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("corrupt segment at offset {offset}: {reason}")]
 pub struct Corruption {
@@ -116,6 +165,20 @@ pub struct Corruption {
 }
 
 /// Why a segment could not be opened as sealed.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, OpenSealedError, Scanner, SealedSegment, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// Writer::create(&mut image, &header, 0).unwrap().append(1, 0, 0, b"a").unwrap();
+/// let count = match SealedSegment::open(&image) {
+///     Ok(sealed) => sealed.seal().stats.count,
+///     Err(OpenSealedError::NotSealed) => Scanner::new(&image).unwrap().count() as u64,
+///     Err(error) => panic!("damaged segment: {error}"),
+/// };
+/// assert_eq!(count, 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenSealedError {
@@ -166,6 +229,20 @@ impl<'a> SealedSegment<'a> {
     ///
     /// Records are checked when they are read ([`seek`](Self::seek),
     /// [`records_from`](Self::records_from)); a full check is a [`Scanner`](super::Scanner) run.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{FileHeader, OpenSealedError, SealedSegment, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+    /// writer.append(1, 0, 0, b"a").unwrap();
+    /// writer.seal().unwrap();
+    /// assert_eq!(SealedSegment::open(&image).unwrap().header(), &header);
+    /// let truncated = SealedSegment::open(&image[..512]).unwrap_err();
+    /// assert_eq!(truncated, OpenSealedError::Truncated { len: 512, capacity: 1024 });
+    /// ```
     pub fn open(image: &'a [u8]) -> Result<Self, OpenSealedError> {
         let header = FileHeader::decode(image)?;
         let capacity = match usize::try_from(header.capacity) {
@@ -279,6 +356,21 @@ impl<'a> SealedSegment<'a> {
 }
 
 /// The iterator returned by [`SealedSegment::records_from`].
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, SealedSegment, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// for seq in [1, 3, 5] {
+///     writer.append(seq, 0, 0, b"x").unwrap();
+/// }
+/// writer.seal().unwrap();
+/// let sealed = SealedSegment::open(&image).unwrap();
+/// let seqs: Result<Vec<u64>, _> = sealed.records_from(2).map(|r| r.map(|r| r.seq)).collect();
+/// assert_eq!(seqs.unwrap(), [3, 5]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SealedRecords<'a> {
     image: &'a [u8],

@@ -15,6 +15,23 @@ use super::seal::{write_seal_fixed, IndexEntry, INDEX_ENTRY_LEN, SEAL_FIXED_LEN}
 use super::{encode_footer, u32_at, u64_at, FOOTER_LEN};
 
 /// Why an append, a seal or opening a writer failed. Nothing was written when it fails.
+///
+/// ```
+/// use ringledger_core::segment::{FileHeader, WriteError, Writer};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+/// writer.append(5, 0, 0, b"a").unwrap();
+/// match writer.append(5, 0, 0, b"again") {
+///     Err(WriteError::NotIncreasing { last, seq }) => assert_eq!((last, seq), (5, 5)),
+///     other => panic!("{other:?}"),
+/// }
+/// match writer.append(6, 0, 0, &[0; 1000]) {
+///     Err(WriteError::Full { .. }) => {} // seal this segment, continue in a new one
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
@@ -70,6 +87,22 @@ pub enum WriteError {
 /// image there is a shared mapping whose bytes below [`end`](Self::end) are being read by other
 /// threads, so the appender is handed only the unwritten part of the image (`image[end..]`)
 /// mutably, and the written part (`image[..end]`) shared, when it seals.
+///
+/// ```
+/// use ringledger_core::segment::{Appender, FileHeader, SealedSegment};
+///
+/// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+/// let mut image = vec![0u8; 1024];
+/// header.encode(&mut image).unwrap();
+/// let mut appender = Appender::create(&header, 0).unwrap();
+/// for seq in 1..=2 {
+///     let end = appender.end();
+///     appender.append(&mut image[end..], seq, 0, 0, b"entry").unwrap();
+/// }
+/// let (records, tail) = image.split_at_mut(appender.end());
+/// appender.seal(records, tail).unwrap();
+/// assert_eq!(SealedSegment::open(&image).unwrap().seal().stats.count, 2);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Appender {
     header: FileHeader,
@@ -89,6 +122,20 @@ impl Appender {
     ///
     /// The seal's index gets an entry for the first record at or after every `index_interval`
     /// bytes (0 indexes every record).
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader, HeaderError, WriteError};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let appender = Appender::create(&header, 0).unwrap();
+    /// assert_eq!((appender.end(), appender.stats().count), (64, 0)); // just past the header
+    /// let bad = FileHeader { capacity: 70, ..header }; // not a multiple of 8
+    /// assert_eq!(
+    ///     Appender::create(&bad, 0).unwrap_err(),
+    ///     WriteError::Header(HeaderError::BadCapacity { capacity: 70 })
+    /// );
+    /// ```
     pub fn create(header: &FileHeader, index_interval: u32) -> Result<Self, WriteError> {
         let mut image = [0u8; FILE_HEADER_LEN];
         header.encode(&mut image)?;
@@ -104,6 +151,21 @@ impl Appender {
     ///
     /// Scans the image; it must end cleanly and be unsealed (after [`recover`](super::recover)
     /// it does). The index bookkeeping is rebuilt from the frames' headers.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader, WriteError, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// let end = Writer::create(&mut image, &header, 0).unwrap().append(1, 0, 0, b"a").unwrap();
+    /// // After a restart:
+    /// let mut appender = Appender::resume(&image, 0).unwrap();
+    /// assert_eq!((appender.end(), appender.stats().last_seq), (end, 1));
+    /// let next = appender.append(&mut image[end..], 2, 0, 0, b"b").unwrap();
+    /// assert!(next > end);
+    /// assert!(matches!(Appender::resume(&[0; 64], 0), Err(WriteError::Header(_))));
+    /// ```
     pub fn resume(image: &[u8], index_interval: u32) -> Result<Self, WriteError> {
         let mut scanner = Scanner::new(image)?;
         let mut open_write = None;
@@ -184,6 +246,19 @@ impl Appender {
     }
 
     /// The largest payload an empty segment of `capacity` bytes takes (0 if it takes none).
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader, WriteError, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let max = Appender::max_payload_in(1024);
+    /// let mut image = vec![0u8; 1024];
+    /// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+    /// assert!(matches!(writer.append(1, 0, 0, &vec![0; max + 1]), Err(WriteError::Full { .. })));
+    /// writer.append(1, 0, 0, &vec![0; max]).unwrap();
+    /// assert_eq!(Appender::max_payload_in(64), 0);
+    /// ```
     pub const fn max_payload_in(capacity: usize) -> usize {
         let overhead = FILE_HEADER_LEN + FRAME_HEADER_LEN + seal_len(1) + FOOTER_LEN;
         let left = capacity.saturating_sub(overhead) & !7;
@@ -196,6 +271,22 @@ impl Appender {
 
     /// Appends a record frame into `tail`, the image from [`end`](Self::end) to the capacity,
     /// and returns the new end.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{frame_len, Appender, FileHeader, WriteError};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// header.encode(&mut image).unwrap();
+    /// let mut appender = Appender::create(&header, 0).unwrap();
+    /// let end = appender.end();
+    /// let new_end = appender.append(&mut image[end..], 1, 0, 0, b"hello").unwrap();
+    /// assert_eq!(new_end, end + frame_len(5));
+    /// // `tail` must be the image from the end on, nothing shorter:
+    /// let error = appender.append(&mut image[new_end..1000], 2, 0, 0, b"x").unwrap_err();
+    /// assert!(matches!(error, WriteError::CapacityMismatch { .. }));
+    /// ```
     pub fn append(
         &mut self,
         tail: &mut [u8],
@@ -210,6 +301,22 @@ impl Appender {
     /// Like [`append`](Self::append), for one record of a write of several: `continues` says
     /// that more records of the same write follow (the last one passes `false`). Recovery drops
     /// a trailing group whose last record continues, so the write is all or nothing.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader, Scanner};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// header.encode(&mut image).unwrap();
+    /// let mut appender = Appender::create(&header, 0).unwrap();
+    /// for (seq, continues) in [(1, true), (2, true), (3, false)] {
+    ///     let end = appender.end();
+    ///     appender.append_in_write(&mut image[end..], seq, 0, 0, b"part", continues).unwrap();
+    /// }
+    /// let flags: Vec<bool> = Scanner::new(&image).unwrap().map(|r| r.continues).collect();
+    /// assert_eq!(flags, [true, true, false]);
+    /// ```
     pub fn append_in_write(
         &mut self,
         tail: &mut [u8],
@@ -229,6 +336,20 @@ impl Appender {
     /// the segment is checked against the capacity; `out` must hold the frame
     /// ([`frame_len`](super::frame_len) of the payload) or the call fails with
     /// [`WriteError::Full`]. Returns the new end.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader, Scanner};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// header.encode(&mut image).unwrap();
+    /// let mut appender = Appender::create(&header, 0).unwrap();
+    /// let (start, mut staging) = (appender.end(), [0u8; 64]);
+    /// let end = appender.append_staged(&mut staging, 1, 0, 0, b"staged", false).unwrap();
+    /// image[start..end].copy_from_slice(&staging[..end - start]); // the caller's pwrite
+    /// assert_eq!(Scanner::new(&image).unwrap().next().unwrap().payload, b"staged");
+    /// ```
     pub fn append_staged(
         &mut self,
         out: &mut [u8],
@@ -468,6 +589,19 @@ impl<'a> Writer<'a> {
     /// `image.len()` must equal `header.capacity`, and the image must be zero after the header
     /// (a freshly allocated segment file is). The seal's index gets an entry for the first
     /// record at or after every `index_interval` bytes (0 indexes every record).
+    ///
+    /// ```
+    /// use ringledger_core::segment::{FileHeader, WriteError, Writer, FILE_HEADER_LEN};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// let writer = Writer::create(&mut image, &header, 0).unwrap();
+    /// assert_eq!(writer.end(), FILE_HEADER_LEN);
+    /// let mut short = vec![0u8; 512];
+    /// let error = Writer::create(&mut short, &header, 0).unwrap_err();
+    /// assert_eq!(error, WriteError::CapacityMismatch { len: 512, capacity: 1024 });
+    /// ```
     pub fn create(
         image: &'a mut [u8],
         header: &FileHeader,
@@ -483,6 +617,20 @@ impl<'a> Writer<'a> {
     ///
     /// Scans the image; it must end cleanly and be unsealed (after [`recover`](super::recover)
     /// it does). The index bookkeeping is rebuilt from the frames' headers.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{FileHeader, WriteError, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// Writer::create(&mut image, &header, 0).unwrap().append(1, 0, 0, b"a").unwrap();
+    /// let mut writer = Writer::resume(&mut image, 0).unwrap(); // after a restart
+    /// writer.append(2, 0, 0, b"b").unwrap();
+    /// assert_eq!(writer.stats().count, 2);
+    /// writer.seal().unwrap();
+    /// assert_eq!(Writer::resume(&mut image, 0).unwrap_err(), WriteError::Sealed);
+    /// ```
     pub fn resume(image: &'a mut [u8], index_interval: u32) -> Result<Self, WriteError> {
         let appender = Appender::resume(image, index_interval)?;
         Ok(Self { image, appender })
@@ -509,6 +657,18 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends a record frame and returns the new end.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{frame_len, FileHeader, Writer, FILE_HEADER_LEN};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+    /// let end = writer.append(1, 1_000, 7, b"hello").unwrap();
+    /// assert_eq!(end, FILE_HEADER_LEN + frame_len(5));
+    /// assert_eq!(writer.end(), end); // the bytes below it are complete frames
+    /// ```
     pub fn append(
         &mut self,
         seq: u64,
@@ -521,6 +681,20 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends one record of a write of several; see [`Appender::append_in_write`].
+    ///
+    /// ```
+    /// use ringledger_core::segment::{recover, Damage, FileHeader, Writer};
+    ///
+    /// let header =
+    ///     FileHeader { base_seq: 1, ledger_id: 7, salt: 0xFEED, capacity: 1024, created_ns: 0 };
+    /// let mut image = vec![0u8; 1024];
+    /// let mut writer = Writer::create(&mut image, &header, 0).unwrap();
+    /// let kept = writer.append(1, 0, 0, b"alone").unwrap();
+    /// writer.append_in_write(2, 0, 0, b"first half", true).unwrap();
+    /// // A crash before the second half: recovery drops the whole write.
+    /// let recovered = recover(&mut image).unwrap();
+    /// assert_eq!((recovered.end, recovered.damage), (kept, Some(Damage::TornTail)));
+    /// ```
     pub fn append_in_write(
         &mut self,
         seq: u64,

@@ -42,6 +42,15 @@ where
 }
 
 /// The iterator returned by [`compile`]: the persisted positions, in order.
+///
+/// ```
+/// use ringledger_core::sequence::compile;
+///
+/// let mut positions = compile([(1, true), (2, false), (3, true)]);
+/// assert_eq!(positions.next(), Some(1)); // everything up to 1 is done
+/// assert_eq!(positions.next(), Some(3)); // 3 is done on its own; 2 is not
+/// assert_eq!(positions.next(), None);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Compiled<I> {
     marks: I,

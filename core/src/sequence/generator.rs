@@ -35,6 +35,17 @@ pub struct Generator {
 
 /// The generator cannot hand out more sequences: the second would pass `u32::MAX` (the year
 /// 2106), which only a wrong clock or about four billion sequences a second for decades reach.
+///
+/// ```
+/// use ringledger_core::sequence::{join, GenerateError, Generator};
+///
+/// let generator = Generator::starting_after(join(u32::MAX, u32::MAX)); // the very last one
+/// match generator.next(1_700_000_000, 1) {
+///     Ok(seq) => unreachable!("{seq} cannot exist"),
+///     Err(GenerateError::Exhausted) => {} // stop writing: the clock is wrong
+///     Err(other) => panic!("{other}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GenerateError {
@@ -45,6 +56,14 @@ pub enum GenerateError {
 
 impl Generator {
     /// A generator that has handed out nothing yet.
+    ///
+    /// ```
+    /// use ringledger_core::sequence::Generator;
+    ///
+    /// static SEQUENCES: Generator = Generator::new(); // `const`: no lazy initialisation
+    /// assert_eq!(SEQUENCES.last(), 0);
+    /// assert!(SEQUENCES.next(1_700_000_000, 1).unwrap() > 0);
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self {
@@ -62,6 +81,15 @@ impl Generator {
 
     /// A generator that continues after `last`, for example the head of a reopened ledger, so
     /// that a process restarted under a clock that stepped back still never repeats a sequence.
+    ///
+    /// ```
+    /// use ringledger_core::sequence::{join, Generator};
+    ///
+    /// let head = join(1_700_000_100, 7); // the last sequence the ledger holds
+    /// let generator = Generator::starting_after(head);
+    /// // The clock now says an earlier second; the sequences still go up.
+    /// assert_eq!(generator.next(1_700_000_000, 1).unwrap(), head + 1);
+    /// ```
     pub fn starting_after(last: u64) -> Self {
         Self {
             last: AtomicU64::new(last),
@@ -73,6 +101,16 @@ impl Generator {
     ///
     /// The result is greater than every sequence returned before, whatever `now_secs` says.
     /// The block `first..first + n` never crosses a second boundary and never uses ordinal 0.
+    ///
+    /// ```
+    /// use ringledger_core::sequence::{join, Generator};
+    ///
+    /// let generator = Generator::new();
+    /// let first = generator.next(1_700_000_000, 3).unwrap(); // first, first + 1, first + 2
+    /// assert_eq!(first, join(1_700_000_000, 1));
+    /// assert_eq!(generator.last(), first + 2);
+    /// assert_eq!(generator.next(1_700_000_000, 0).unwrap(), first + 3); // 0 still reserves one
+    /// ```
     pub fn next(&self, now_secs: u32, n: u32) -> Result<u64, GenerateError> {
         let n = u64::from(n.max(1));
         let floor = join(now_secs, 1);

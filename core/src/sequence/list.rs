@@ -14,6 +14,17 @@ pub fn encoded_list_len(seqs: &[u64]) -> usize {
 }
 
 /// The output buffer given to [`encode_list_into`] is too small.
+///
+/// ```
+/// use ringledger_core::sequence::list::BufferTooSmall;
+/// use ringledger_core::sequence::encode_list_into;
+///
+/// let mut out = [0u8; 4];
+/// match encode_list_into(&[10, 20], &mut out) {
+///     Ok(n) => unreachable!("{n} bytes cannot fit"),
+///     Err(BufferTooSmall { needed, available }) => assert_eq!((needed, available), (5, 4)),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the encoded list needs {needed} bytes, the buffer has {available}")]
 pub struct BufferTooSmall {
@@ -105,6 +116,14 @@ pub fn decode_list_iter(text: &[u8]) -> ListIter<'_> {
 }
 
 /// The iterator returned by [`decode_list_iter`].
+///
+/// ```
+/// use ringledger_core::sequence::{decode_list_iter, ListIter};
+///
+/// let items: ListIter<'_> = decode_list_iter(b"5,8,13");
+/// let sum: Result<u64, _> = items.sum();
+/// assert_eq!(sum, Ok(26));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ListIter<'a> {
     text: &'a [u8],

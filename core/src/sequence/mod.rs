@@ -56,6 +56,14 @@ pub const fn join(secs: u32, ordinal: u32) -> u64 {
 }
 
 /// Splits a sequence into its unix second and ordinal.
+///
+/// ```
+/// use ringledger_core::sequence::{join, split};
+///
+/// let (secs, ordinal) = split(join(1_700_000_000, 5));
+/// assert_eq!((secs, ordinal), (1_700_000_000, 5));
+/// assert!(join(1_700_000_001, 1) > join(1_700_000_000, u32::MAX)); // the second sorts first
+/// ```
 #[inline]
 pub const fn split(seq: u64) -> (u32, u32) {
     ((seq >> 32) as u32, seq as u32)
@@ -161,6 +169,19 @@ pub fn encode_string(seq: u64, compact: bool) -> alloc::string::String {
 
 /// Why a sequence (or a list of them) did not decode. Offsets count bytes from the start of the
 /// input given to the decoder.
+///
+/// ```
+/// use ringledger_core::sequence::{decode, DecodeError};
+///
+/// let describe = |text: &[u8]| match decode(text) {
+///     Ok(seq) => format!("sequence {seq}"),
+///     Err(DecodeError::NotADigit { offset, .. }) => format!("bad digit at {offset}"),
+///     Err(error) => error.to_string(),
+/// };
+/// assert_eq!(describe(b"42"), "sequence 42");
+/// assert_eq!(describe(b"4x"), "bad digit at 1");
+/// assert_eq!(describe(b""), "empty sequence at offset 0");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {

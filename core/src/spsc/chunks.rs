@@ -13,6 +13,17 @@ use super::{ring_ranges, DropOnUnwind};
 use super::{Consumer, Producer};
 
 /// Fewer slots (or items) than asked for were available; `available` is how many there were.
+///
+/// ```
+/// use ringledger_core::spsc::{self, TooFewSlots};
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u8>(4);
+/// producer.push_slice(&[1, 2]);
+/// match consumer.read_chunk(3) {
+///     Err(TooFewSlots { available }) => assert_eq!(available, 2),
+///     Ok(_) => unreachable!("only two items were pushed"),
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TooFewSlots {
     /// How many slots (for a write chunk) or items (for a read chunk) were available.
@@ -356,6 +367,18 @@ impl<'c, 'a, T> IntoIterator for ReadChunk<'c, 'a, T> {
 }
 
 /// The items of a [`ReadChunk`], moved out one by one; items not taken stay in the ring.
+///
+/// ```
+/// use ringledger_core::spsc;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<String>(4);
+/// producer.push("a".into()).unwrap();
+/// producer.push("b".into()).unwrap();
+/// let mut items = consumer.read_chunk(2).unwrap().into_iter();
+/// assert_eq!(items.next().as_deref(), Some("a"));
+/// drop(items); // "b" was not taken: it stays in the ring
+/// assert_eq!(consumer.pop().as_deref(), Some("b"));
+/// ```
 #[must_use = "items not taken stay in the ring"]
 pub struct ReadChunkIntoIter<'c, 'a, T> {
     consumer: &'c mut Consumer<'a, T>,

@@ -198,6 +198,16 @@ impl<T, const N: usize> Ring<T, N> {
     );
 
     /// Creates an empty ring. Usable in a `static` or a `const`.
+    ///
+    /// ```
+    /// use ringledger_core::spsc::Ring;
+    ///
+    /// let mut ring = Ring::<u16, 4>::new(); // on the stack; no allocation
+    /// assert!(ring.is_empty());
+    /// let (mut producer, mut consumer) = ring.split();
+    /// producer.push(1).unwrap();
+    /// assert_eq!(consumer.pop(), Some(1));
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         #[allow(clippy::let_unit_value)]
@@ -666,6 +676,15 @@ impl<T> Consumer<'_, T> {
 impl<T: Copy> Consumer<'_, T> {
     /// Copies items from the front of the ring into `out` until it is full or the ring is
     /// empty, and returns how many it copied.
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = ringledger_core::spsc::channel::<u8>(8);
+    /// producer.push_slice(b"hello");
+    /// let mut out = [0; 4];
+    /// assert_eq!(consumer.pop_slice(&mut out), 4);
+    /// assert_eq!(&out, b"hell");
+    /// assert_eq!(consumer.pop_slice(&mut out), 1); // only "o" was left
+    /// ```
     pub fn pop_slice(&mut self, out: &mut [T]) -> usize {
         let count = out.len().min(self.ready_items(out.len()));
         let (first, second) = ring_ranges(self.capacity(), self.head, count);

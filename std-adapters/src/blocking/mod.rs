@@ -50,6 +50,22 @@ use crate::sync::{AtomicBool, Ordering};
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 /// Why [`try_push`](spsc::Producer::try_push) did not push. The item is handed back.
+///
+/// ```
+/// use ringledger::blocking::{spsc, TryPushError};
+///
+/// let (mut producer, consumer) = spsc::channel::<&str>(1);
+/// producer.try_push("first").unwrap();
+/// let mut dropped = Vec::new();
+/// match producer.try_push("second") {
+///     Ok(()) => {}
+///     Err(TryPushError::Full(event)) => dropped.push(event), // shed load instead of waiting
+///     Err(TryPushError::Closed(_)) => unreachable!("the consumer is alive"),
+/// }
+/// assert_eq!(dropped, ["second"]);
+/// drop(consumer); // closes the buffer
+/// assert_eq!(producer.try_push("third"), Err(TryPushError::Closed("third")));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TryPushError<T> {
     /// The buffer is full right now.
@@ -61,6 +77,20 @@ pub enum TryPushError<T> {
 }
 
 /// Why [`push`](spsc::Producer::push) did not push. The item is handed back.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::blocking::{spsc, PushError};
+/// use ringledger::wait::Deadline;
+///
+/// let (mut producer, _consumer) = spsc::channel::<u32>(1);
+/// producer.push(1, Deadline::Forever).unwrap();
+/// match producer.push(2, Deadline::Timeout(Duration::from_millis(5))) {
+///     Ok(()) => unreachable!("nobody pops"),
+///     Err(PushError::TimedOut(item)) => assert_eq!(item, 2), // the consumer is stuck
+///     Err(PushError::Cancelled(_) | PushError::Closed(_)) => unreachable!(),
+/// }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PushError<T> {
     /// The buffer stayed full until the deadline.
@@ -75,6 +105,23 @@ pub enum PushError<T> {
 }
 
 /// Why [`try_pop`](spsc::Consumer::try_pop) returned nothing.
+///
+/// ```
+/// use ringledger::blocking::{spsc, TryPopError};
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u32>(4);
+/// producer.try_push(1).unwrap();
+/// drop(producer); // closes the buffer; what it holds can still be popped
+/// let mut got = Vec::new();
+/// loop {
+///     match consumer.try_pop() {
+///         Ok(item) => got.push(item),
+///         Err(TryPopError::Empty) => unreachable!("the producer is gone"), // else: poll later
+///         Err(TryPopError::Closed) => break,
+///     }
+/// }
+/// assert_eq!(got, [1]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum TryPopError {
     /// The buffer is empty right now.
@@ -86,6 +133,30 @@ pub enum TryPopError {
 }
 
 /// Why [`pop`](spsc::Consumer::pop) returned nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::blocking::{spsc, PopError};
+/// use ringledger::wait::Deadline;
+///
+/// let (producer, mut consumer) = spsc::channel::<u32>(4);
+/// let tick = Deadline::Timeout(Duration::from_millis(5));
+/// let mut idle_ticks = 0;
+/// loop {
+///     match consumer.pop(tick) {
+///         Ok(_item) => {}
+///         Err(PopError::TimedOut) => {
+///             idle_ticks += 1; // housekeeping while idle, then wait again
+///             if idle_ticks == 2 {
+///                 producer.close();
+///             }
+///         }
+///         Err(PopError::Closed) => break,
+///         Err(PopError::Cancelled) => unreachable!("no cancel token given"),
+///     }
+/// }
+/// assert_eq!(idle_ticks, 2);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum PopError {
     /// The buffer stayed empty until the deadline.

@@ -101,12 +101,44 @@ struct Shared {
 }
 
 /// A writing end of a blocking MPSC buffer; clone it for more producers.
+///
+/// The buffer closes when the last clone is dropped (or any endpoint calls `close()`).
+///
+/// ```
+/// use ringledger::blocking::mpsc;
+/// use ringledger::wait::Deadline;
+///
+/// let (producer, mut consumer) = mpsc::channel::<u32>(8);
+/// let workers: Vec<_> = (0..2)
+///     .map(|w| {
+///         let producer = producer.clone();
+///         std::thread::spawn(move || producer.push(w, Deadline::Forever).unwrap())
+///     })
+///     .collect();
+/// drop(producer); // the clones keep the buffer open until the workers finish
+/// let mut got: Vec<u32> = std::iter::from_fn(|| consumer.pop(Deadline::Forever).ok()).collect();
+/// got.sort();
+/// assert_eq!(got, [0, 1]);
+/// workers.into_iter().for_each(|w| w.join().unwrap());
+/// ```
 pub struct Producer<'a, T> {
     ring: mpsc::Producer<'a, T>,
     shared: Arc<Shared>,
 }
 
 /// The reading end of a blocking MPSC buffer. Dropping it closes the buffer.
+///
+/// ```
+/// use ringledger::blocking::{mpsc, PushError};
+/// use ringledger::wait::Deadline;
+///
+/// let (producer, mut consumer) = mpsc::channel::<u32>(2);
+/// producer.push(1, Deadline::Forever).unwrap();
+/// assert_eq!((consumer.len(), consumer.capacity()), (1, 2));
+/// assert_eq!(consumer.pop(Deadline::Forever), Ok(1));
+/// drop(consumer); // nobody reads any more: pushes fail instead of waiting forever
+/// assert_eq!(producer.push(2, Deadline::Forever), Err(PushError::Closed(2)));
+/// ```
 pub struct Consumer<'a, T> {
     ring: mpsc::Consumer<'a, T>,
     shared: Arc<Shared>,
@@ -164,6 +196,21 @@ impl<T> Producer<'_, T> {
     }
 
     /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
+    ///
+    /// ```
+    /// use ringledger::blocking::{mpsc, PushError};
+    /// use ringledger::wait::{CancelToken, Deadline};
+    ///
+    /// let (producer, _consumer) = mpsc::channel::<u32>(2);
+    /// producer.push(1, Deadline::Forever).unwrap();
+    /// producer.push(2, Deadline::Forever).unwrap(); // full from now on
+    /// let shutdown = CancelToken::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| shutdown.cancel());
+    ///     let pushed = producer.push_cancellable(3, Deadline::Forever, &shutdown);
+    ///     assert_eq!(pushed, Err(PushError::Cancelled(3)));
+    /// });
+    /// ```
     pub fn push_cancellable(
         &self,
         item: T,
@@ -238,6 +285,19 @@ impl<T> Consumer<'_, T> {
     }
 
     /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
+    ///
+    /// ```
+    /// use ringledger::blocking::{mpsc, PopError};
+    /// use ringledger::wait::{CancelToken, Deadline};
+    ///
+    /// let (_producer, mut consumer) = mpsc::channel::<u32>(4);
+    /// let shutdown = CancelToken::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| shutdown.cancel());
+    ///     let popped = consumer.pop_cancellable(Deadline::Forever, &shutdown);
+    ///     assert_eq!(popped, Err(PopError::Cancelled));
+    /// });
+    /// ```
     pub fn pop_cancellable(
         &mut self,
         deadline: Deadline,
@@ -251,6 +311,22 @@ impl<T> Consumer<'_, T> {
 
     /// Pops up to `max` items into `f`, oldest first, waiting until `deadline` for the first.
     /// Returns how many were popped (at least one).
+    ///
+    /// ```
+    /// use ringledger::blocking::{mpsc, PopError};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let (producer, mut consumer) = mpsc::channel::<u32>(8);
+    /// for i in 0..5 {
+    ///     producer.push(i, Deadline::Forever).unwrap();
+    /// }
+    /// drop(producer);
+    /// let mut batch = Vec::new();
+    /// assert_eq!(consumer.pop_many(3, Deadline::Forever, |item| batch.push(item)), Ok(3));
+    /// assert_eq!(consumer.pop_many(3, Deadline::Forever, |item| batch.push(item)), Ok(2));
+    /// assert_eq!(batch, [0, 1, 2, 3, 4]);
+    /// assert_eq!(consumer.pop_many(3, Deadline::Forever, |_| {}), Err(PopError::Closed));
+    /// ```
     pub fn pop_many(
         &mut self,
         max: usize,

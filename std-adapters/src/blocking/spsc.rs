@@ -86,12 +86,41 @@ pub fn from_ring<'a, T>(
 }
 
 /// The writing end of a blocking SPSC buffer. Dropping it closes the buffer.
+///
+/// `Send` but not `Clone`: one thread pushes (for several, see [`mpsc`](super::mpsc)).
+///
+/// ```
+/// use ringledger::blocking::{spsc, PopError};
+/// use ringledger::wait::Deadline;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u64>(8);
+/// let writer = std::thread::spawn(move || {
+///     for i in 0..3 {
+///         producer.push(i, Deadline::Forever).unwrap();
+///     }
+/// }); // the producer is dropped here: the buffer closes
+/// let got: Vec<u64> = std::iter::from_fn(|| consumer.pop(Deadline::Forever).ok()).collect();
+/// assert_eq!(got, [0, 1, 2]);
+/// writer.join().unwrap();
+/// ```
 pub struct Producer<'a, T> {
     ring: spsc::Producer<'a, T>,
     signals: Arc<Signals>,
 }
 
 /// The reading end of a blocking SPSC buffer. Dropping it closes the buffer.
+///
+/// ```
+/// use ringledger::blocking::{spsc, PushError};
+/// use ringledger::wait::Deadline;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u32>(2);
+/// producer.push(1, Deadline::Forever).unwrap();
+/// assert_eq!((consumer.len(), consumer.capacity()), (1, 2));
+/// assert_eq!(consumer.pop(Deadline::Forever), Ok(1));
+/// drop(consumer); // nobody reads any more: pushes fail instead of waiting forever
+/// assert_eq!(producer.push(2, Deadline::Forever), Err(PushError::Closed(2)));
+/// ```
 pub struct Consumer<'a, T> {
     ring: spsc::Consumer<'a, T>,
     signals: Arc<Signals>,
@@ -143,6 +172,20 @@ impl<T> Producer<'_, T> {
     }
 
     /// Pushes `item`, waiting for room until `deadline` or until `cancel` is cancelled.
+    ///
+    /// ```
+    /// use ringledger::blocking::{spsc, PushError};
+    /// use ringledger::wait::{CancelToken, Deadline};
+    ///
+    /// let (mut producer, _consumer) = spsc::channel::<u32>(1);
+    /// producer.push(1, Deadline::Forever).unwrap(); // full from now on
+    /// let shutdown = CancelToken::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| shutdown.cancel());
+    ///     let pushed = producer.push_cancellable(2, Deadline::Forever, &shutdown);
+    ///     assert_eq!(pushed, Err(PushError::Cancelled(2)));
+    /// });
+    /// ```
     pub fn push_cancellable(
         &mut self,
         item: T,
@@ -229,6 +272,19 @@ impl<T> Consumer<'_, T> {
     }
 
     /// Pops the oldest item, waiting until `deadline` or until `cancel` is cancelled.
+    ///
+    /// ```
+    /// use ringledger::blocking::{spsc, PopError};
+    /// use ringledger::wait::{CancelToken, Deadline};
+    ///
+    /// let (_producer, mut consumer) = spsc::channel::<u32>(4);
+    /// let shutdown = CancelToken::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| shutdown.cancel());
+    ///     let popped = consumer.pop_cancellable(Deadline::Forever, &shutdown);
+    ///     assert_eq!(popped, Err(PopError::Cancelled));
+    /// });
+    /// ```
     pub fn pop_cancellable(
         &mut self,
         deadline: Deadline,

@@ -59,6 +59,26 @@ use crate::table::{Table, TableError};
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 /// How much a [`Cleaner`] keeps, and how often it runs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::cleaner::{Cleaner, CleanerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// ledger.write(&(1..=10).map(|s| Entry::new(s, "e")).collect::<Vec<_>>())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// table.set("slow consumer", &[0])?; // has processed nothing yet
+///
+/// let patient = CleanerConfig { retention: 2, threshold: 0, interval: Duration::from_secs(60) };
+/// assert_eq!(Cleaner::run_once(&ledger, &[table.clone()], &patient)?, 0); // it waits
+/// let capped = CleanerConfig { threshold: 6, ..patient }; // but never more than 6 entries
+/// assert_eq!(Cleaner::run_once(&ledger, &[table], &capped)?, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CleanerConfig {
     /// The newest entries always kept (unless `threshold` says otherwise).
@@ -72,6 +92,24 @@ pub struct CleanerConfig {
 }
 
 /// Why a cleaner run failed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::cleaner::{Cleaner, CleanerConfig, CleanerError};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig, LedgerError};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let storage = Arc::new(SimStorage::new());
+/// Ledger::open_in(storage.clone(), LedgerConfig::default())?.write(&[Entry::new(1, "e")])?;
+/// let reader = Ledger::open_in(storage, LedgerConfig::default().with_read_only(true))?;
+/// let config = CleanerConfig { retention: 0, threshold: 0, interval: Duration::from_secs(1) };
+/// match Cleaner::run_once(&reader, &[], &config) {
+///     Err(CleanerError::Ledger(LedgerError::ReadOnly)) => {} // a reader cannot delete
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CleanerError {
@@ -122,6 +160,28 @@ impl Cleaner {
     /// If the thread cannot be started, `on_error` gets [`CleanerError::Spawn`] here, on the
     /// caller's thread, and the returned cleaner does nothing. A panic in `on_error` stops
     /// the cleaner.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use ringledger::cleaner::{Cleaner, CleanerConfig, CleanerError};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    ///
+    /// let storage = SimStorage::new();
+    /// let ledger = Ledger::open_in(Arc::new(storage.clone()), LedgerConfig::default())?;
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+    /// storage.fail_syncs(true); // deleting rewrites ledger.meta: it fails from now on
+    /// let (errors, failed) = std::sync::mpsc::channel();
+    /// let config = CleanerConfig { retention: 1, threshold: 0, interval: Duration::from_millis(1) };
+    /// let cleaner = Cleaner::start(ledger.clone(), Vec::new(), config, move |error| {
+    ///     let _ = errors.send(error); // on the cleaner's thread; it tries again next interval
+    /// });
+    /// assert!(matches!(failed.recv()?, CleanerError::Ledger(_)));
+    /// cleaner.close();
+    /// assert_eq!(ledger.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(
         ledger: Ledger,
         tables: Vec<Arc<Table>>,

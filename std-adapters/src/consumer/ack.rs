@@ -13,6 +13,26 @@ use crate::wait::Deadline;
 /// A mark is a ticket number, not an allocation: the consumer resolves tickets in order, so
 /// an `Ack` looks up whether its ticket is below the acknowledged one. Clones share the
 /// result; dropping an `Ack` does not undo the mark.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::consumer::{Consumer, ConsumerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+/// use ringledger::wait::Deadline;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let consumer = Consumer::open(ledger, table.clone(), ConsumerConfig::named("audit"))?;
+/// let entry = consumer.recv(Deadline::Forever)?;
+/// let ack = consumer.mark(entry.sequence, false)?; // returns at once
+/// ack.wait(std::time::Duration::from_secs(10))?; // the mark is in the table now
+/// assert!(ack.is_done() && matches!(ack.try_result(), Some(Ok(()))));
+/// assert_eq!(table.get("audit")?, [1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 #[must_use = "dropping an ack throws away the result of the mark: `wait` for it, or `let _ =` to say so"]
 pub struct Ack {

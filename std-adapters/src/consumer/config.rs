@@ -5,6 +5,30 @@ use std::time::Duration;
 use super::ConsumerError;
 
 /// How a [`Consumer`](super::Consumer) reads, delivers and persists.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::consumer::{Consumer, ConsumerConfig, ConsumerError};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+/// use ringledger::wait::Deadline;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let config = ConsumerConfig::named("billing")
+///     .with_start(2) // a new consumer skips what came before 2
+///     .with_batch(64)
+///     .with_window(256)
+///     .with_skip(16, Duration::from_millis(50)); // persist every 17th mark, or after 50 ms
+/// let consumer = Consumer::open(ledger.clone(), table.clone(), config)?;
+/// assert_eq!(consumer.recv(Deadline::Forever)?.sequence, 2);
+/// let invalid = ConsumerConfig::named("x").with_window(8).with_skip(8, Duration::ZERO);
+/// assert!(matches!(Consumer::open(ledger, table, invalid), Err(ConsumerError::Config(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
     /// The name the consumer's positions are stored under; `None` for a temporary consumer
@@ -47,6 +71,23 @@ impl Default for ConsumerConfig {
 
 impl ConsumerConfig {
     /// The default configuration for a persistent consumer named `name`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::consumer::{Consumer, ConsumerConfig};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+    /// let consumer = Consumer::open(ledger, table.clone(), ConsumerConfig::named("audit"))?;
+    /// assert_eq!(consumer.name(), Some("audit"));
+    /// // Before delivering anything it stored where it starts: everything up to 0 is done.
+    /// assert_eq!(table.get("audit")?, [0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn named(name: impl Into<String>) -> Self {
         Self {
@@ -56,6 +97,24 @@ impl ConsumerConfig {
     }
 
     /// The default configuration for a temporary consumer, which persists nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::consumer::{Consumer, ConsumerConfig};
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::table::{Table, TableConfig};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+    /// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+    /// let consumer = Consumer::open(ledger, table.clone(), ConsumerConfig::temporary())?;
+    /// let entry = consumer.recv(Deadline::Forever)?;
+    /// assert!(consumer.mark(entry.sequence, false)?.is_done()); // acknowledged at once
+    /// assert!(table.all()?.is_empty()); // and nothing stored
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn temporary() -> Self {
         Self::default()

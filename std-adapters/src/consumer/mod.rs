@@ -111,6 +111,37 @@ use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 use marks::{Marks, Offer};
 
 /// Why a consumer call failed. Clones share the underlying error.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::consumer::{Consumer, ConsumerConfig, ConsumerError};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let consumer = Consumer::open(ledger, table, ConsumerConfig::named("audit"))?;
+/// let mut done = Vec::new();
+/// loop {
+///     match consumer.recv(Duration::from_millis(10)) {
+///         Ok(entry) => {
+///             done.push(entry.sequence);
+///             let _ack = consumer.mark(entry.sequence, false)?;
+///         }
+///         Err(ConsumerError::TimedOut) => break, // idle: nothing new for now
+///         Err(stopped) => return Err(stopped.into()), // closed, or the ledger or table failed
+///     }
+/// }
+/// assert_eq!(done, [1, 2, 3]);
+/// match consumer.mark(99, false) {
+///     Err(ConsumerError::InvalidSequence { sequence: 99 }) => {} // never delivered; carry on
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumerError {
@@ -692,6 +723,29 @@ impl fmt::Debug for Consumer {
 }
 
 /// The entries of a [`Consumer`], from [`Consumer::iter`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::consumer::{Consumer, ConsumerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let consumer = Consumer::open(ledger, table, ConsumerConfig::temporary())?;
+/// let mut seen = Vec::new();
+/// for entry in consumer.iter() {
+///     let entry = entry?; // an error that stopped the consumer
+///     seen.push(entry.sequence);
+///     if entry.sequence == 3 {
+///         consumer.close()?; // the iterator ends at the close (else it waits for more)
+///     }
+/// }
+/// assert_eq!(seen, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<'a> {
     consumer: &'a Consumer,

@@ -8,6 +8,24 @@ use crate::wait::Deadline;
 ///
 /// Changes that replace a queued entry, and statuses, always go through: only a change that
 /// needs a new entry can overflow.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::dedupe::{Change, Config, DedupeBuffer, Overflow, PushError, Status};
+/// use ringledger::wait::Deadline;
+///
+/// let config = Config::default().max_pending(1, Overflow::Reject);
+/// let reject = DedupeBuffer::<u32, u32, Status>::with_config(config);
+/// reject.push(Change::Upsert(1, 10))?;
+/// reject.push(Change::Upsert(1, 11))?; // replaces the queued value: no overflow
+/// assert_eq!(reject.push(Change::Upsert(2, 20)), Err(PushError::Full));
+///
+/// let patience = Overflow::Block(Deadline::Timeout(Duration::from_millis(5)));
+/// let block = DedupeBuffer::<u32, u32, Status>::with_config(config.max_pending(1, patience));
+/// block.push(Change::Upsert(1, 10))?;
+/// assert_eq!(block.push(Change::Upsert(2, 20)), Err(PushError::TimedOut)); // nobody consumed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Overflow {
     /// Fail with [`PushError::Full`].
@@ -64,6 +82,24 @@ impl Config {
 }
 
 /// Why a push was not (wholly) accepted. Changes not accepted stay with the caller.
+///
+/// ```
+/// use ringledger::dedupe::{Change, Config, DedupeBuffer, Overflow, PushError, Status};
+///
+/// let config = Config::default().max_pending(1, Overflow::Reject);
+/// let buffer = DedupeBuffer::<&str, u32, Status>::with_config(config);
+/// buffer.push(Change::Upsert("a", 1))?;
+/// let mut later = Vec::new();
+/// match buffer.push(Change::Upsert("b", 2)) {
+///     Ok(()) => {}
+///     Err(PushError::Full) => later.push(("b", 2)), // push again once the consumer caught up
+///     Err(other) => panic!("{other}"),
+/// }
+/// assert_eq!(later, [("b", 2)]);
+/// buffer.stop();
+/// assert_eq!(buffer.push(Change::Upsert("c", 3)), Err(PushError::Stopped));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum PushError {
@@ -79,6 +115,27 @@ pub enum PushError {
 }
 
 /// Why [`next_batch`](super::DedupeBuffer::next_batch) returned nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::dedupe::{Change, DedupeBuffer, RecvError, Status};
+/// use ringledger::wait::Deadline;
+///
+/// let buffer = DedupeBuffer::<u32, u32, Status>::new();
+/// buffer.push(Change::Upsert(1, 1))?;
+/// buffer.stop_and_flush(); // no more pushes; what is queued is still delivered
+/// let mut delivered = 0;
+/// loop {
+///     match buffer.next_batch(10, Deadline::Timeout(Duration::from_millis(5))) {
+///         Ok(batch) => delivered += batch.len(),
+///         Err(RecvError::TimedOut) => continue, // idle: wait again
+///         Err(RecvError::Stopped) => break,
+///         Err(other) => panic!("{other}"),
+///     }
+/// }
+/// assert_eq!(delivered, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecvError {
@@ -91,6 +148,21 @@ pub enum RecvError {
 }
 
 /// Counters describing the buffer's current memory use.
+///
+/// ```
+/// use ringledger::dedupe::{Change, DedupeBuffer, Status};
+/// use ringledger::wait::Deadline;
+///
+/// let buffer = DedupeBuffer::<u32, u32, Status>::new();
+/// let mut changes: Vec<_> = (0..100).map(|i| Change::Upsert(i % 10, i)).collect();
+/// buffer.push_updates(&mut changes)?;
+/// let stats = buffer.stats();
+/// assert_eq!((stats.pending_keys, stats.live_keys), (10, 0)); // 100 changes, 10 keys
+/// buffer.next_batch(100, Deadline::IMMEDIATE)?;
+/// let stats = buffer.stats();
+/// assert_eq!((stats.pending_keys, stats.peak_pending_keys, stats.live_keys), (0, 10, 10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Distinct keys queued now.

@@ -142,12 +142,32 @@ where
     S: SyncStatus,
 {
     /// An unbounded buffer with batches of 100.
+    ///
+    /// ```
+    /// use ringledger::dedupe::{Change, Config, DedupeBuffer, Status};
+    ///
+    /// let buffer: DedupeBuffer<String, Vec<u8>, Status> = DedupeBuffer::new();
+    /// assert_eq!(buffer.config(), &Config::default());
+    /// buffer.push(Change::Upsert("key".into(), b"value".to_vec()))?;
+    /// assert_eq!(buffer.stats().pending_keys, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::with_config(Config::default())
     }
 
     /// A buffer configured by `config`.
+    ///
+    /// ```
+    /// use ringledger::dedupe::{Change, Config, DedupeBuffer, Overflow, Status};
+    ///
+    /// let config = Config::default().batch_size(500).max_pending(10_000, Overflow::Reject);
+    /// let buffer = DedupeBuffer::<u64, u64, Status>::with_config(config);
+    /// assert_eq!(buffer.config().max_pending, Some(10_000));
+    /// buffer.push(Change::Upsert(1, 1))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_config(config: Config) -> Self {
         Self::with_config_and_hasher(config, RandomState::new())
@@ -161,6 +181,19 @@ where
     H: BuildHasher,
 {
     /// A buffer configured by `config` that hashes keys with `hasher`.
+    ///
+    /// ```
+    /// use std::hash::{BuildHasherDefault, DefaultHasher};
+    /// use ringledger::dedupe::{Change, Config, DedupeBuffer, Status};
+    ///
+    /// // A fixed hasher instead of the randomly keyed default (say, for reproducible runs).
+    /// let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    /// let buffer: DedupeBuffer<u64, u64, Status, _> =
+    ///     DedupeBuffer::with_config_and_hasher(Config::default(), hasher);
+    /// buffer.push(Change::Upsert(7, 1))?;
+    /// assert_eq!(buffer.stats().pending_keys, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_config_and_hasher(config: Config, hasher: H) -> Self {
         DedupeBuffer {
             state: Mutex::new(State {
@@ -226,6 +259,21 @@ where
     ///
     /// On success `changes` is left empty (its capacity kept, for reuse). On error it holds
     /// the changes that were not accepted, the first of them the one that failed.
+    ///
+    /// ```
+    /// use ringledger::dedupe::{Change, Config, DedupeBuffer, Overflow, PushError, Status};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let config = Config::default().max_pending(2, Overflow::Reject);
+    /// let buffer = DedupeBuffer::<u32, u32, Status>::with_config(config);
+    /// let mut changes: Vec<_> = (1..=4).map(|k| Change::Upsert(k, k)).collect();
+    /// assert_eq!(buffer.push_updates(&mut changes), Err(PushError::Full));
+    /// assert_eq!(changes, [Change::Upsert(3, 3), Change::Upsert(4, 4)]); // still ours
+    /// buffer.next_batch(10, Deadline::IMMEDIATE)?; // the consumer catches up
+    /// buffer.push_updates(&mut changes)?;
+    /// assert!(changes.is_empty()); // its allocation is kept for the next round
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_updates(&self, changes: &mut Vec<Change<K, V>>) -> Result<(), PushError> {
         let until = self.block_deadline();
         let mut hashes = [0u64; HASH_AHEAD];
@@ -346,6 +394,24 @@ where
     /// Pushes a status. One equal to the last status received is dropped; one right after a
     /// queued status overwrites it. An in-sync status during a resync is preceded by deletes
     /// for the live keys the new snapshot did not mention (these may exceed `max_pending`).
+    ///
+    /// ```
+    /// use ringledger::dedupe::{Change, DedupeBuffer, Event, Status, Update};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let buffer = DedupeBuffer::<&str, u32, Status>::new();
+    /// buffer.push(Change::Upsert("a", 1))?;
+    /// buffer.push(Change::Upsert("b", 1))?;
+    /// buffer.next_batch(10, Deadline::IMMEDIATE)?; // the consumer has seen a and b
+    /// buffer.restart_snapshot(); // the upstream reconnected and sends everything again
+    /// buffer.push_status(Status::ResyncInProgress)?;
+    /// buffer.push(Change::Upsert("a", 2))?; // b is not in the new snapshot
+    /// buffer.push_status(Status::InSync)?; // so b's delete comes before the in-sync status
+    /// let batch = buffer.next_batch(10, Deadline::IMMEDIATE)?;
+    /// assert!(batch.contains(&Event::Update(Update::Deleted("b"))));
+    /// assert_eq!(batch.last(), Some(&Event::Status(Status::InSync)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_status(&self, status: S) -> Result<(), PushError> {
         let mut state = lock(&self.state);
         if state.run != RunState::Running {
@@ -439,6 +505,21 @@ where
 
     /// Like [`next_batch`](Self::next_batch), appending to `out` (to reuse its allocation).
     /// Returns how many entries were appended.
+    ///
+    /// ```
+    /// use ringledger::dedupe::{Change, DedupeBuffer, Status};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let buffer = DedupeBuffer::<u32, u32, Status>::new();
+    /// let mut batch = Vec::with_capacity(64);
+    /// for round in 0..3 {
+    ///     buffer.push(Change::Upsert(round, round))?;
+    ///     batch.clear(); // the same allocation every round
+    ///     assert_eq!(buffer.next_batch_into(&mut batch, 64, Deadline::IMMEDIATE)?, 1);
+    /// }
+    /// assert!(batch.capacity() >= 64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_batch_into(
         &self,
         out: &mut Vec<Event<K, V, S>>,

@@ -127,6 +127,26 @@ pub fn ledger_file_kind(name: &str) -> Option<LedgerFileKind> {
 }
 
 /// The kinds of file a ledger directory holds; see [`ledger_file_kind`].
+///
+/// ```
+/// use ringledger::ledger::{ledger_file_kind, Entry, Ledger, LedgerConfig, LedgerFileKind};
+///
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+/// ledger.write(&[Entry::new(1, "a")])?;
+/// std::fs::write(dir.path().join("README"), "put here by someone else")?;
+/// let (mut segments, mut foreign) = (0, Vec::new());
+/// for file in std::fs::read_dir(dir.path())? {
+///     let name = file?.file_name().into_string().unwrap();
+///     match ledger_file_kind(&name) {
+///         Some(LedgerFileKind::Segment) => segments += 1,
+///         Some(_) => {} // the meta, the lock, a spare segment being prepared
+///         None => foreign.push(name),
+///     }
+/// }
+/// assert_eq!((segments, foreign), (1, vec!["README".to_string()]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LedgerFileKind {
@@ -163,6 +183,19 @@ pub struct Entry {
 
 impl Entry {
     /// An entry with tag 0, stamped with the current time.
+    ///
+    /// The payload is anything that becomes [`Bytes`] without a copy: a `&'static str` or
+    /// byte slice, a `String`, a `Vec<u8>`, or `Bytes` itself.
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    ///
+    /// let text = Entry::new(1, "static text");
+    /// let owned = Entry::new(2, vec![1u8, 2, 3]);
+    /// let shared = Entry::new(3, bytes::Bytes::from(format!("event {}", 3)));
+    /// assert_eq!((text.tag, &owned.payload[..]), (0, &[1u8, 2, 3][..]));
+    /// assert_eq!(shared.payload, "event 3");
+    /// ```
     pub fn new(sequence: u64, payload: impl Into<Bytes>) -> Self {
         Self {
             sequence,
@@ -192,6 +225,28 @@ impl fmt::Debug for Entry {
 }
 
 /// How far [`Ledger::read_tagged_into`] got.
+///
+/// A filter over a long ledger scans it in bounded steps, each starting at the last one's
+/// `next`:
+///
+/// ```
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig, Scanned};
+///
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+/// let entries: Vec<Entry> = (1..=6).map(|s| Entry::new(s, "x").with_tag(s as u32 % 2)).collect();
+/// ledger.write(&entries)?;
+/// let (mut from, mut odd) = (1, Vec::new());
+/// loop {
+///     let Scanned { scanned, next } = ledger.read_tagged_into(from, 4, 100, |t| t == 1, &mut odd)?;
+///     if scanned == 0 {
+///         break; // the end of the ledger
+///     }
+///     from = next;
+/// }
+/// assert_eq!(odd.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 3, 5]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scanned {
     /// Entries scanned, kept or not.
@@ -201,6 +256,20 @@ pub struct Scanned {
 }
 
 /// An entry borrowed from the ledger's mapping, as [`Ledger::visit`] hands it out.
+///
+/// ```
+/// use ringledger::ledger::{Entry, EntryRef, Ledger, LedgerConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+/// ledger.write(&[Entry::new(1, "ab").with_tag(1), Entry::new(2, "cde").with_tag(2)])?;
+/// let mut tagged_bytes = [0; 3];
+/// ledger.visit(0, usize::MAX, |entry: EntryRef<'_>| {
+///     tagged_bytes[entry.tag as usize] += entry.payload.len(); // no copy, no allocation
+/// })?;
+/// assert_eq!(tagged_bytes, [0, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryRef<'a> {
     /// The entry's sequence.
@@ -214,6 +283,23 @@ pub struct EntryRef<'a> {
 }
 
 /// One segment file, as [`Ledger::segments`] describes it.
+///
+/// ```
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let ledger = Ledger::open(dir.path(), LedgerConfig::default().with_segment_size(8192))?;
+/// for seq in 1..=100 {
+///     ledger.write(&[Entry::new(seq, vec![0u8; 100])])?; // about 50 fit in a segment
+/// }
+/// let segments = ledger.segments();
+/// assert_eq!(segments.len(), 2);
+/// assert!(segments[0].sealed && !segments[1].sealed);
+/// assert_eq!(segments[1].base, segments[0].last_seq + 1);
+/// assert_eq!(segments[0].count + segments[1].count, 100);
+/// assert!(segments[1].used < segments[1].size);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SegmentInfo {
@@ -236,6 +322,27 @@ pub struct SegmentInfo {
 }
 
 /// What recovery did when the ledger was opened.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::core::segment::Damage;
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let storage = SimStorage::new();
+/// let ledger = Ledger::open_in(Arc::new(storage.clone()), LedgerConfig::default())?;
+/// ledger.write(&[Entry::new(1, "kept")])?;
+/// let segment = ledger.segments().remove(0);
+/// drop(ledger);
+/// storage.corrupt(&segment.name, segment.used, b"half a frame"); // a crash mid-write
+///
+/// let ledger = Ledger::open_in(Arc::new(storage), LedgerConfig::default())?;
+/// let report = ledger.recovery();
+/// assert_eq!(report.cut, [(segment.name, segment.used, Damage::TornTail)]);
+/// assert!(report.rebuilt_meta.is_none());
+/// assert_eq!(ledger.head(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecoveryReport {

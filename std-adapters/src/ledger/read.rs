@@ -40,6 +40,22 @@ impl Ledger {
 
     /// [`read`](Self::read) into `out` (appended; returns how many), for a reader that reuses
     /// one vector across calls.
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
+    /// ledger.write(&(1..=5).map(|s| Entry::new(s, "x")).collect::<Vec<_>>())?;
+    /// let (mut batch, mut from, mut batches) = (Vec::with_capacity(2), 1, 0);
+    /// while ledger.read_into(from, 2, &mut batch)? > 0 {
+    ///     from = batch.last().unwrap().sequence + 1;
+    ///     batches += 1;
+    ///     batch.clear(); // the same allocation serves the next batch
+    /// }
+    /// assert_eq!((batches, from), (3, 6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_into(
         &self,
         from: u64,

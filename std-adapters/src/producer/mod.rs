@@ -167,6 +167,29 @@ impl ProducerConfig {
 ///
 /// It is `Clone`: one ledger error fails every entry of a batch, so it is shared behind an
 /// `Arc`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig, LedgerError};
+/// use ringledger::producer::{Producer, ProducerConfig, ProducerError};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::wait::Deadline;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// ledger.write(&[Entry::new(5, "already there")])?;
+/// let producer = Producer::new(ledger, ProducerConfig::default())?;
+/// let ack = producer.write(Entry::new(3, "too old"), Deadline::Forever)?;
+/// match ack.wait(Deadline::Forever) {
+///     Err(ProducerError::Ledger(error)) => {
+///         assert!(matches!(*error, LedgerError::NotMonotonic { last: 5, seq: 3 }));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// producer.close();
+/// let late = producer.write(Entry::new(6, "late"), Deadline::Forever);
+/// assert!(matches!(late, Err(ProducerError::Closed)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {
@@ -203,6 +226,38 @@ impl ProducerError {
 
 /// Batches entries into ledger writes on a worker thread; see the
 /// [module documentation](self).
+///
+/// Writers on several threads share one producer. Entries are written in the order they
+/// were queued, so a sequence must be taken and queued under one lock: otherwise a smaller
+/// sequence queued after a greater one fails its batch (or, with the
+/// [`filter`](ProducerConfig::filter), is dropped).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::producer::{Producer, ProducerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::wait::Deadline;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+/// let last = Mutex::new(0u64);
+/// std::thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| {
+///             for _ in 0..10 {
+///                 let mut seq = last.lock().unwrap();
+///                 *seq += 1;
+///                 let ack = producer.write(Entry::new(*seq, "event"), Deadline::Forever);
+///                 drop(seq);
+///                 ack.unwrap().wait(Deadline::Forever).unwrap();
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(ledger.len(), 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer {
     shared: Arc<Shared>,
     worker: Mutex<Option<thread::JoinHandle<()>>>,
@@ -242,6 +297,29 @@ impl Producer {
 
     /// A producer writing to `sink` instead of a ledger (its
     /// [`durability`](ProducerConfig::durability) is then the sink's business).
+    ///
+    /// ```
+    /// use ringledger::ledger::{Entry, LedgerError};
+    /// use ringledger::producer::{BatchSink, Producer, ProducerConfig};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// /// A sink that is down: every batch fails.
+    /// struct Down;
+    ///
+    /// impl BatchSink for Down {
+    ///     fn head(&self) -> u64 {
+    ///         0
+    ///     }
+    ///     fn write_batch(&mut self, _: &[Entry]) -> Result<(), LedgerError> {
+    ///         Err(LedgerError::ReadOnly)
+    ///     }
+    /// }
+    ///
+    /// let producer = Producer::with_sink(Down, ProducerConfig::default())?;
+    /// let error = producer.write(Entry::new(1, "e"), Deadline::Forever)?.wait(Deadline::Forever);
+    /// assert!(matches!(error.unwrap_err().ledger_error(), Some(LedgerError::ReadOnly)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_sink<S: BatchSink>(sink: S, config: ProducerConfig) -> Result<Self, ProducerError> {
         let (settings, queue) = config.settings()?;
         let shared = Arc::new(Shared::new(queue));

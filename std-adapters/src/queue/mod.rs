@@ -50,6 +50,33 @@ use crate::sync::{lock, Mutex};
 use crate::table::{Table, TableConfig, TableError};
 
 /// How a [`Queue`] opens its parts.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::cleaner::CleanerConfig;
+/// use ringledger::consumer::ConsumerConfig;
+/// use ringledger::ledger::{Entry, LedgerConfig};
+/// use ringledger::queue::{Queue, QueueConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::wait::Deadline;
+///
+/// let config = QueueConfig {
+///     ledger: LedgerConfig::default().with_segment_size(64 << 10),
+///     cleaner: Some(CleanerConfig { retention: 0, threshold: 0, interval: Duration::from_millis(1) }),
+///     ..QueueConfig::default()
+/// };
+/// let queue = Queue::open_in(Arc::new(SimStorage::new()), Arc::new(SimStorage::new()), config)?;
+/// queue.ledger().write(&[Entry::new(1, "job")])?;
+/// let consumer = queue.consumer(ConsumerConfig::named("worker"))?;
+/// let job = consumer.recv(Deadline::Forever)?;
+/// consumer.mark(job.sequence, false)?.wait(Deadline::Forever)?;
+/// while !queue.ledger().is_empty() {
+///     std::thread::sleep(Duration::from_millis(1)); // the cleaner deletes the processed job
+/// }
+/// assert_eq!(queue.ledger().tail(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueConfig {
     /// The ledger's configuration.
@@ -62,6 +89,21 @@ pub struct QueueConfig {
 }
 
 /// Why a queue did not open.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::ledger::LedgerError;
+/// use ringledger::queue::{Queue, QueueConfig, QueueError};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let (ledger, table) = (Arc::new(SimStorage::new()), Arc::new(SimStorage::new()));
+/// let _serving = Queue::open_in(ledger.clone(), table.clone(), QueueConfig::default())?;
+/// match Queue::open_in(ledger, table, QueueConfig::default()) {
+///     Err(QueueError::Ledger(LedgerError::Locked)) => {} // someone else serves this queue
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueueError {
@@ -149,6 +191,25 @@ impl Queue {
 
     /// Opens (or creates) the queue with its ledger in `ledger_storage` and its table in
     /// `table_storage` (two storages: they share no names). Starts the cleaner if configured.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::consumer::ConsumerConfig;
+    /// use ringledger::queue::{Queue, QueueConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    ///
+    /// let (ledger_files, table_files) = (SimStorage::new(), SimStorage::new());
+    /// let queue = Queue::open_in(
+    ///     Arc::new(ledger_files.clone()),
+    ///     Arc::new(table_files.clone()),
+    ///     QueueConfig::default(),
+    /// )?;
+    /// let _consumer = queue.consumer(ConsumerConfig::named("worker"))?; // stores its start
+    /// assert!(ledger_files.file_names().contains(&"ledger.meta".to_string()));
+    /// assert!(!table_files.file_names().is_empty());
+    /// assert_eq!(queue.table().get("worker")?, [0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_in(
         ledger_storage: std::sync::Arc<dyn Storage>,
         table_storage: std::sync::Arc<dyn Storage>,

@@ -66,6 +66,22 @@ pub const UNSET_TIMESTAMP: u64 = u64::MAX;
 
 /// An event of a batch: bytes and a timestamp (nanoseconds since the epoch, or
 /// [`UNSET_TIMESTAMP`]).
+///
+/// ```
+/// use ringledger::blocking::mpsc;
+/// use ringledger::source::{Batch, PushSource, Source, SourceEvent, SourceOptions};
+/// use ringledger::wait::Deadline;
+///
+/// let (producer, events) = mpsc::channel(8);
+/// let mut source = PushSource::new(SourceOptions::new(), events);
+/// producer.push(Ok(SourceEvent::new("login").with_timestamp(42)), Deadline::Forever).unwrap();
+/// drop(producer);
+/// let mut batch = Batch::new();
+/// source.next_batch(&mut batch)?;
+/// let event: &SourceEvent = &batch.as_slice()[0];
+/// assert_eq!((&event.data[..], event.timestamp), (&b"login"[..], 42));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SourceEvent {
     /// The event's bytes.
@@ -91,6 +107,14 @@ impl SourceEvent {
     }
 
     /// The event with this timestamp (0 means none, as in Falco: [`UNSET_TIMESTAMP`]).
+    ///
+    /// ```
+    /// use ringledger::source::{SourceEvent, UNSET_TIMESTAMP};
+    ///
+    /// let stamped = SourceEvent::new("a").with_timestamp(1_700_000_000_000_000_000);
+    /// assert_eq!(stamped.timestamp, 1_700_000_000_000_000_000);
+    /// assert_eq!(SourceEvent::new("b").with_timestamp(0).timestamp, UNSET_TIMESTAMP);
+    /// ```
     #[must_use]
     pub fn with_timestamp(mut self, timestamp: u64) -> Self {
         self.timestamp = stamp(timestamp);
@@ -152,6 +176,18 @@ pub struct Batch {
 
 impl Batch {
     /// An empty batch.
+    ///
+    /// ```
+    /// use ringledger::source::{Batch, BatchEnd, PullSource, Source, SourceOptions};
+    ///
+    /// let options = SourceOptions::new().with_batch_size(3);
+    /// let mut source = PullSource::new(options, |_ctx, event| Ok(event.write(b"tick")?));
+    /// let mut batch = Batch::new();
+    /// assert!(batch.is_empty());
+    /// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Full);
+    /// assert_eq!(batch.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -233,6 +269,32 @@ impl fmt::Debug for Batch {
 }
 
 /// How a [`next_batch`](Source::next_batch) call ended. The batch holds what came before.
+///
+/// ```
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, Source, SourceOptions};
+///
+/// let mut n = 0;
+/// let options = SourceOptions::new().with_batch_size(2);
+/// let mut source = PullSource::new(options, move |_ctx, event| {
+///     n += 1;
+///     match n {
+///         1..=3 => Ok(event.write(b"e")?),
+///         4 => Err(NoEvent::Timeout), // nothing ready right now
+///         _ => Err(NoEvent::Eof),
+///     }
+/// });
+/// let (mut batch, mut ends) = (Batch::new(), Vec::new());
+/// loop {
+///     let end = source.next_batch(&mut batch)?;
+///     ends.push((end, batch.len())); // a host hands the batch on here
+///     match end {
+///         BatchEnd::Full | BatchEnd::Timeout => continue,
+///         BatchEnd::Eof => break,
+///     }
+/// }
+/// assert_eq!(ends, [(BatchEnd::Full, 2), (BatchEnd::Timeout, 1), (BatchEnd::Eof, 0)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BatchEnd {
     /// The batch holds `batch_size` events.
@@ -245,6 +307,22 @@ pub enum BatchEnd {
 }
 
 /// Why a pull function (or a pushed item) has no event: the end of a batch or of the source.
+///
+/// ```
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, Source, SourceError};
+/// use ringledger::source::SourceOptions;
+///
+/// let mut source = PullSource::new(SourceOptions::new(), |_ctx, _event| {
+///     Err(NoEvent::Failed("device unplugged".into()))
+/// });
+/// let mut batch = Batch::new();
+/// match source.next_batch(&mut batch) {
+///     Err(SourceError::Failed(cause)) => assert_eq!(cause.to_string(), "device unplugged"),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Eof); // a failed source is done
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum NoEvent {
     /// No event right now: the batch ends with [`BatchEnd::Timeout`].
@@ -259,6 +337,19 @@ pub enum NoEvent {
 }
 
 /// An event too large for the source's maximum event size.
+///
+/// ```
+/// use ringledger::source::{Batch, Oversize, PullSource, Source, SourceError, SourceOptions};
+///
+/// let options = SourceOptions::new().with_max_event_size(4);
+/// let mut source = PullSource::new(options, |_ctx, event| {
+///     let refused: Oversize = event.write(b"too long").unwrap_err();
+///     assert_eq!((refused.size, refused.max), (8, 4));
+///     Err(refused.into()) // the source fails with `SourceError::Oversize` anyway
+/// });
+/// let failed = source.next_batch(&mut Batch::new());
+/// assert!(matches!(failed, Err(SourceError::Oversize { size: 8, max: 4 })));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("an event of {size} bytes is larger than the maximum of {max}")]
 pub struct Oversize {
@@ -277,6 +368,18 @@ impl From<Oversize> for NoEvent {
 /// Why [`next_batch`](Source::next_batch) failed. After an error the source is done (Falco's
 /// rule: any error other than a timeout ends the source); the batch holds the events taken
 /// before it, which a host usually drops.
+///
+/// ```
+/// use ringledger::source::{Batch, PullSource, Source, SourceError, SourceOptions};
+///
+/// let options = SourceOptions::new().with_max_event_size(1024);
+/// let mut source = PullSource::new(options, |_ctx, event| Ok(event.write(&[0; 2048])?));
+/// match source.next_batch(&mut Batch::new()) {
+///     Err(SourceError::Oversize { size, max }) => assert_eq!((size, max), (2048, 1024)),
+///     Err(SourceError::Failed(cause)) => panic!("the pull function failed: {cause}"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
@@ -294,6 +397,29 @@ pub enum SourceError {
 }
 
 /// How far a source has come, as its progress callback reports it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use ringledger::source::{Batch, Progress, PullSource, Source, SourceOptions};
+///
+/// let read = Arc::new(AtomicU32::new(0));
+/// let options = SourceOptions::new().with_batch_size(25).on_progress({
+///     let read = Arc::clone(&read);
+///     move || {
+///         let read = read.load(Ordering::Relaxed);
+///         Progress { fraction: f64::from(read) / 100.0, text: format!("{read} of 100 lines") }
+///     }
+/// });
+/// let mut source = PullSource::new(options, move |_ctx, event| {
+///     read.fetch_add(1, Ordering::Relaxed);
+///     Ok(event.write(b"line")?)
+/// });
+/// source.next_batch(&mut Batch::new())?;
+/// let progress = source.progress().unwrap();
+/// assert_eq!((progress.fraction, progress.text.as_str()), (0.25, "25 of 100 lines"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
     /// From 0 to 1.
@@ -344,6 +470,28 @@ impl Default for SourceOptions {
 impl SourceOptions {
     /// Falco's defaults: batches of 128 events of at most 256 KiB, a 30 ms batch timeout, a
     /// token of the source's own, no callbacks.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use ringledger::source::{NoEvent, PullSource, Source, SourceOptions};
+    ///
+    /// let closed = Arc::new(AtomicU32::new(0));
+    /// let options = SourceOptions::new()
+    ///     .with_batch_size(64)
+    ///     .with_max_event_size(4096)
+    ///     .with_timeout(Duration::from_millis(100))
+    ///     .on_close({
+    ///         let closed = Arc::clone(&closed);
+    ///         move || drop(closed.fetch_add(1, Ordering::Relaxed))
+    ///     });
+    /// let mut source = PullSource::new(options, |_ctx, _event| Err(NoEvent::Eof));
+    /// assert_eq!(source.options().batch_size(), 64);
+    /// source.close();
+    /// drop(source); // the close callback ran already: not again
+    /// assert_eq!(closed.load(Ordering::Relaxed), 1);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -492,9 +640,59 @@ impl Core {
 }
 
 /// A source of event batches: [`PullSource`] or [`PushSource`].
+///
+/// A host written against the trait takes either kind:
+///
+/// ```
+/// use ringledger::blocking::mpsc;
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, PushSource, Source};
+/// use ringledger::source::{SourceError, SourceEvent, SourceOptions};
+/// use ringledger::wait::Deadline;
+///
+/// fn count_events(source: &mut impl Source) -> Result<usize, SourceError> {
+///     let (mut batch, mut events) = (Batch::new(), 0);
+///     while source.next_batch(&mut batch)? != BatchEnd::Eof {
+///         events += batch.len();
+///     }
+///     source.close();
+///     Ok(events + batch.len()) // the last, partial batch counts too
+/// }
+///
+/// let mut lines = vec!["c", "b", "a"];
+/// let mut pull = PullSource::new(SourceOptions::new(), move |_ctx, event| {
+///     Ok(event.write(lines.pop().ok_or(NoEvent::Eof)?.as_bytes())?)
+/// });
+/// assert_eq!(count_events(&mut pull)?, 3);
+///
+/// let (producer, events) = mpsc::channel(8);
+/// producer.push(Ok(SourceEvent::new("x")), Deadline::Forever).unwrap();
+/// drop(producer);
+/// assert_eq!(count_events(&mut PushSource::new(SourceOptions::new(), events))?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Source {
     /// Fills `batch` (emptied first) with up to `batch_size` events and says why it stopped;
     /// see the [module documentation](self).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringledger::blocking::mpsc;
+    /// use ringledger::source::{Batch, BatchEnd, NoEvent, PushSource, Source, SourceEvent};
+    /// use ringledger::source::SourceOptions;
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let (producer, events) = mpsc::channel(8);
+    /// let options = SourceOptions::new().with_timeout(Duration::from_millis(5));
+    /// let mut source = PushSource::new(options, events);
+    /// let mut batch = Batch::new();
+    /// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Timeout); // nothing came in 5 ms
+    /// assert!(batch.is_empty());
+    /// producer.push(Ok(SourceEvent::new("a")), Deadline::Forever).unwrap();
+    /// producer.push(Err(NoEvent::Eof), Deadline::Forever).unwrap(); // the producer is done
+    /// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Eof);
+    /// assert_eq!(batch.len(), 1); // the partial batch is kept
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn next_batch(&mut self, batch: &mut Batch) -> Result<BatchEnd, SourceError>;
 
     /// Ends the source: runs the close callback (once; dropping the source runs it if this
@@ -519,6 +717,26 @@ pub trait Source {
 }
 
 /// The iterator of [`Source::batches`]: each item is a batch's events.
+///
+/// ```
+/// use ringledger::source::{NoEvent, PullSource, Source, SourceOptions};
+///
+/// let mut n = 0;
+/// let options = SourceOptions::new().with_batch_size(2);
+/// let mut source = PullSource::new(options, move |_ctx, event| {
+///     n += 1;
+///     if n > 5 {
+///         return Err(NoEvent::Eof);
+///     }
+///     Ok(event.write(&[n])?)
+/// });
+/// let mut sizes = Vec::new();
+/// for batch in source.batches() {
+///     sizes.push(batch?.len()); // an error would be the last item
+/// }
+/// assert_eq!(sizes, [2, 2, 1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Batches<'a, S> {
     source: &'a mut S,

@@ -8,6 +8,31 @@ use super::{SourceEvent, SourceOptions};
 use crate::wait::{CancelToken, Deadline};
 
 /// What a pull function knows about the batch it fills.
+///
+/// A pull function that waits for its event waits until the batch's deadline at most, on the
+/// source's token:
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, Source, SourceOptions};
+/// use ringledger::wait::{CancelToken, WaitError, Waiters};
+///
+/// let shutdown = CancelToken::new();
+/// let options = SourceOptions::new()
+///     .with_timeout(Duration::from_secs(60))
+///     .with_cancel(shutdown.clone());
+/// let mut source = PullSource::new(options, |ctx, _event| {
+///     // Nothing ever arrives here.
+///     let nothing = || None::<()>;
+///     let waited = Waiters::new().wait_until(ctx.deadline(), Some(ctx.cancel_token()), nothing);
+///     assert_eq!(waited, Err(WaitError::Cancelled));
+///     Err(NoEvent::Timeout)
+/// });
+/// std::thread::scope(|s| {
+///     s.spawn(|| shutdown.cancel()); // the host shuts down
+///     assert_eq!(source.next_batch(&mut Batch::new()).unwrap(), BatchEnd::Eof); // at once
+/// });
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct PullContext<'a> {
     cancel: &'a CancelToken,
@@ -38,6 +63,23 @@ impl PullContext<'_> {
 
 /// Where a pull function writes its event: bytes up to the maximum event size, and a
 /// timestamp.
+///
+/// ```
+/// use ringledger::source::{Batch, BatchEnd, PullSource, Source, SourceOptions};
+///
+/// let options = SourceOptions::new().with_batch_size(1).with_max_event_size(64);
+/// let mut source = PullSource::new(options, |_ctx, event| {
+///     event.write(b"GET ")?;
+///     event.write(b"/index.html")?; // an event may be written in pieces
+///     event.set_timestamp(1_700_000_000_000_000_000);
+///     assert_eq!((event.len(), event.max_size()), (15, 64));
+///     Ok(())
+/// });
+/// let mut batch = Batch::new();
+/// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Full);
+/// assert_eq!(batch.as_slice()[0].data, b"GET /index.html");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct EventWriter<'a> {
     event: &'a mut SourceEvent,
     max: usize,
@@ -49,6 +91,21 @@ impl EventWriter<'_> {
     /// Appends `bytes` to the event, or refuses them all if the event would pass the maximum
     /// event size; the source then fails with [`SourceError::Oversize`] whatever the pull
     /// function returns.
+    ///
+    /// ```
+    /// use ringledger::source::{Batch, PullSource, Source, SourceError, SourceOptions};
+    ///
+    /// let options = SourceOptions::new().with_max_event_size(8);
+    /// let mut source = PullSource::new(options, |_ctx, event| {
+    ///     event.write(b"12345")?;
+    ///     let refused = event.write(b"6789").unwrap_err(); // 9 bytes would pass the maximum
+    ///     assert_eq!((refused.size, refused.max), (9, 8));
+    ///     assert_eq!(event.len(), 5); // nothing of the refused write was appended
+    ///     Ok(()) // the source fails anyway
+    /// });
+    /// let failed = source.next_batch(&mut Batch::new());
+    /// assert!(matches!(failed, Err(SourceError::Oversize { size: 9, max: 8 })));
+    /// ```
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Oversize> {
         let size = self.event.data.len().saturating_add(bytes.len());
         if size > self.max {
@@ -106,6 +163,31 @@ type Pull = Box<dyn FnMut(&PullContext<'_>, &mut EventWriter<'_>) -> Result<(), 
 /// token (cancelled: [`BatchEnd::Eof`]) and then the batch deadline (passed:
 /// [`BatchEnd::Timeout`]); a function that may wait should wait until
 /// [`PullContext::deadline`] at most, on [`PullContext::cancel_token`].
+///
+/// ```
+/// use std::sync::mpsc::{channel, RecvTimeoutError};
+/// use std::time::{Duration, Instant};
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PullSource, Source, SourceOptions};
+///
+/// let (lines, received) = channel::<String>();
+/// let options = SourceOptions::new().with_timeout(Duration::from_millis(20));
+/// let mut source = PullSource::new(options, move |ctx, event| {
+///     let until = ctx.deadline().instant(); // this batch's end
+///     let wait = until.map_or(Duration::MAX, |at| at.saturating_duration_since(Instant::now()));
+///     match received.recv_timeout(wait) {
+///         Ok(line) => Ok(event.write(line.as_bytes())?),
+///         Err(RecvTimeoutError::Timeout) => Err(NoEvent::Timeout),
+///         Err(RecvTimeoutError::Disconnected) => Err(NoEvent::Eof),
+///     }
+/// });
+/// lines.send("one".into())?;
+/// let mut batch = Batch::new();
+/// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Timeout);
+/// assert_eq!(batch.len(), 1);
+/// drop(lines);
+/// assert_eq!(source.next_batch(&mut batch)?, BatchEnd::Eof);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PullSource {
     pull: Pull,
     core: Core,

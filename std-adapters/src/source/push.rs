@@ -9,6 +9,23 @@ use crate::wait::Deadline;
 
 /// What producers push to a [`PushSource`]: an event, or why there is none (Falco's
 /// `PushEvent` with its `Err`).
+///
+/// ```
+/// use ringledger::blocking::mpsc;
+/// use ringledger::source::{Batch, BatchEnd, NoEvent, PushEvent, PushSource, Source, SourceEvent};
+/// use ringledger::source::SourceOptions;
+/// use ringledger::wait::Deadline;
+///
+/// let (producer, events) = mpsc::channel::<PushEvent>(8);
+/// producer.push(Ok(SourceEvent::new("a")), Deadline::Forever).unwrap();
+/// producer.push(Err(NoEvent::Timeout), Deadline::Forever).unwrap(); // ends this batch now
+/// producer.push(Err(NoEvent::Eof), Deadline::Forever).unwrap(); // ends the source
+/// let mut source = PushSource::new(SourceOptions::new(), events);
+/// let mut batch = Batch::new();
+/// assert_eq!((source.next_batch(&mut batch)?, batch.len()), (BatchEnd::Timeout, 1));
+/// assert_eq!((source.next_batch(&mut batch)?, batch.len()), (BatchEnd::Eof, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type PushEvent = Result<SourceEvent, NoEvent>;
 
 /// A source of the events producers push into a [`blocking::mpsc`](crate::blocking::mpsc)
@@ -42,6 +59,23 @@ pub struct PushSource<'a> {
 
 impl<'a> PushSource<'a> {
     /// A source of the events pushed into `events`' buffer.
+    ///
+    /// ```
+    /// use ringledger::blocking::mpsc;
+    /// use ringledger::source::{PushSource, Source, SourceEvent, SourceOptions};
+    /// use ringledger::wait::Deadline;
+    ///
+    /// let (producer, events) = mpsc::channel(256);
+    /// let mut source = PushSource::new(SourceOptions::new().with_batch_size(10), events);
+    /// let feeder = std::thread::spawn(move || {
+    ///     for i in 0..25 {
+    ///         producer.push(Ok(SourceEvent::new(format!("{i}"))), Deadline::Forever).unwrap();
+    ///     } // dropping the producer closes the buffer: the source's end
+    /// });
+    /// let events: usize = source.batches().map(|batch| batch.unwrap().len()).sum();
+    /// assert_eq!(events, 25);
+    /// feeder.join().unwrap();
+    /// ```
     pub fn new(options: SourceOptions, events: mpsc::Consumer<'a, PushEvent>) -> Self {
         PushSource {
             events,

@@ -32,6 +32,19 @@ pub(crate) const LOCK_FILE: &str = "LOCK";
 /// bytes that stay valid, at the same address, until the region is dropped, and that writing
 /// through it (when the region was opened writable) changes the file. The bytes may be read
 /// and written by several threads through that pointer; callers keep the accesses disjoint.
+///
+/// ```
+/// use ringledger::storage::{sim::SimStorage, Storage};
+///
+/// let storage = SimStorage::new();
+/// let region = storage.create("data", 4096)?;
+/// // SAFETY: `len()` bytes from `as_ptr()` are the mapping, and nothing else uses them.
+/// let bytes = unsafe { std::slice::from_raw_parts_mut(region.as_ptr(), region.len()) };
+/// bytes[..5].copy_from_slice(b"hello");
+/// region.sync()?; // durable now
+/// assert_eq!(&storage.durable_contents("data").unwrap()[..5], b"hello");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub unsafe trait Region: Send + Sync + fmt::Debug {
     /// The first byte of the mapping.
     fn as_ptr(&self) -> *mut u8;
@@ -47,6 +60,17 @@ pub unsafe trait Region: Send + Sync + fmt::Debug {
     /// Writes `bytes` at `offset` of the file (which the mapping then shows): what a writer
     /// that stages whole writes uses instead of storing through the mapping, which spares it a
     /// page fault per new page. The default stores through the pointer.
+    ///
+    /// ```
+    /// use ringledger::storage::{sim::SimStorage, Storage};
+    ///
+    /// let storage = SimStorage::new();
+    /// let region = storage.create("data", 4096)?;
+    /// region.write_at(100, b"staged")?;
+    /// assert_eq!(&storage.contents("data").unwrap()[100..106], b"staged");
+    /// assert!(region.write_at(4095, b"too long").is_err()); // past the end: nothing written
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn write_at(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
         let end = offset
             .checked_add(bytes.len())
@@ -81,11 +105,43 @@ pub unsafe trait Region: Send + Sync + fmt::Debug {
 }
 
 /// The guard of a storage's exclusive lock; dropping it releases the lock.
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use ringledger::storage::{DirStorage, Storage};
+///
+/// let dir = tempfile::tempdir()?;
+/// let storage = DirStorage::new(dir.path())?;
+/// let guard = storage.lock()?;
+/// let again = DirStorage::new(dir.path())?; // another open of the directory
+/// assert_eq!(again.lock().unwrap_err().kind(), ErrorKind::WouldBlock);
+/// drop(guard);
+/// assert!(again.lock().is_ok());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait LockGuard: Send + Sync + fmt::Debug {}
 
 /// A directory of mapped files; see the [module documentation](self).
 ///
 /// Names are plain file names (no separators). Every method may be called from any thread.
+///
+/// Code written against `dyn Storage` runs on a real directory and, in tests, in memory:
+///
+/// ```
+/// use ringledger::storage::{sim::SimStorage, DirStorage, Storage};
+///
+/// fn save_settings(storage: &dyn Storage, text: &str) -> std::io::Result<()> {
+///     storage.replace("settings", text.as_bytes()) // atomic and durable
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// for storage in [&DirStorage::new(dir.path())? as &dyn Storage, &SimStorage::new()] {
+///     save_settings(storage, "v1")?;
+///     assert_eq!(storage.read("settings")?.as_deref(), Some(&b"v1"[..]));
+///     assert_eq!(storage.list()?, ["settings"]);
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Takes the exclusive lock on the directory. A second holder, in this process or another,
     /// gets an error of kind [`io::ErrorKind::WouldBlock`].
@@ -97,6 +153,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Creates `name` (which must not exist) with `len` bytes, all zero and really allocated,
     /// and maps it writable. The file's data is not durable until [`Region::sync`], its name
     /// not until [`sync_dir`](Storage::sync_dir).
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ringledger::storage::{DirStorage, Storage};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let storage = DirStorage::new(dir.path())?;
+    /// let region = storage.create("segment.tmp", 8192)?;
+    /// assert_eq!(region.len(), 8192);
+    /// let again = storage.create("segment.tmp", 8192).unwrap_err();
+    /// assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn create(&self, name: &str, len: usize) -> io::Result<Box<dyn Region>>;
 
     /// [`create`](Storage::create), with the zeros really written rather than only allocated.
@@ -105,11 +174,37 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// the journal (the extents become written), which halves a synced writer's rate. The
     /// synced ledger prepares its segment files this way, off the write path. By default the
     /// same as `create`.
+    ///
+    /// ```
+    /// use ringledger::storage::{DirStorage, Storage};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let storage = DirStorage::new(dir.path())?;
+    /// let region = storage.create_written("spare.tmp", 8192)?; // prepared off the write path
+    /// region.sync()?;
+    /// let file = std::fs::metadata(dir.path().join("spare.tmp"))?;
+    /// assert_eq!(file.len(), 8192);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn create_written(&self, name: &str, len: usize) -> io::Result<Box<dyn Region>> {
         self.create(name, len)
     }
 
     /// Maps the existing file `name`, whole; writable when asked.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ringledger::storage::{DirStorage, Storage};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let storage = DirStorage::new(dir.path())?;
+    /// storage.create("a", 8192)?.write_at(0, b"x")?;
+    /// let region = storage.open("a", false)?; // read-only
+    /// // SAFETY: the mapping is at least one byte long.
+    /// assert_eq!(unsafe { region.as_ptr().read() }, b'x');
+    /// assert_eq!(storage.open("missing", false).unwrap_err().kind(), ErrorKind::NotFound);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn open(&self, name: &str, writable: bool) -> io::Result<Box<dyn Region>>;
 
     /// Renames `from` to `to`, replacing `to` if it exists. Durable after
@@ -124,10 +219,32 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn sync_dir(&self) -> io::Result<()>;
 
     /// Reads a small file whole; `None` when it does not exist.
+    ///
+    /// ```
+    /// use ringledger::storage::{sim::SimStorage, Storage};
+    ///
+    /// let storage = SimStorage::new();
+    /// assert_eq!(storage.read("meta")?, None);
+    /// storage.write("meta", b"head=5")?;
+    /// assert_eq!(storage.read("meta")?, Some(b"head=5".to_vec()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>>;
 
     /// Creates or truncates `name`, writes `bytes` and makes them durable (not the name: see
     /// [`replace`](Storage::replace)).
+    ///
+    /// ```
+    /// use ringledger::storage::{DirStorage, Storage};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let storage = DirStorage::new(dir.path())?;
+    /// storage.write("note", b"first")?;
+    /// storage.write("note", b"2nd")?; // truncated, then written
+    /// assert_eq!(std::fs::read(dir.path().join("note"))?, b"2nd");
+    /// storage.sync_dir()?; // now the name is durable too
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
 
     /// Atomically replaces the small file `name` with `bytes`, durably: written to
@@ -141,6 +258,25 @@ pub trait Storage: Send + Sync + fmt::Debug {
 }
 
 /// How far a write must get before it returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::ledger::{Durability, Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let storage = SimStorage::new();
+/// let config = LedgerConfig::default().with_segment_size(64 << 10);
+/// let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone())?;
+/// ledger.write_with(&[Entry::new(1, "payment")], Durability::Synced)?;
+/// ledger.write_with(&[Entry::new(2, "page view")], Durability::Buffered)?;
+/// drop(ledger);
+/// for seed in 0..4 {
+///     // A power loss, by seed: the synced entry is always there, the buffered one may not be.
+///     let after = Ledger::open_in(Arc::new(storage.crash(seed)), config.clone())?;
+///     assert!(after.head() >= 1);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// Into the page cache: survives a crash of the process, not of the machine.

@@ -16,6 +16,24 @@ use crate::storage::random_u64;
 use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 
 /// An error a [`Handler`] reports; any error type will do.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::HandlerError;
+///
+/// fn quantity(event: &Entry) -> Result<u32, HandlerError> {
+///     let text = std::str::from_utf8(&event.payload)?; // any error converts with `?`
+///     if text.is_empty() {
+///         return Err("an empty order".into()); // and so does a message
+///     }
+///     Ok(text.parse()?)
+/// }
+///
+/// assert_eq!(quantity(&Entry::new(1, "42"))?, 42);
+/// assert_eq!(quantity(&Entry::new(2, "")).unwrap_err().to_string(), "an empty order");
+/// assert!(quantity(&Entry::new(3, "x")).is_err());
+/// # Ok::<(), HandlerError>(())
+/// ```
 pub type HandlerError = Box<dyn Error + Send + Sync + 'static>;
 
 /// What a [`Consumer`] feeds: the application's side of a stream, which keeps its own offset.
@@ -75,6 +93,51 @@ pub trait Handler {
 }
 
 /// Why a [`Consumer`] restarted; handed to its [`on_restart`](Consumer::on_restart) callback.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{Backoff, Consumer, ConsumerError, Handler, HandlerError};
+/// use ringledger::stream::{MemoryStream, TagSet};
+/// use ringledger::wait::CancelToken;
+///
+/// /// Fails on its first event, then handles it and stops.
+/// struct Flaky(bool, CancelToken);
+///
+/// impl Handler for Flaky {
+///     fn tags(&self) -> TagSet {
+///         TagSet::all()
+///     }
+///     fn next_offset(&mut self) -> Result<u64, HandlerError> {
+///         Ok(1)
+///     }
+///     fn handle_event(&mut self, _: u64, _: Entry) -> Result<(), HandlerError> {
+///         if std::mem::replace(&mut self.0, true) {
+///             self.1.cancel();
+///             return Ok(());
+///         }
+///         Err("database busy".into())
+///     }
+/// }
+///
+/// let stream = MemoryStream::new(10, TagSet::all());
+/// stream.append(&[Entry::new(1, "a")])?;
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let quick = Backoff::new(Duration::from_millis(1), Duration::from_millis(1));
+/// let mut consumer = Consumer::new(stream).with_backoff(quick).on_restart({
+///     let log = Arc::clone(&log);
+///     move |error, _delay| {
+///         log.lock().unwrap().push(match error {
+///             ConsumerError::Handle { offset, source } => format!("{offset}: {source}"),
+///             other => other.to_string(), // a stream error, a truncation, ...
+///         })
+///     }
+/// });
+/// consumer.run(&mut Flaky(false, consumer.cancel_token().clone()));
+/// assert_eq!(*log.lock().unwrap(), ["1: database busy"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumerError {
@@ -113,6 +176,31 @@ pub enum ConsumerError {
 }
 
 /// Why [`Consumer::run`] returned.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{Consumer, Handler, HandlerError, MemoryStream, Stopped, TagSet};
+///
+/// struct Refunds;
+///
+/// impl Handler for Refunds {
+///     fn tags(&self) -> TagSet {
+///         TagSet::of([2])
+///     }
+///     fn next_offset(&mut self) -> Result<u64, HandlerError> {
+///         Ok(0)
+///     }
+///     fn handle_event(&mut self, _: u64, _: Entry) -> Result<(), HandlerError> {
+///         unreachable!("no event of tag 2 is ever in the stream")
+///     }
+/// }
+///
+/// let mut consumer = Consumer::new(MemoryStream::new(10, TagSet::of([1])));
+/// match consumer.run(&mut Refunds) {
+///     Stopped::NothingToConsume => {} // a wiring mistake: nothing of tag 2 ever comes
+///     Stopped::Cancelled => unreachable!("nobody cancelled"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stopped {
     /// The stream carries none of the tags the handler wants.
@@ -156,6 +244,16 @@ impl Default for Backoff {
 impl Backoff {
     /// A backoff from `initial`, doubling after each failure, capped at `max`, with full
     /// jitter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringledger::stream::Backoff;
+    ///
+    /// let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    /// assert_eq!(backoff.nominal(1), Duration::from_millis(100));
+    /// assert_eq!(backoff.nominal(8), Duration::from_secs(10)); // 12.8 s, capped
+    /// assert!(backoff.delay(3, 0x5eed) <= Duration::from_millis(400)); // jittered below
+    /// ```
     #[must_use]
     pub fn new(initial: Duration, max: Duration) -> Self {
         Backoff {
@@ -229,6 +327,20 @@ struct LimitInner {
 }
 
 /// One of a [`ConcurrencyLimit`]'s places, given back when dropped.
+///
+/// ```
+/// use ringledger::stream::ConcurrencyLimit;
+/// use ringledger::wait::Deadline;
+///
+/// let limit = ConcurrencyLimit::new(1);
+/// let permit = limit.try_acquire().unwrap();
+/// std::thread::scope(|s| {
+///     let waiter = s.spawn(|| limit.acquire(Deadline::Forever, None).map(drop));
+///     drop(permit); // gives the place back, and wakes the waiter
+///     assert!(waiter.join().unwrap().is_ok());
+/// });
+/// assert_eq!(limit.in_use(), 0);
+/// ```
 #[must_use = "the place is given back as soon as the permit is dropped"]
 pub struct Permit<'a> {
     limit: &'a LimitInner,
@@ -236,6 +348,16 @@ pub struct Permit<'a> {
 
 impl ConcurrencyLimit {
     /// A limit of `max` at once (at least 1).
+    ///
+    /// ```
+    /// use ringledger::stream::ConcurrencyLimit;
+    ///
+    /// let limit = ConcurrencyLimit::new(4);
+    /// let shared = limit.clone(); // for another consumer: the same four places
+    /// let _permit = shared.try_acquire().unwrap();
+    /// assert_eq!((limit.max(), limit.in_use()), (4, 1));
+    /// assert_eq!(ConcurrencyLimit::new(0).max(), 1);
+    /// ```
     #[must_use]
     pub fn new(max: usize) -> Self {
         ConcurrencyLimit {
@@ -368,6 +490,26 @@ enum Ended {
 impl<S: EventStream> Consumer<S> {
     /// A consumer of `stream` with the default [`Backoff`], no concurrency limit and a
     /// [`CancelToken`] of its own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use ringledger::ledger::{Ledger, LedgerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    /// use ringledger::stream::{Backoff, ConcurrencyLimit, Consumer, LedgerStream};
+    /// use ringledger::wait::CancelToken;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let shutdown = CancelToken::new();
+    /// let consumer = Consumer::new(LedgerStream::new(ledger))
+    ///     .with_backoff(Backoff::new(Duration::from_millis(100), Duration::from_secs(60)))
+    ///     .with_limit(ConcurrencyLimit::new(4)) // shared with the process's other consumers
+    ///     .with_cancel(shutdown.clone());
+    /// assert!(consumer.stream().ledger().is_empty());
+    /// shutdown.cancel(); // `run` would return at once now
+    /// assert!(consumer.cancel_token().is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(stream: S) -> Self {
         Consumer {
             stream,
@@ -421,6 +563,44 @@ impl<S: EventStream> Consumer<S> {
     }
 
     /// Feeds `handler` until the token is cancelled; see the [type documentation](Self).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{Consumer, Handler, HandlerError, MemoryStream, Stopped, TagSet};
+    ///
+    /// /// Counts events; its offset lives with the count.
+    /// struct Tally(u64, Arc<AtomicU64>);
+    ///
+    /// impl Handler for Tally {
+    ///     fn tags(&self) -> TagSet {
+    ///         TagSet::all()
+    ///     }
+    ///     fn next_offset(&mut self) -> Result<u64, HandlerError> {
+    ///         Ok(self.0)
+    ///     }
+    ///     fn handle_event(&mut self, _: u64, event: Entry) -> Result<(), HandlerError> {
+    ///         self.0 = event.sequence + 1;
+    ///         self.1.fetch_add(1, Ordering::Release);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let stream = MemoryStream::new(100, TagSet::all());
+    /// let handled = Arc::new(AtomicU64::new(0));
+    /// let mut consumer = Consumer::new(stream.clone());
+    /// let stop = consumer.cancel_token().clone();
+    /// let mut handler = Tally(1, Arc::clone(&handled));
+    /// let worker = std::thread::spawn(move || consumer.run(&mut handler)); // waits for events
+    /// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+    /// while handled.load(Ordering::Acquire) < 2 {
+    ///     std::thread::yield_now();
+    /// }
+    /// stop.cancel();
+    /// assert_eq!(worker.join().unwrap(), Stopped::Cancelled);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run<H: Handler + ?Sized>(&mut self, handler: &mut H) -> Stopped {
         let tags = self.stream.tags().intersection(&handler.tags());
         if tags.is_empty() {

@@ -58,6 +58,21 @@ struct Control {
 /// Closes a [`Cursor`] from any thread, waking a [`next`](Cursor::next) blocked in it.
 ///
 /// Obtained from [`Cursor::closer`]; `Clone + Send + Sync`.
+///
+/// ```
+/// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+/// use ringledger::wait::Deadline;
+///
+/// let stream = MemoryStream::new(10, TagSet::all());
+/// let mut cursor = stream.open(1, TagSet::all())?;
+/// let closer = cursor.closer();
+/// std::thread::scope(|s| {
+///     s.spawn(move || closer.close().unwrap());
+///     // Waits for an entry that never comes, until the closer closes the cursor.
+///     assert!(matches!(cursor.next(Deadline::Forever), Err(StreamError::Closed)));
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct CursorCloser {
     control: Arc<Control>,
@@ -70,6 +85,34 @@ impl Cursor {
     ///
     /// Checks what every stream's `open` must: a non-empty `filter`, a `cancel` not cancelled
     /// yet, and an `offset` whose entries were not deleted. Offsets start at 1 (0 means 1).
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{Cursor, Reader, StreamError, TagSet};
+    /// use ringledger::wait::{CancelToken, Deadline, WaitError};
+    ///
+    /// /// A stream that never has anything (see [`Reader`] for a real one).
+    /// struct Nothing;
+    ///
+    /// impl Reader for Nothing {
+    ///     fn truncated_to(&self) -> u64 {
+    ///         0
+    ///     }
+    ///     fn read(&mut self, from: u64, _: &mut Vec<Entry>) -> Result<u64, StreamError> {
+    ///         Ok(from)
+    ///     }
+    ///     fn wait(&self, _: u64, _: Deadline, _: &CancelToken) -> Result<(), WaitError> {
+    ///         Err(WaitError::TimedOut)
+    ///     }
+    /// }
+    ///
+    /// let mut cursor = Cursor::new(Box::new(Nothing), 0, TagSet::all(), CancelToken::new())?;
+    /// assert_eq!(cursor.position(), 1); // offsets start at 1
+    /// assert_eq!(cursor.try_next()?, None);
+    /// let refused = Cursor::new(Box::new(Nothing), 1, TagSet::empty(), CancelToken::new());
+    /// assert!(matches!(refused, Err(StreamError::EmptyFilter)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(
         reader: Box<dyn Reader>,
         offset: u64,
@@ -144,6 +187,18 @@ impl Cursor {
 
     /// The next matching entry if one is there now; never waits. The errors are
     /// [`next`](Self::next)'s, without [`Timeout`](StreamError::Timeout).
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{EventStream, MemoryStream, TagSet};
+    ///
+    /// let stream = MemoryStream::new(10, TagSet::all());
+    /// let mut cursor = stream.open(1, TagSet::all())?;
+    /// assert_eq!(cursor.try_next()?, None); // nothing yet, and no wait
+    /// stream.append(&[Entry::new(1, "a")])?;
+    /// assert_eq!(cursor.try_next()?.map(|e| e.sequence), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_next(&mut self) -> Result<Option<Entry>, StreamError> {
         self.fetch(None)
     }

@@ -50,6 +50,22 @@ struct Shared {
 }
 
 /// Why [`MemoryStream::append`] appended nothing.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{AppendError, MemoryStream, TagSet};
+///
+/// let stream = MemoryStream::new(10, TagSet::of([1, 2]));
+/// stream.append(&[Entry::new(5, "a").with_tag(1)])?;
+/// match stream.append(&[Entry::new(6, "b").with_tag(3)]) {
+///     Err(AppendError::TagNotCarried { tag }) => assert_eq!(tag, 3),
+///     other => panic!("{other:?}"),
+/// }
+/// let old = stream.append(&[Entry::new(4, "c").with_tag(1)]);
+/// assert_eq!(old, Err(AppendError::NotIncreasing { last: 5, offset: 4 }));
+/// assert_eq!(stream.len(), 1); // nothing of a refused append is kept
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {

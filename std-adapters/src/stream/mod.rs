@@ -70,6 +70,30 @@ pub use memory::{AppendError, MemoryStream};
 pub use tags::TagSet;
 
 /// Why a cursor returned no entry, or a stream could not open one.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+///
+/// let stream = MemoryStream::new(100, TagSet::all());
+/// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let mut cursor = stream.open(1, TagSet::all())?;
+/// stream.truncate(2); // a cleaner deleted 1 and 2 before the cursor read them
+/// let mut seen = Vec::new();
+/// loop {
+///     match cursor.next(Duration::from_millis(5)) {
+///         Ok(entry) => seen.push(entry.sequence),
+///         Err(StreamError::Truncated { first_available, .. }) => {
+///             cursor = stream.open(first_available, TagSet::all())?; // accept the gap
+///         }
+///         Err(StreamError::Timeout) => break, // caught up
+///         Err(other) => return Err(other.into()),
+///     }
+/// }
+/// assert_eq!(seen, [3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamError {
@@ -109,7 +133,35 @@ impl From<LedgerError> for StreamError {
 ///
 /// Implement it by giving [`Cursor::new`] a [`Reader`] of your stream; the `conformance`
 /// suite (feature `conformance`) checks an implementation against everything this module
-/// promises.
+/// promises; [`Reader`] shows one.
+///
+/// Code that reads a stream takes any implementation:
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::stream::{EventStream, LedgerStream, MemoryStream, StreamError, TagSet};
+///
+/// /// The newest entry with tag 7, reading what is there now.
+/// fn last_seven(stream: &impl EventStream) -> Result<Option<u64>, StreamError> {
+///     let mut cursor = stream.open(0, TagSet::of([7]))?;
+///     let mut last = None;
+///     while let Some(entry) = cursor.try_next()? {
+///         last = Some(entry.sequence);
+///     }
+///     Ok(last)
+/// }
+///
+/// let entries = [Entry::new(1, "a").with_tag(7), Entry::new(2, "b").with_tag(8)];
+/// let memory = MemoryStream::new(10, TagSet::all());
+/// memory.append(&entries)?;
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// ledger.write(&entries)?;
+/// assert_eq!(last_seven(&memory)?, Some(1));
+/// assert_eq!(last_seven(&LedgerStream::new(ledger))?, Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait EventStream: Send + Sync {
     /// The tags entries of this stream may carry (every entry's tag is in it).
     fn tags(&self) -> TagSet;
@@ -123,6 +175,22 @@ pub trait EventStream: Send + Sync {
     /// by cancelling it. Fails with [`StreamError::EmptyFilter`], [`StreamError::Cancelled`]
     /// when `cancel` is already cancelled, and [`StreamError::Truncated`] when entries at or
     /// after `offset` were deleted.
+    ///
+    /// ```
+    /// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+    /// use ringledger::wait::{CancelToken, Deadline};
+    ///
+    /// let stream = MemoryStream::new(10, TagSet::all());
+    /// let shutdown = CancelToken::new(); // one token for cursors that stop together
+    /// let mut all = stream.open_with(1, TagSet::all(), shutdown.clone())?;
+    /// let mut sevens = stream.open_with(1, TagSet::of([7]), shutdown.clone())?;
+    /// shutdown.cancel();
+    /// assert!(matches!(all.next(Deadline::Forever), Err(StreamError::Cancelled)));
+    /// assert!(matches!(sevens.next(Deadline::Forever), Err(StreamError::Cancelled)));
+    /// let late = stream.open_with(1, TagSet::all(), shutdown);
+    /// assert!(matches!(late, Err(StreamError::Cancelled)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn open_with(
         &self,
         offset: u64,
@@ -132,6 +200,21 @@ pub trait EventStream: Send + Sync {
 
     /// [`open_with`](Self::open_with) a token of the cursor's own
     /// ([`Cursor::cancel_token`]).
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+    ///
+    /// let stream = MemoryStream::new(2, TagSet::all()); // keeps the newest two
+    /// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+    /// match stream.open(1, TagSet::all()) {
+    ///     Err(StreamError::Truncated { first_available, .. }) => assert_eq!(first_available, 2),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// let mut cursor = stream.open(2, TagSet::all())?;
+    /// assert_eq!(cursor.try_next()?.map(|e| e.sequence), Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn open(&self, offset: u64, filter: TagSet) -> Result<Cursor, StreamError> {
         self.open_with(offset, filter, CancelToken::new())
     }
@@ -171,6 +254,64 @@ impl<S: EventStream + ?Sized> EventStream for Arc<S> {
 ///
 /// A reader belongs to one cursor and knows its filter. The cursor keeps the position, the
 /// read-ahead, the deadline and the interrupt; the reader only answers these three questions.
+///
+/// A stream of a fixed list of entries, as an implementation of a stream looks:
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{Cursor, EventStream, Reader, StreamError, TagSet};
+/// use ringledger::wait::{CancelToken, Deadline, WaitError, Waiters};
+///
+/// struct Fixed(Arc<Vec<Entry>>);
+///
+/// struct FixedReader {
+///     entries: Arc<Vec<Entry>>,
+///     filter: TagSet,
+/// }
+///
+/// impl Reader for FixedReader {
+///     fn truncated_to(&self) -> u64 {
+///         0 // nothing is ever deleted
+///     }
+///     fn read(&mut self, from: u64, out: &mut Vec<Entry>) -> Result<u64, StreamError> {
+///         let mut next = from;
+///         for entry in self.entries.iter().filter(|e| e.sequence >= from).take(100) {
+///             next = entry.sequence + 1;
+///             if self.filter.contains(entry.tag) {
+///                 out.push(entry.clone());
+///             }
+///         }
+///         Ok(next)
+///     }
+///     fn wait(&self, _: u64, until: Deadline, cancel: &CancelToken) -> Result<(), WaitError> {
+///         // Nothing is ever appended: wait until the deadline or the cancellation.
+///         Waiters::new().wait_until(until, Some(cancel), || None)
+///     }
+/// }
+///
+/// impl EventStream for Fixed {
+///     fn tags(&self) -> TagSet {
+///         TagSet::all()
+///     }
+///     fn open_with(
+///         &self,
+///         offset: u64,
+///         filter: TagSet,
+///         cancel: CancelToken,
+///     ) -> Result<Cursor, StreamError> {
+///         let reader = FixedReader { entries: Arc::clone(&self.0), filter: filter.clone() };
+///         Cursor::new(Box::new(reader), offset, filter, cancel)
+///     }
+/// }
+///
+/// let entries = vec![Entry::new(1, "a").with_tag(1), Entry::new(5, "b").with_tag(2)];
+/// let stream = Fixed(Arc::new(entries));
+/// let mut cursor = stream.open(0, TagSet::of([2]))?;
+/// assert_eq!(cursor.next(Deadline::IMMEDIATE)?.sequence, 5);
+/// assert!(matches!(cursor.next(Deadline::IMMEDIATE), Err(StreamError::Timeout)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Reader: Send {
     /// The offset entries are deleted up to (0 while nothing was deleted): a cursor about to
     /// read at or below it reports [`StreamError::Truncated`].
@@ -182,6 +323,46 @@ pub trait Reader: Send {
     ///
     /// Fails with [`StreamError::Truncated`] if entries at or after `from` were deleted before
     /// they were scanned.
+    ///
+    /// ```
+    /// # use ringledger::ledger::Entry;
+    /// # use ringledger::stream::{Reader, StreamError, TagSet};
+    /// # use ringledger::wait::{CancelToken, Deadline, WaitError};
+    /// /// Reads a fixed list, scanning at most two entries per call.
+    /// struct Fixed {
+    ///     entries: Vec<Entry>,
+    ///     filter: TagSet,
+    /// }
+    ///
+    /// impl Reader for Fixed {
+    ///     fn read(&mut self, from: u64, out: &mut Vec<Entry>) -> Result<u64, StreamError> {
+    ///         let mut next = from;
+    ///         for entry in self.entries.iter().filter(|e| e.sequence >= from).take(2) {
+    ///             next = entry.sequence + 1; // scanned, kept or not
+    ///             if self.filter.contains(entry.tag) {
+    ///                 out.push(entry.clone());
+    ///             }
+    ///         }
+    ///         Ok(next)
+    ///     }
+    ///     // ...
+    /// #   fn truncated_to(&self) -> u64 {
+    /// #       0
+    /// #   }
+    /// #   fn wait(&self, _: u64, _: Deadline, _: &CancelToken) -> Result<(), WaitError> {
+    /// #       Err(WaitError::TimedOut)
+    /// #   }
+    /// }
+    ///
+    /// let entries = [(1, 1), (3, 2), (5, 1)].map(|(seq, tag)| Entry::new(seq, "e").with_tag(tag));
+    /// let mut reader = Fixed { entries: entries.to_vec(), filter: TagSet::of([1]) };
+    /// let mut out = Vec::new();
+    /// assert_eq!(reader.read(0, &mut out)?, 4); // scanned 1 and 3, kept 1
+    /// assert_eq!(reader.read(4, &mut out)?, 6); // scanned and kept 5
+    /// assert_eq!(reader.read(6, &mut out)?, 6); // nothing more: `from` again
+    /// assert_eq!(out.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn read(&mut self, from: u64, out: &mut Vec<Entry>) -> Result<u64, StreamError>;
 
     /// Waits until the stream may hold an entry at an offset `>= from`, the deadline passes

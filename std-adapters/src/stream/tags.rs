@@ -40,6 +40,18 @@ enum Repr {
 
 impl TagSet {
     /// The set of every tag: a filter that lets everything through.
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::{EventStream, MemoryStream, TagSet};
+    ///
+    /// let stream = MemoryStream::new(10, TagSet::all()); // carries any tag
+    /// stream.append(&[Entry::new(1, "a").with_tag(u32::MAX)])?;
+    /// let mut cursor = stream.open(0, TagSet::all())?; // wants any tag
+    /// assert_eq!(cursor.try_next()?.map(|e| e.tag), Some(u32::MAX));
+    /// assert!(TagSet::all().is_all() && TagSet::all().to_vec().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn all() -> Self {
         Self { repr: Repr::All }
@@ -48,6 +60,17 @@ impl TagSet {
     /// The empty set. As a filter it is rejected ([`StreamError::EmptyFilter`]).
     ///
     /// [`StreamError::EmptyFilter`]: super::StreamError::EmptyFilter
+    ///
+    /// ```
+    /// use ringledger::stream::{EventStream, MemoryStream, StreamError, TagSet};
+    ///
+    /// let stream = MemoryStream::new(10, TagSet::all());
+    /// let mut wanted = TagSet::empty();
+    /// assert!(matches!(stream.open(0, wanted.clone()), Err(StreamError::EmptyFilter)));
+    /// wanted.insert(3); // built up from the handlers' tags, say
+    /// assert!(stream.open(0, wanted).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn empty() -> Self {
         Self {
@@ -59,6 +82,14 @@ impl TagSet {
     }
 
     /// The set of these tags.
+    ///
+    /// ```
+    /// use ringledger::stream::TagSet;
+    ///
+    /// let tags = TagSet::of([300, 2, 2, 7]);
+    /// assert_eq!(tags.to_vec(), Some(vec![2, 7, 300])); // sorted, without duplicates
+    /// assert!(tags.contains(300) && !tags.contains(3));
+    /// ```
     #[must_use]
     pub fn of(tags: impl IntoIterator<Item = u32>) -> Self {
         let mut set = Self::empty();

@@ -59,6 +59,21 @@ pub const MAX_NAME_LEN: usize = 4096;
 pub const MAX_ENTRY_LEN: usize = 1 << 30;
 
 /// How a [`Table`] keeps its log.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::storage::{sim::SimStorage, Durability};
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let storage = SimStorage::new();
+/// let config = TableConfig { durability: Durability::Synced, ..TableConfig::default() };
+/// let table = Table::open_in(Arc::new(storage.clone()), config)?;
+/// table.set("billing", &[42])?; // synced before it returns
+/// drop(table);
+/// let after_power_loss = Table::open_in(Arc::new(storage.crash(1)), config)?;
+/// assert_eq!(after_power_loss.get("billing")?, [42]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableConfig {
     /// How far a write gets before it returns. Default [`Durability::Buffered`].
@@ -82,6 +97,22 @@ impl Default for TableConfig {
 }
 
 /// Why a table operation failed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig, TableError, MAX_NAME_LEN};
+///
+/// let storage = Arc::new(SimStorage::new());
+/// let table = Table::open_in(storage.clone(), TableConfig::default())?;
+/// match table.set(&"x".repeat(MAX_NAME_LEN + 1), &[1]) {
+///     Err(TableError::NameTooLong { len }) => assert_eq!(len, MAX_NAME_LEN + 1),
+///     other => panic!("{other:?}"),
+/// }
+/// // One writer per storage.
+/// assert!(matches!(Table::open_in(storage, TableConfig::default()), Err(TableError::Locked)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TableError {

@@ -101,6 +101,21 @@ impl From<Instant> for Deadline {
 }
 
 /// Why a wait ended without its condition becoming true.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::wait::{CancelToken, Deadline, WaitError, Waiters};
+///
+/// let waiters = Waiters::new();
+/// let token = CancelToken::new();
+/// let deadline = Deadline::Timeout(Duration::from_millis(5));
+/// match waiters.wait_until::<()>(deadline, Some(&token), || None) {
+///     Ok(()) => unreachable!("the condition never holds"),
+///     Err(WaitError::TimedOut) => {} // try again, or give up
+///     Err(WaitError::Cancelled) => unreachable!("nobody cancelled"),
+///     Err(other) => panic!("{other}"),
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum WaitError {
@@ -213,6 +228,22 @@ impl Waiters {
     /// changes only after its own wake-up (a ledger written by a producer's worker): there the
     /// spin holds a core the writer needs, and on two cores it doubles the median latency of
     /// a paced queue (`cargo run --release -p ringledger-benches --example paced`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use ringledger::wait::{Deadline, Waiters};
+    ///
+    /// let head = AtomicU64::new(0);
+    /// let waiters = Waiters::parking(); // the writer needs the core more than the reader
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         head.store(1, Ordering::Release);
+    ///         waiters.notify();
+    ///     });
+    ///     let ready = || (head.load(Ordering::Acquire) > 0).then_some(());
+    ///     assert_eq!(waiters.wait_until(Deadline::Forever, None, ready), Ok(()));
+    /// });
+    /// ```
     #[must_use]
     pub fn parking() -> Self {
         Waiters {

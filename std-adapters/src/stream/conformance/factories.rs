@@ -10,6 +10,13 @@ use crate::stream::{Cursor, EventStream, LedgerStream, MemoryStream, StreamError
 use crate::wait::CancelToken;
 
 /// Runs the suite on [`MemoryStream`]s.
+///
+/// ```
+/// use ringledger::stream::conformance::{a_cursor_past_the_end_wakes_on_append, MemoryFactory};
+///
+/// // A small capacity: the cases' entries still fit.
+/// a_cursor_past_the_end_wakes_on_append(&MemoryFactory { capacity: 8 });
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemoryFactory {
     /// Each stream's capacity.
@@ -43,6 +50,14 @@ impl StreamFactory for MemoryFactory {
 }
 
 /// How a [`LedgerFactory`] lays its ledgers out.
+///
+/// ```
+/// use ringledger::stream::conformance::{open_honours_the_offset, LedgerFactory, LedgerLayout};
+///
+/// for layout in [LedgerLayout::OneSegment, LedgerLayout::Spread, LedgerLayout::Reopened] {
+///     open_honours_the_offset(&LedgerFactory::new(layout));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerLayout {
     /// Every entry in one segment.
@@ -61,6 +76,12 @@ pub const FILLERS: u64 = 8;
 pub const FILLER_TAG: u32 = 0xF111;
 
 /// Runs the suite on [`LedgerStream`]s over ledgers in [`SimStorage`].
+///
+/// ```
+/// use ringledger::stream::conformance::{entries_survive_a_reopen, LedgerFactory, LedgerLayout};
+///
+/// entries_survive_a_reopen(&LedgerFactory::new(LedgerLayout::Spread));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct LedgerFactory {
     layout: LedgerLayout,
@@ -68,6 +89,14 @@ pub struct LedgerFactory {
 
 impl LedgerFactory {
     /// A factory of ledgers laid out so.
+    ///
+    /// ```
+    /// use ringledger::stream::conformance::{fixtures, LedgerFactory, LedgerLayout, StreamFactory};
+    ///
+    /// let spread = LedgerFactory::new(LedgerLayout::Spread).create(&fixtures());
+    /// let ledger = spread.stream().ledger();
+    /// assert!(ledger.segments().len() > 1); // fillers in the gaps push the entries apart
+    /// ```
     #[must_use]
     pub fn new(layout: LedgerLayout) -> Self {
         LedgerFactory { layout }
@@ -84,6 +113,18 @@ impl LedgerFactory {
 }
 
 /// A [`LedgerStream`] with the storage it lives in (so that it can be reopened).
+///
+/// ```
+/// use ringledger::stream::conformance::{fixtures, LedgerFactory, LedgerLayout, StreamFactory};
+/// use ringledger::stream::{EventStream, TagSet};
+///
+/// let factory = LedgerFactory::new(LedgerLayout::OneSegment);
+/// let stream = factory.create(&fixtures());
+/// assert_eq!(stream.stream().ledger().len(), 5);
+/// let reopened = factory.reopen(stream).unwrap(); // the ledger, closed and recovered
+/// let mut cursor = reopened.open(0, TagSet::all()).unwrap();
+/// assert_eq!(cursor.try_next().unwrap().unwrap().sequence, 100);
+/// ```
 pub struct SimLedgerStream {
     stream: LedgerStream,
     storage: SimStorage,

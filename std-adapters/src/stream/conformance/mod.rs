@@ -65,14 +65,77 @@ pub fn fixtures() -> [Entry; 5] {
 }
 
 /// Makes the streams the cases run on.
+///
+/// ```
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::conformance::{open_filters_by_tag, StreamFactory};
+/// use ringledger::stream::{Cursor, EventStream, MemoryStream, StreamError, TagSet};
+/// use ringledger::wait::CancelToken;
+///
+/// /// The stream under test: here a memory stream behind the application's own type.
+/// struct MyStream(MemoryStream);
+///
+/// impl EventStream for MyStream {
+///     fn tags(&self) -> TagSet {
+///         self.0.tags()
+///     }
+///     fn open_with(
+///         &self,
+///         offset: u64,
+///         filter: TagSet,
+///         cancel: CancelToken,
+///     ) -> Result<Cursor, StreamError> {
+///         self.0.open_with(offset, filter, cancel)
+///     }
+/// }
+///
+/// struct MyFactory;
+///
+/// impl StreamFactory for MyFactory {
+///     type Stream = MyStream;
+///     fn create(&self, entries: &[Entry]) -> MyStream {
+///         let stream = MyStream(MemoryStream::new(1024, TagSet::all()));
+///         self.append(&stream, entries);
+///         stream
+///     }
+///     fn append(&self, stream: &MyStream, entries: &[Entry]) {
+///         stream.0.append(entries).unwrap();
+///     }
+///     fn truncate(&self, stream: &MyStream, up_to: u64) {
+///         stream.0.truncate(up_to);
+///     }
+/// }
+///
+/// open_filters_by_tag(&MyFactory); // one case; `run_all(&MyFactory)` runs every one
+/// ```
 pub trait StreamFactory {
     /// The stream under test.
     type Stream: EventStream + 'static;
 
     /// A new stream carrying (at least) tags A, B and C, holding `entries`.
+    ///
+    /// ```
+    /// use ringledger::stream::conformance::{fixtures, MemoryFactory, StreamFactory, TAG_C};
+    /// use ringledger::stream::{EventStream, TagSet};
+    ///
+    /// let stream = MemoryFactory::default().create(&fixtures()); // A1 B1 A2 B2 C1
+    /// assert_eq!(stream.len(), 5);
+    /// let mut cursor = stream.open(0, TagSet::of([TAG_C])).unwrap();
+    /// assert_eq!(cursor.try_next().unwrap().unwrap().payload, "C1");
+    /// ```
     fn create(&self, entries: &[Entry]) -> Self::Stream;
 
     /// Appends `entries` (offsets above every offset in the stream).
+    ///
+    /// ```
+    /// use ringledger::ledger::Entry;
+    /// use ringledger::stream::conformance::{fixtures, MemoryFactory, StreamFactory, TAG_A};
+    ///
+    /// let factory = MemoryFactory::default();
+    /// let stream = factory.create(&fixtures()); // offsets 100 to 500
+    /// factory.append(&stream, &[Entry::new(600, "A3").with_tag(TAG_A)]);
+    /// assert_eq!(stream.head(), 600);
+    /// ```
     fn append(&self, stream: &Self::Stream, entries: &[Entry]);
 
     /// Deletes every entry at an offset `<= up_to`, as a cleaner would.
@@ -87,6 +150,18 @@ pub trait StreamFactory {
 }
 
 /// One case of the suite.
+///
+/// ```
+/// use ringledger::stream::conformance::{cases, Case, MemoryFactory};
+///
+/// let factory = MemoryFactory::default();
+/// let filtering: Vec<(&str, Case<MemoryFactory>)> =
+///     cases().into_iter().filter(|(name, _)| name.contains("filter")).collect();
+/// assert!(filtering.len() >= 2);
+/// for (_name, case) in filtering {
+///     case(&factory); // panics, naming what broke, if the stream does not conform
+/// }
+/// ```
 pub type Case<F> = fn(&F);
 
 /// Every case, named.
