@@ -32,20 +32,24 @@ pub struct LedgerConfig {
     /// the damage instead of failing to open. Default `false`.
     pub repair: bool,
     /// Fault in the active segment's pages on a background thread, ahead of a writer that
-    /// writes through the mapping (buffered writes smaller than
-    /// [`stage_at_least`](Self::stage_at_least)). Staged writes need no pages mapped and never
+    /// writes through the mapping (buffered writes, unless
+    /// [`stage_at_least`](Self::stage_at_least) stages them). Staged writes need no pages mapped and never
     /// start it. Default `true`.
     pub prefault: bool,
     /// Buffered writes of at least this many bytes (of frames: 40 bytes of header and the
     /// payload rounded up to 8, per entry) are staged, their frames built in a buffer and
     /// written with one `pwrite`; smaller ones are stored through the mapping. Synced writes
-    /// are always staged. Default 16 KiB.
+    /// are always staged. Default `usize::MAX`: every buffered write goes through the mapping.
     ///
     /// A `pwrite` fills whole pages without the kernel zeroing them first, which a fault on a
-    /// page of a fresh segment file must do (the zeroing was 44% of a mapped writer's cycles,
-    /// on the background thread or the writer), but it is a system call per write, which a
-    /// single small entry feels (a tenth of the rate, measured on ext4 with 256 B entries).
-    /// `0` stages every write; `usize::MAX` none.
+    /// page of a fresh segment file must do (on the background thread, with
+    /// [`prefault`](Self::prefault)), but it is a system call per write, and the page cache's
+    /// own work per page stays on the writer. Measured on ext4 on 2 cores, 256 B entries
+    /// (`cargo bench -p ringledger-benches --bench ledger -- ledger_append_256B` and `--bench
+    /// queue` with `RINGLEDGER_STAGE_AT_LEAST`): writes of 100 at 5.5 M entries/s staged and
+    /// 6.5 M through the mapping; a producer-to-consumer pipeline at 3.0 and 4.3 M; single
+    /// entries at a tenth of the rate staged. Staging may pay where no core is free for the
+    /// prefault, or on a file system whose faults cost more; `0` stages every write.
     pub stage_at_least: usize,
     /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
     /// writer (in another process) has open. Recovery is worked out, not applied: the report
@@ -70,7 +74,7 @@ impl Default for LedgerConfig {
             index_interval: 4096,
             repair: false,
             prefault: true,
-            stage_at_least: 16 << 10,
+            stage_at_least: usize::MAX,
             read_only: false,
             manual_background: false,
         }

@@ -447,14 +447,12 @@ impl Inner {
     /// write fails) writes nothing. Returns the segment, its new end and its counts, for
     /// publication.
     ///
-    /// Small buffered writes store their frames through the mapping, into pages a background
-    /// job faults in ahead of the writer (on the other core). Synced and large writes build the
-    /// frames in a staging buffer and write them with one `pwrite`: after a sync cleaned the
-    /// pages, a write through the mapping would fault again on every page it touches; pages
-    /// the writer never mapped need no TLB flush when written back; and whole pages written by
-    /// `pwrite` need no zeroing first (see [`LedgerConfig::stage_at_least`]). Measured with
-    /// `cargo bench -p ringledger-benches --bench ledger -- ledger_append_256B` and
-    /// `--bench queue`.
+    /// Buffered writes store their frames through the mapping, into pages a background job
+    /// faults in ahead of the writer (on the other core), unless they are at least
+    /// [`LedgerConfig::stage_at_least`] bytes. Synced writes (and those) build the frames in a
+    /// staging buffer and write them with one `pwrite`: after a sync cleaned the pages, a
+    /// write through the mapping would fault again on every page it touches, and pages the
+    /// writer never mapped need no TLB flush when written back.
     fn append_to_active(
         &self,
         writer: &mut Writer,
