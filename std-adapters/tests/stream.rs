@@ -342,3 +342,20 @@ fn a_cursor_waits_past_a_head_whose_entries_were_lost_in_a_crash() {
     let mut cursor = stream.open(6, TagSet::all()).unwrap();
     assert_eq!(cursor.next(Duration::from_secs(10)).unwrap().sequence, 11);
 }
+
+/// Declared tags are a description, not a promise the ledger checks: a cursor whose filter
+/// covers the declared tags still skips an entry with an undeclared tag it does not want.
+#[test]
+fn a_cursor_filters_entries_whose_tag_was_not_declared() {
+    let ledger = sim_ledger(64 * 1024);
+    ledger
+        .write(&[tagged(1, 1), tagged(2, 2), tagged(3, 1)])
+        .unwrap();
+    let stream = LedgerStream::new(ledger).with_tags(TagSet::of([1]));
+    let mut cursor = stream.open(1, TagSet::of([1])).unwrap();
+    let mut seen = Vec::new();
+    while let Some(entry) = cursor.try_next().unwrap() {
+        seen.push(entry);
+    }
+    assert_eq!(sequences(&seen), [1, 3]);
+}

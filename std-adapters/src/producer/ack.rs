@@ -26,8 +26,10 @@ use crate::wait::Deadline;
 /// The result of one entry handed to [`Producer::write`](super::Producer::write): wait on it
 /// with [`wait`](Self::wait) or look with [`try_result`](Self::try_result).
 ///
-/// The result is `Ok(())` once the entry is in the ledger (or was dropped by the producer's
-/// [`filter`](super::ProducerConfig::filter) because the ledger already had its sequence),
+/// The result is `Ok(())` once the entry is in the ledger, or was dropped by the producer's
+/// [`filter`](super::ProducerConfig::filter) because its sequence was not above the ledger's
+/// head (an `Ok` then says "nothing to write", not "stored": a sequence below the head that
+/// the ledger skipped stays missing),
 /// [`ProducerError::Ledger`] when the ledger refused the entry's batch, and
 /// [`ProducerError::Closed`] when the producer was closed before the entry's batch was handed
 /// to the ledger. Clones share the same result. Dropping an `Ack` does not cancel the entry.

@@ -13,7 +13,11 @@
 //!   head are dropped and acknowledged `Ok` (they are already there, say after a restart that
 //!   replays a source). Within a batch, an entry not above the one kept before it is dropped
 //!   too, so the outcome is the same whatever the batching (quasar's test writes 1..10 and
-//!   then 1..20: the ledger ends with 20 entries and every ack is `Ok`).
+//!   then 1..20: the ledger ends with 20 entries and every ack is `Ok`). The filter is for
+//!   replays of a source whose sequences only grow: an entry that arrives after a later one
+//!   (3 after 5) is dropped too, and never written. Writers that share a producer and take
+//!   their sequences from one counter must queue them in that order (take and write under
+//!   one lock).
 //! - **Retry**: a batch refused with [`LedgerError::LimitReached`] is tried again up to
 //!   [`retry`](ProducerConfig::retry) times, [`delay`](ProducerConfig::delay) apart (a
 //!   [cleaner](crate::cleaner) may make room meanwhile); then its acks get the error.
@@ -117,7 +121,8 @@ pub struct ProducerConfig {
     /// Default zero.
     pub delay: Duration,
     /// Drop entries whose sequence is not above the ledger's head (or above the entry kept
-    /// before them in the batch), acknowledging them `Ok`. Default `false`.
+    /// before them in the batch), acknowledging them `Ok`, also when the ledger never held
+    /// that sequence (see the [module documentation](self)). Default `false`.
     pub filter: bool,
     /// The durability of the producer's writes; `None` uses the ledger's configured one.
     /// Default `None`.

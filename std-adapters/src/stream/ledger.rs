@@ -70,7 +70,9 @@ impl LedgerStream {
     }
 
     /// The stream declaring that its entries carry only `tags` (what
-    /// [`tags`](EventStream::tags) reports; the ledger does not check it).
+    /// [`tags`](EventStream::tags) reports; the ledger does not check it). Cursors still
+    /// test every entry against their filter: an entry whose tag was not declared is skipped
+    /// by a filter that does not want it.
     #[must_use]
     pub fn with_tags(mut self, tags: TagSet) -> Self {
         self.tags = tags;
@@ -103,8 +105,10 @@ impl EventStream for LedgerStream {
         filter: TagSet,
         cancel: CancelToken,
     ) -> Result<Cursor, StreamError> {
-        // A filter that wants every tag the stream carries filters nothing: read in bulk.
-        let filtered = !filter.is_superset(&self.tags);
+        // Only a filter that wants every tag filters nothing: the declared tags are not
+        // checked against what the ledger holds, so a filter covering just them still tests
+        // every entry (an entry with an undeclared tag must not slip through).
+        let filtered = !filter.is_all();
         let reader = LedgerReader {
             ledger: self.ledger.clone(),
             filter: filter.clone(),
