@@ -327,7 +327,7 @@ impl Producer {
     /// ```
     pub fn with_sink<S: BatchSink>(sink: S, config: ProducerConfig) -> Result<Self, ProducerError> {
         let (settings, queue) = config.settings()?;
-        let shared = Arc::new(Shared::new(queue));
+        let shared = Arc::new(Shared::new(queue, settings.batch));
         let worker = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()

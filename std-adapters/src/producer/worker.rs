@@ -10,9 +10,10 @@
 //! its ack) or fails with [`Closed`](ProducerError::Closed); with a ring, a push that checked
 //! "open" just before a close can land after the final drain, and its ack would wait forever.
 //! And the capacity is any number, not a power of two. The lock is held for a push or a
-//! move of up to a batch of items, never across a sink call or an ack resolution, and each
-//! entry costs an ack allocation and, every batch, a ledger write: the mutex is not what
-//! limits throughput. The condition variables are only signalled when someone waits (the
+//! move of up to a batch of items, never across a sink call or an ack resolution, and every
+//! batch costs a ledger write: the mutex is not what limits throughput. Single entries share
+//! one ack and one vector per run (see [`Item`]), so the queue allocates per batch, not per
+//! entry. The condition variables are only signalled when someone waits (the
 //! flags under the lock say so).
 
 use std::collections::VecDeque;
@@ -44,26 +45,32 @@ pub(super) struct Shared {
     /// Writers wait here for room (or close).
     room: Condvar,
     capacity: usize,
+    /// The most entries a run takes: the batch size.
+    run: usize,
 }
 
 /// One queued write: an entry with its own ack, or a batch of entries sharing one ack (written
 /// together, in one ledger write, all or nothing).
+///
+/// Single entries queued one after another join a run: entries that share one ack (whose
+/// result is their batch's anyway) and one vector, so a single write costs no allocation of
+/// its own. A run stops taking entries at a batch's size, when the worker takes it, or when a
+/// group is queued behind it.
 enum Item {
-    One(Entry, AckSender),
+    Run(Vec<Entry>, AckSender, Ack),
     Group(Vec<Entry>, AckSender),
 }
 
 impl Item {
     fn len(&self) -> usize {
         match self {
-            Item::One(..) => 1,
-            Item::Group(entries, _) => entries.len(),
+            Item::Run(entries, ..) | Item::Group(entries, _) => entries.len(),
         }
     }
 
     fn into_ack(self) -> AckSender {
         match self {
-            Item::One(_, ack) | Item::Group(_, ack) => ack,
+            Item::Run(_, ack, _) | Item::Group(_, ack) => ack,
         }
     }
 }
@@ -100,13 +107,13 @@ impl Batch {
 
     fn push(&mut self, item: Item) {
         match item {
-            Item::One(entry, ack) => {
-                self.entries.push(entry);
-                self.acks.push((ack, 1));
-            }
-            Item::Group(entries, ack) => {
+            Item::Run(entries, ack, _) | Item::Group(entries, ack) => {
                 self.acks.push((ack, entries.len()));
-                self.entries.extend(entries);
+                if self.entries.is_empty() {
+                    self.entries = entries;
+                } else {
+                    self.entries.extend(entries);
+                }
             }
         }
     }
@@ -127,7 +134,7 @@ enum Next {
 }
 
 impl Shared {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize, batch: usize) -> Self {
         Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(capacity),
@@ -139,12 +146,28 @@ impl Shared {
             worker_wake: Condvar::new(),
             room: Condvar::new(),
             capacity,
+            run: batch.max(1),
         }
     }
 
     /// Queues `entry`, waiting for room until `deadline`; the writer's side.
     pub(super) fn push(&self, entry: Entry, deadline: Deadline) -> Result<Ack, ProducerError> {
-        self.push_item(1, deadline, |sender| Item::One(entry, sender))
+        let run = self.run;
+        let mut entry = Some(entry);
+        self.push_with(1, deadline, |queue| {
+            let entry = entry.take().expect("pushed once");
+            if let Some(Item::Run(entries, _, ack)) = queue.back_mut() {
+                if entries.len() < run {
+                    entries.push(entry);
+                    return ack.clone();
+                }
+            }
+            let (sender, ack) = ack::pair();
+            let mut entries = Vec::with_capacity(run.min(1024));
+            entries.push(entry);
+            queue.push_back(Item::Run(entries, sender, ack.clone()));
+            ack
+        })
     }
 
     /// Queues `entries` as one group with one ack, waiting until `deadline` for room for all
@@ -155,14 +178,20 @@ impl Shared {
         deadline: Deadline,
     ) -> Result<Ack, ProducerError> {
         let n = entries.len();
-        self.push_item(n, deadline, |sender| Item::Group(entries, sender))
+        let mut entries = Some(entries);
+        self.push_with(n, deadline, |queue| {
+            let (sender, ack) = ack::pair();
+            queue.push_back(Item::Group(entries.take().expect("pushed once"), sender));
+            ack
+        })
     }
 
-    fn push_item(
+    /// Waits until `deadline` for room for `n` entries, then lets `queue` put them in.
+    fn push_with(
         &self,
         n: usize,
         deadline: Deadline,
-        item: impl FnOnce(AckSender) -> Item,
+        mut queue: impl FnMut(&mut VecDeque<Item>) -> Ack,
     ) -> Result<Ack, ProducerError> {
         let until = deadline.instant();
         let mut state = lock(&self.state);
@@ -171,8 +200,7 @@ impl Shared {
                 return Err(ProducerError::Closed);
             }
             if state.queued + n <= self.capacity || state.queued == 0 {
-                let (sender, ack) = ack::pair();
-                state.queue.push_back(item(sender));
+                let ack = queue(&mut state.queue);
                 state.queued += n;
                 if state.worker_waiting {
                     self.worker_wake.notify_one();
