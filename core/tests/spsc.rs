@@ -361,3 +361,62 @@ fn peek_does_not_consume() {
     assert_eq!(consumer.pop(), Some(1));
     assert_eq!(consumer.peek(), None);
 }
+
+/// Memory for a ring in a region: cache-line aligned.
+#[repr(C, align(128))]
+#[derive(Clone, Copy)]
+struct Line([u8; 128]);
+
+/// A ring placed in a caller's region: the layout's checks, then items across two threads and
+/// many laps, and handles taken again from the indices left in the region.
+#[test]
+fn a_ring_in_a_region_works_like_the_others() {
+    use ringledger_core::spsc::RegionLayout;
+    assert!(RegionLayout::new::<u64>(3).is_none(), "not a power of two");
+    assert!(
+        RegionLayout::new::<u64>(usize::MAX / 2 + 1).is_none(),
+        "overflow"
+    );
+    let layout = RegionLayout::new::<u64>(8).unwrap();
+    assert_eq!(layout.capacity(), 8);
+    assert!(layout.align() >= core::mem::align_of::<u64>());
+    let mut memory = vec![Line([0xAB; 128]); layout.size().div_ceil(128)];
+    let region = core::ptr::NonNull::new(memory.as_mut_ptr().cast::<u8>()).unwrap();
+    let count: u64 = if cfg!(miri) { 50 } else { 100_000 };
+    // SAFETY: `memory` is aligned to 128 (at least `layout.align()` for u64), large enough,
+    // outlives both handles, and there is one producer and one consumer at a time.
+    unsafe {
+        layout.init(region);
+        let mut producer = layout.producer::<u64>(region);
+        let mut consumer = layout.consumer::<u64>(region);
+        let region_addr = region.as_ptr() as usize;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for i in 0..count {
+                    while producer.push(i).is_err() {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            let mut next = 0;
+            while next < count {
+                match consumer.pop() {
+                    Some(i) => {
+                        assert_eq!(i, next);
+                        next += 1;
+                    }
+                    None => std::thread::yield_now(),
+                }
+            }
+        });
+        assert_eq!(region_addr, region.as_ptr() as usize);
+        // New handles pick up where the indices are: an item pushed before is still there.
+        let mut producer = layout.producer::<u64>(region);
+        producer.push(7).unwrap();
+        drop(producer);
+        let mut consumer = layout.consumer::<u64>(region);
+        assert_eq!(consumer.len(), 1);
+        assert_eq!(consumer.pop(), Some(7));
+        assert_eq!(consumer.pop(), None);
+    }
+}

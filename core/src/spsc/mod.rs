@@ -1,8 +1,10 @@
 //! A lock-free single-producer single-consumer ring.
 //!
-//! One algorithm, two storages: [`Ring<T, N>`] keeps its slots inline (a `const fn new()`, so it
-//! can live in a `static` on a microcontroller), and [`channel`] (feature `alloc`) puts them on the
-//! heap. Either way the ring is used through a [`Producer`] and a [`Consumer`].
+//! One algorithm, three storages: [`Ring<T, N>`] keeps its slots inline (a `const fn new()`, so
+//! it can live in a `static` on a microcontroller), [`channel`] (feature `alloc`) puts them on
+//! the heap, and [`RegionLayout`] places the indices and slots in a region the caller provides
+//! (memory shared between processes, say). Either way the ring is used through a [`Producer`]
+//! and a [`Consumer`].
 //!
 //! # How it works
 //!
@@ -88,6 +90,7 @@ type Slot<T> = UnsafeCell<MaybeUninit<T>>;
 /// Cortex-M3, measured by `embedded/size-report`).
 const CACHE_INDICES: bool = cfg!(not(target_os = "none"));
 
+#[repr(C)]
 pub(crate) struct Indices {
     /// The producer line: how many items were ever pushed (wrapping).
     tail: CachePadded<LoadStoreUsize>,
@@ -354,6 +357,156 @@ pub fn channel<T>(capacity: usize) -> (Producer<'static, T>, Consumer<'static, T
     // SAFETY: both handles keep the `Arc` alive, so the pointers stay valid; this is the only
     // pair of handles of this ring.
     unsafe { ring.into_handles() }
+}
+
+/// Where a ring of a given capacity lives in a caller-provided region: its indices first, then
+/// its slots. The layout is fixed (`#[repr(C)]` indices, slots at the next multiple of `T`'s
+/// alignment), so two programs built from this crate's version place a ring identically: a
+/// producer in one process and a consumer in another can share a ring through a shared file
+/// mapping (the `ringledger` crate's `shm` module does that, with a checked header).
+///
+/// ```
+/// use ringledger_core::spsc::RegionLayout;
+///
+/// #[repr(C, align(128))]
+/// struct Line([u8; 128]);
+///
+/// let layout = RegionLayout::new::<u64>(8).unwrap();
+/// // Memory the ring may use: aligned and large enough (a `Vec` of cache lines here; shared
+/// // memory in real use).
+/// assert!(layout.align() <= 128);
+/// let mut memory: Vec<Line> = (0..layout.size().div_ceil(128)).map(|_| Line([0; 128])).collect();
+/// let region = core::ptr::NonNull::new(memory.as_mut_ptr().cast::<u8>()).unwrap();
+/// // SAFETY: `region` is aligned and holds `layout.size()` bytes for the rest of this block,
+/// // it is initialized once, and one producer and one consumer use it.
+/// unsafe {
+///     layout.init(region);
+///     let mut producer = layout.producer::<u64>(region);
+///     let mut consumer = layout.consumer::<u64>(region);
+///     producer.push(42).unwrap();
+///     assert_eq!(consumer.pop(), Some(42));
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionLayout {
+    capacity: usize,
+    slots_at: usize,
+    size: usize,
+    align: usize,
+    item_size: usize,
+}
+
+impl RegionLayout {
+    /// The layout of a ring of `capacity` slots of `T`; `None` when `capacity` is not a power
+    /// of two or the size overflows.
+    pub const fn new<T>(capacity: usize) -> Option<Self> {
+        if !capacity.is_power_of_two() {
+            return None;
+        }
+        let item_align = core::mem::align_of::<T>();
+        let indices = core::mem::size_of::<Indices>();
+        let slots_at = indices.div_ceil(item_align) * item_align;
+        let Some(slots) = core::mem::size_of::<T>().checked_mul(capacity) else {
+            return None;
+        };
+        let Some(size) = slots_at.checked_add(slots) else {
+            return None;
+        };
+        let align = if item_align > core::mem::align_of::<Indices>() {
+            item_align
+        } else {
+            core::mem::align_of::<Indices>()
+        };
+        Some(Self {
+            capacity,
+            slots_at,
+            size,
+            align,
+            item_size: core::mem::size_of::<T>(),
+        })
+    }
+
+    /// The bytes the ring needs.
+    pub const fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The alignment the region must have (the indices' cache-line alignment at least).
+    pub const fn align(&self) -> usize {
+        self.align
+    }
+
+    /// The number of slots.
+    pub const fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Makes the region an empty ring: both indices zero. The slots are left as they are.
+    ///
+    /// # Safety
+    /// `region` is aligned to [`align`](Self::align) and valid for writes of
+    /// [`size`](Self::size) bytes, and no handle of a ring in it is in use.
+    pub unsafe fn init(&self, region: NonNull<u8>) {
+        // SAFETY: the caller gives an aligned region large enough for the indices, unused.
+        unsafe { region.cast::<Indices>().as_ptr().write(Indices::new()) };
+    }
+
+    /// The producer of the ring in `region`, starting from the indices found there.
+    ///
+    /// # Safety
+    /// `region` holds a ring of this layout (made by [`init`](Self::init), here or in another
+    /// process, with the same `T`), stays valid and aligned for `'a`, and no other producer of
+    /// it exists anywhere while this one lives. Every bit pattern a consumer may read must be
+    /// a valid `T` (a plain-data type), since the memory may be shared with other programs.
+    pub unsafe fn producer<'a, T: Copy>(&self, region: NonNull<u8>) -> Producer<'a, T> {
+        // SAFETY: the caller's promises, passed on.
+        let ring = unsafe { self.ring_ref::<T>(region) };
+        let tail = ring.indices().tail.load(Ordering::Acquire);
+        let head = ring.indices().head.load(Ordering::Acquire);
+        Producer {
+            ring,
+            tail,
+            cached_head: head,
+        }
+    }
+
+    /// The consumer of the ring in `region`, starting from the indices found there.
+    ///
+    /// # Safety
+    /// As for [`producer`](Self::producer), with no other consumer.
+    pub unsafe fn consumer<'a, T: Copy>(&self, region: NonNull<u8>) -> Consumer<'a, T> {
+        // SAFETY: the caller's promises, passed on.
+        let ring = unsafe { self.ring_ref::<T>(region) };
+        let head = ring.indices().head.load(Ordering::Acquire);
+        let tail = ring.indices().tail.load(Ordering::Acquire);
+        Consumer {
+            ring,
+            head,
+            cached_tail: tail,
+        }
+    }
+
+    /// # Safety
+    /// See [`producer`](Self::producer).
+    unsafe fn ring_ref<'a, T>(&self, region: NonNull<u8>) -> RingRef<'a, T> {
+        debug_assert_eq!(
+            self.item_size,
+            core::mem::size_of::<T>(),
+            "the layout's item type"
+        );
+        debug_assert_eq!(
+            region.as_ptr() as usize % self.align,
+            0,
+            "a misaligned region"
+        );
+        RingRef {
+            indices: region.cast(),
+            // SAFETY: `slots_at < size`, inside the caller's region.
+            slots: unsafe { region.add(self.slots_at) }.cast(),
+            mask: self.capacity - 1,
+            _owner: Owner::Borrowed(PhantomData),
+        }
+    }
 }
 
 /// What keeps a handle's ring alive: a borrow of a [`Ring`], or a share of a heap ring.
