@@ -33,6 +33,9 @@ pub mod ledger;
 pub mod producer;
 pub mod queue;
 pub mod sequence;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub mod shm;
 pub mod source;
 pub mod storage;
 pub mod stream;
