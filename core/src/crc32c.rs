@@ -202,6 +202,58 @@ fn word(chunk: &[u8]) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+#[cfg(any(
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
+/// The hardware's update steps over 8, 4, 2 and 1 bytes.
+struct Steps<D, W, H, B> {
+    d: D,
+    w: W,
+    h: H,
+    b: B,
+}
+
+/// The whole hardware path, over the architecture's `steps`: three chains over whole rounds,
+/// then one over the words left, then a 4-, a 2- and 1-byte steps for the rest.
+#[cfg(any(
+    all(
+        target_arch = "x86_64",
+        any(target_feature = "sse4.2", feature = "std")
+    ),
+    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
+))]
+#[inline(always)]
+fn hardware<D, W, H, B>(state: u32, data: &[u8], steps: Steps<D, W, H, B>) -> u32
+where
+    D: Fn(u32, u64) -> u32,
+    W: Fn(u32, u32) -> u32,
+    H: Fn(u32, u16) -> u32,
+    B: Fn(u32, u8) -> u32,
+{
+    let (mut state, rest) = three_way(state, data, &steps.d);
+    let mut chunks = rest.chunks_exact(8);
+    for chunk in &mut chunks {
+        state = (steps.d)(state, word(chunk));
+    }
+    let mut rest = chunks.remainder();
+    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+        state = (steps.w)(state, u32::from_le_bytes(*four));
+        rest = tail;
+    }
+    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+        state = (steps.h)(state, u16::from_le_bytes(*two));
+        rest = tail;
+    }
+    for &byte in rest {
+        state = (steps.b)(state, byte);
+    }
+    state
+}
+
 /// The CRC-32C of `data`.
 ///
 /// # Examples
@@ -289,29 +341,14 @@ mod x86 {
     /// The CPU must support SSE4.2.
     #[target_feature(enable = "sse4.2")]
     pub(super) unsafe fn update(state: u32, data: &[u8]) -> u32 {
-        // The instruction keeps the upper half zero, so the truncations lose nothing.
-        let (state, rest) = super::three_way(state, data, |crc, word| {
-            _mm_crc32_u64(u64::from(crc), word) as u32
-        });
-        let mut state = u64::from(state);
-        let mut chunks = rest.chunks_exact(8);
-        for chunk in &mut chunks {
-            state = _mm_crc32_u64(state, super::word(chunk));
-        }
-        let mut state = state as u32;
-        let mut rest = chunks.remainder();
-        if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-            state = _mm_crc32_u32(state, u32::from_le_bytes(*four));
-            rest = tail;
-        }
-        if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-            state = _mm_crc32_u16(state, u16::from_le_bytes(*two));
-            rest = tail;
-        }
-        for &byte in rest {
-            state = _mm_crc32_u8(state, byte);
-        }
-        state
+        // The instruction keeps the upper half zero, so the truncation loses nothing.
+        let steps = super::Steps {
+            d: |crc: u32, word| _mm_crc32_u64(u64::from(crc), word) as u32,
+            w: |crc, word| _mm_crc32_u32(crc, word),
+            h: |crc, half| _mm_crc32_u16(crc, half),
+            b: |crc, byte| _mm_crc32_u8(crc, byte),
+        };
+        super::hardware(state, data, steps)
     }
 }
 
@@ -323,24 +360,13 @@ mod arm {
     /// The CPU must support the CRC extension.
     #[target_feature(enable = "crc")]
     pub(super) unsafe fn update(state: u32, data: &[u8]) -> u32 {
-        let (mut state, rest) = super::three_way(state, data, |crc, word| __crc32cd(crc, word));
-        let mut chunks = rest.chunks_exact(8);
-        for chunk in &mut chunks {
-            state = __crc32cd(state, super::word(chunk));
-        }
-        let mut rest = chunks.remainder();
-        if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-            state = __crc32cw(state, u32::from_le_bytes(*four));
-            rest = tail;
-        }
-        if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-            state = __crc32ch(state, u16::from_le_bytes(*two));
-            rest = tail;
-        }
-        for &byte in rest {
-            state = __crc32cb(state, byte);
-        }
-        state
+        let steps = super::Steps {
+            d: |crc, word| __crc32cd(crc, word),
+            w: |crc, word| __crc32cw(crc, word),
+            h: |crc, half| __crc32ch(crc, half),
+            b: |crc, byte| __crc32cb(crc, byte),
+        };
+        super::hardware(state, data, steps)
     }
 }
 
