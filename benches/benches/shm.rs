@@ -32,11 +32,14 @@ const SLOTS: usize = 1024;
 const RECORD: usize = 256;
 
 /// Runs `produce(i)` for `0..n` on the producer core and `consume()` `n` times on the
-/// consumer core; returns the time until the last item was consumed.
+/// consumer core; returns the time until the last item was consumed. Each closure owns its
+/// handle, and the consumer's moves to its thread: handles side by side on one stack would
+/// share a cache line, which no real pair of threads does.
 fn pair(n: u64, mut produce: impl FnMut(u64) + Send, mut consume: impl FnMut() + Send) -> Duration {
     let barrier = std::sync::Barrier::new(2);
+    let barrier = &barrier;
     std::thread::scope(|s| {
-        let start = s.spawn(|| {
+        let start = s.spawn(move || {
             pin_to(CONSUMER_CORE);
             barrier.wait();
             let start = Instant::now();
@@ -68,7 +71,7 @@ fn u64_items(c: &mut Criterion) {
                         std::hint::spin_loop()
                     }
                 },
-                || loop {
+                move || loop {
                     if let Some(item) = consumer.pop() {
                         black_box(item);
                         break;
@@ -92,7 +95,7 @@ fn u64_items(c: &mut Criterion) {
                         std::hint::spin_loop()
                     }
                 },
-                || loop {
+                move || loop {
                     if let Some(item) = consumer.pop() {
                         black_box(item);
                         break;
@@ -113,13 +116,13 @@ fn records(c: &mut Criterion) {
             let (mut producer, mut consumer) = spsc::channel::<[u8; RECORD]>(SLOTS);
             pair(
                 iters,
-                |i| {
+                move |i| {
                     let item = [i as u8; RECORD];
                     while producer.push(item).is_err() {
                         std::hint::spin_loop();
                     }
                 },
-                || loop {
+                move || loop {
                     if let Some(item) = consumer.pop() {
                         black_box(&item);
                         break;
@@ -139,7 +142,7 @@ fn records(c: &mut Criterion) {
             let mut out = Vec::with_capacity(RECORD);
             pair(
                 iters,
-                |i| {
+                move |i| {
                     let record = [i as u8; RECORD];
                     loop {
                         match producer.push(&record) {
@@ -149,7 +152,7 @@ fn records(c: &mut Criterion) {
                         }
                     }
                 },
-                || loop {
+                move || loop {
                     if consumer.pop(&mut out).expect("a record").is_some() {
                         black_box(&out);
                         break;

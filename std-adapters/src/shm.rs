@@ -635,10 +635,26 @@ impl ShmRecordProducer {
             .map_err(|_| RecordError::Full)?;
         let (first, second) = chunk.as_mut_slices();
         let header = len.to_le_bytes();
-        let bytes = header.iter().chain(record).copied();
-        for (slot, byte) in first.iter_mut().chain(second.iter_mut()).zip(bytes) {
-            slot.write(byte);
+        // The record's bytes, its length first, across the two runs of slots.
+        let mut at = 0;
+        for part in [&header[..], record] {
+            let mut part = part;
+            while !part.is_empty() {
+                let (run, offset) = if at < first.len() {
+                    (&mut first[at..], at)
+                } else {
+                    (&mut second[at - first.len()..], at)
+                };
+                let n = run.len().min(part.len());
+                // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; `n` fits both slices.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(part.as_ptr(), run.as_mut_ptr().cast(), n);
+                }
+                part = &part[n..];
+                at = offset + n;
+            }
         }
+        debug_assert_eq!(at, need);
         // SAFETY: every one of the `need` slots was written just above.
         unsafe { chunk.commit_all() };
         Ok(())
