@@ -1,6 +1,6 @@
 //! An SPSC ring shared between two processes, in a file mapping.
 //!
-//! The core's [`spsc`](ringledger_core::spsc) ring placed by its [`RegionLayout`] in a file
+//! The core's [`spsc`] ring placed by its [`RegionLayout`] in a file
 //! that both processes map: the same algorithm as in one process (atomic loads and stores on
 //! two cache lines, no system call per item), so a producer in one process hands items to a
 //! consumer in another at memory speed. Put the file on a tmpfs (`/dev/shm` on Linux) to keep
@@ -68,6 +68,20 @@ const KIND_RECORDS: u32 = 2;
 const RECORD_HEADER: usize = 4;
 
 /// Why a shared ring could not be created or opened, or a record not read.
+///
+/// ```
+/// use ringledger::shm::{ShmError, ShmProducer};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("ring");
+/// // A file of another program, long enough for a header but without the magic.
+/// std::fs::write(&path, [7u8; 4096])?;
+/// match ShmProducer::<u64>::open(&path) {
+///     Err(ShmError::NotARing { path }) => println!("{}: not a shared ring", path.display()),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShmError {
@@ -136,6 +150,19 @@ pub enum ShmError {
 }
 
 /// Why [`ShmRecordProducer::push`] refused a record.
+///
+/// ```
+/// use ringledger::shm::{RecordError, ShmRecordProducer, ShmRing};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("log");
+/// ShmRing::create_records(&path, 16)?;
+/// let mut producer = ShmRecordProducer::open(&path)?;
+/// producer.push(b"12345678")?; // 8 bytes and a 4-byte length: 12 of 16
+/// assert_eq!(producer.push(b"1234"), Err(RecordError::Full)); // until the consumer reads
+/// assert!(matches!(producer.push(&[0; 13]), Err(RecordError::TooLarge { .. }))); // never
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
@@ -239,7 +266,8 @@ impl Header {
     }
 }
 
-/// Creating shared rings.
+/// Creating shared rings; see [`create`](Self::create) and
+/// [`create_records`](Self::create_records).
 #[derive(Debug)]
 pub struct ShmRing(());
 
@@ -439,6 +467,26 @@ fn claim_end(file: &File, role: &'static str, path: &Path) -> Result<(), ShmErro
 }
 
 /// The producing end of a shared ring of `T`s; see the [module documentation](self).
+///
+/// ```
+/// use ringledger::shm::{ShmProducer, ShmRing};
+///
+/// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+/// #[repr(C)]
+/// struct Tick {
+///     price: u64,
+///     size: u32,
+///     venue: u32,
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("ticks");
+/// ShmRing::create::<Tick>(&path, 4096)?;
+/// let mut producer = ShmProducer::<Tick>::open(&path)?;
+/// producer.push(Tick { price: 101, size: 5, venue: 2 }).unwrap();
+/// assert_eq!(producer.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ShmProducer<T: Pod> {
     // Declared first, dropped first: the handle goes before the mapping it points into.
     ring: spsc::Producer<'static, T>,
@@ -515,6 +563,21 @@ impl<T: Pod> ShmProducer<T> {
 }
 
 /// The consuming end of a shared ring of `T`s; see the [module documentation](self).
+///
+/// ```
+/// use ringledger::shm::{ShmConsumer, ShmProducer, ShmRing};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("ring");
+/// ShmRing::create::<u32>(&path, 16)?;
+/// ShmProducer::<u32>::open(&path)?.push_slice(&[1, 2, 3]);
+/// // The producer is gone; what it pushed stays in the file.
+/// let mut consumer = ShmConsumer::<u32>::open(&path)?;
+/// let mut out = [0; 8];
+/// assert_eq!(consumer.pop_slice(&mut out), 3);
+/// assert_eq!(out[..3], [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ShmConsumer<T: Pod> {
     ring: spsc::Consumer<'static, T>,
     attached: Attached,
@@ -588,7 +651,8 @@ fn describe_records() -> String {
     "byte records".to_owned()
 }
 
-/// The producing end of a shared ring of byte records; see the [module documentation](self).
+/// The producing end of a shared ring of byte records; see the [module documentation](self)
+/// and [`open`](Self::open) for an example.
 pub struct ShmRecordProducer {
     ring: spsc::Producer<'static, u8>,
     attached: Attached,
@@ -671,7 +735,8 @@ impl ShmRecordProducer {
     }
 }
 
-/// The consuming end of a shared ring of byte records; see the [module documentation](self).
+/// The consuming end of a shared ring of byte records; see the [module documentation](self)
+/// and [`open`](Self::open) for an example.
 pub struct ShmRecordConsumer {
     ring: spsc::Consumer<'static, u8>,
     attached: Attached,
@@ -755,5 +820,71 @@ impl ShmRecordConsumer {
     /// The ring's file.
     pub fn path(&self) -> &Path {
         &self.attached.path
+    }
+}
+
+/// The `Debug` of every handle: its kind, file, capacity and (for items) how many are in it.
+fn debug_handle(
+    f: &mut std::fmt::Formatter<'_>,
+    kind: &str,
+    attached: &Attached,
+    capacity: usize,
+    len: Option<usize>,
+) -> std::fmt::Result {
+    let mut debug = f.debug_struct(kind);
+    debug
+        .field("path", &attached.path)
+        .field("capacity", &capacity);
+    if let Some(len) = len {
+        debug.field("len", &len);
+    }
+    debug.finish()
+}
+
+impl<T: Pod> std::fmt::Debug for ShmProducer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_handle(
+            f,
+            "ShmProducer",
+            &self.attached,
+            self.capacity(),
+            Some(self.len()),
+        )
+    }
+}
+
+impl<T: Pod> std::fmt::Debug for ShmConsumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_handle(
+            f,
+            "ShmConsumer",
+            &self.attached,
+            self.capacity(),
+            Some(self.len()),
+        )
+    }
+}
+
+impl std::fmt::Debug for ShmRecordProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_handle(
+            f,
+            "ShmRecordProducer",
+            &self.attached,
+            self.capacity(),
+            None,
+        )
+    }
+}
+
+impl std::fmt::Debug for ShmRecordConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_handle(
+            f,
+            "ShmRecordConsumer",
+            &self.attached,
+            self.capacity(),
+            None,
+        )
     }
 }
