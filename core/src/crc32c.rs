@@ -54,8 +54,7 @@ const fn build_tables() -> [[u32; 256]; 8] {
     tables
 }
 
-/// Bytes of each of the three chains in a round of the hardware paths: 10 words, so that a
-/// 256-byte payload is one round and two words.
+/// The hardware paths' shared part: the three-way split and the steps over the rest.
 #[cfg(any(
     all(
         target_arch = "x86_64",
@@ -63,195 +62,138 @@ const fn build_tables() -> [[u32; 256]; 8] {
     ),
     all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
 ))]
-const STREAM: usize = 80;
+mod hw {
+    use super::POLY;
 
-/// The shortest buffer the hardware paths split three ways.
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-const THREE_WAY: usize = 3 * STREAM;
+    /// Bytes of each of the three chains in a round of the hardware paths: 10 words, so that a
+    /// 256-byte payload is one round and two words.
+    const STREAM: usize = 80;
 
-/// `SHIFT[k][b]`: the raw CRC register `b << 8k` run over [`STREAM`] zero bytes (4 KiB);
-/// `SHIFT2` the same over twice as many, so that a round's two joins run side by side.
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-static SHIFT: [[u32; 256]; 4] = shift_tables(STREAM);
+    /// The shortest buffer the hardware paths split three ways.
+    const THREE_WAY: usize = 3 * STREAM;
 
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-static SHIFT2: [[u32; 256]; 4] = shift_tables(2 * STREAM);
+    /// `SHIFT[k][b]`: the raw CRC register `b << 8k` run over [`STREAM`] zero bytes (4 KiB);
+    /// `SHIFT2` the same over twice as many, so that a round's two joins run side by side.
+    static SHIFT: [[u32; 256]; 4] = shift_tables(STREAM);
 
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-const fn shift_tables(zeros: usize) -> [[u32; 256]; 4] {
-    // The register is linear in its bits: shift each of the 32 once, then combine.
-    let mut basis = [0u32; 32];
-    let mut bit = 0;
-    while bit < 32 {
-        let mut crc = 1u32 << bit;
-        let mut step = 0;
-        while step < 8 * zeros {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ POLY
-            } else {
-                crc >> 1
-            };
-            step += 1;
-        }
-        basis[bit] = crc;
-        bit += 1;
-    }
-    let mut tables = [[0u32; 256]; 4];
-    let mut k = 0;
-    while k < 4 {
-        let mut b = 0;
-        while b < 256 {
-            let mut value = 0;
-            let mut i = 0;
-            while i < 8 {
-                if b & (1 << i) != 0 {
-                    value ^= basis[8 * k + i];
-                }
-                i += 1;
+    static SHIFT2: [[u32; 256]; 4] = shift_tables(2 * STREAM);
+
+    const fn shift_tables(zeros: usize) -> [[u32; 256]; 4] {
+        // The register is linear in its bits: shift each of the 32 once, then combine.
+        let mut basis = [0u32; 32];
+        let mut bit = 0;
+        while bit < 32 {
+            let mut crc = 1u32 << bit;
+            let mut step = 0;
+            while step < 8 * zeros {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ POLY
+                } else {
+                    crc >> 1
+                };
+                step += 1;
             }
-            tables[k][b] = value;
-            b += 1;
+            basis[bit] = crc;
+            bit += 1;
         }
-        k += 1;
-    }
-    tables
-}
-
-/// The raw CRC register `crc` run over the zero bytes `table` was built for.
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-#[inline(always)]
-fn shift(table: &[[u32; 256]; 4], crc: u32) -> u32 {
-    table[0][(crc & 0xFF) as usize]
-        ^ table[1][((crc >> 8) & 0xFF) as usize]
-        ^ table[2][((crc >> 16) & 0xFF) as usize]
-        ^ table[3][(crc >> 24) as usize]
-}
-
-/// Runs `step` (the hardware's 8-byte update) over whole rounds of `data` in three chains
-/// joined by [`shift`]; returns the register and the bytes left after the last round.
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-#[inline(always)]
-fn three_way(mut state: u32, data: &[u8], step: impl Fn(u32, u64) -> u32) -> (u32, &[u8]) {
-    let mut rounds = data.chunks_exact(THREE_WAY);
-    for round in &mut rounds {
-        let (a, rest) = round.split_at(STREAM);
-        let (b, c) = rest.split_at(STREAM);
-        let (mut ca, mut cb, mut cc) = (state, 0, 0);
-        for ((wa, wb), wc) in a
-            .chunks_exact(8)
-            .zip(b.chunks_exact(8))
-            .zip(c.chunks_exact(8))
-        {
-            ca = step(ca, word(wa));
-            cb = step(cb, word(wb));
-            cc = step(cc, word(wc));
+        let mut tables = [[0u32; 256]; 4];
+        let mut k = 0;
+        while k < 4 {
+            let mut b = 0;
+            while b < 256 {
+                let mut value = 0;
+                let mut i = 0;
+                while i < 8 {
+                    if b & (1 << i) != 0 {
+                        value ^= basis[8 * k + i];
+                    }
+                    i += 1;
+                }
+                tables[k][b] = value;
+                b += 1;
+            }
+            k += 1;
         }
-        state = shift(&SHIFT2, ca) ^ shift(&SHIFT, cb) ^ cc;
+        tables
     }
-    (state, rounds.remainder())
-}
 
-/// The little-endian word of an 8-byte chunk.
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-#[inline(always)]
-fn word(chunk: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(chunk);
-    u64::from_le_bytes(bytes)
-}
+    /// The raw CRC register `crc` run over the zero bytes `table` was built for.
+    #[inline(always)]
+    fn shift(table: &[[u32; 256]; 4], crc: u32) -> u32 {
+        table[0][(crc & 0xFF) as usize]
+            ^ table[1][((crc >> 8) & 0xFF) as usize]
+            ^ table[2][((crc >> 16) & 0xFF) as usize]
+            ^ table[3][(crc >> 24) as usize]
+    }
 
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-/// The hardware's update steps over 8, 4, 2 and 1 bytes.
-struct Steps<D, W, H, B> {
-    d: D,
-    w: W,
-    h: H,
-    b: B,
-}
+    /// Runs `step` (the hardware's 8-byte update) over whole rounds of `data` in three chains
+    /// joined by [`shift`]; returns the register and the bytes left after the last round.
+    #[inline(always)]
+    fn three_way(mut state: u32, data: &[u8], step: impl Fn(u32, u64) -> u32) -> (u32, &[u8]) {
+        let mut rounds = data.chunks_exact(THREE_WAY);
+        for round in &mut rounds {
+            let (a, rest) = round.split_at(STREAM);
+            let (b, c) = rest.split_at(STREAM);
+            let (mut ca, mut cb, mut cc) = (state, 0, 0);
+            for ((wa, wb), wc) in a
+                .chunks_exact(8)
+                .zip(b.chunks_exact(8))
+                .zip(c.chunks_exact(8))
+            {
+                ca = step(ca, word(wa));
+                cb = step(cb, word(wb));
+                cc = step(cc, word(wc));
+            }
+            state = shift(&SHIFT2, ca) ^ shift(&SHIFT, cb) ^ cc;
+        }
+        (state, rounds.remainder())
+    }
 
-/// The whole hardware path, over the architecture's `steps`: three chains over whole rounds,
-/// then one over the words left, then a 4-, a 2- and 1-byte steps for the rest.
-#[cfg(any(
-    all(
-        target_arch = "x86_64",
-        any(target_feature = "sse4.2", feature = "std")
-    ),
-    all(target_arch = "aarch64", any(target_feature = "crc", feature = "std"))
-))]
-#[inline(always)]
-fn hardware<D, W, H, B>(state: u32, data: &[u8], steps: Steps<D, W, H, B>) -> u32
-where
-    D: Fn(u32, u64) -> u32,
-    W: Fn(u32, u32) -> u32,
-    H: Fn(u32, u16) -> u32,
-    B: Fn(u32, u8) -> u32,
-{
-    let (mut state, rest) = three_way(state, data, &steps.d);
-    let mut chunks = rest.chunks_exact(8);
-    for chunk in &mut chunks {
-        state = (steps.d)(state, word(chunk));
+    /// The little-endian word of an 8-byte chunk.
+    #[inline(always)]
+    fn word(chunk: &[u8]) -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        u64::from_le_bytes(bytes)
     }
-    let mut rest = chunks.remainder();
-    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-        state = (steps.w)(state, u32::from_le_bytes(*four));
-        rest = tail;
+
+    /// The hardware's update steps over 8, 4, 2 and 1 bytes.
+    pub(super) struct Steps<D, W, H, B> {
+        pub(super) d: D,
+        pub(super) w: W,
+        pub(super) h: H,
+        pub(super) b: B,
     }
-    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-        state = (steps.h)(state, u16::from_le_bytes(*two));
-        rest = tail;
+
+    /// The whole hardware path, over the architecture's `steps`: three chains over whole rounds,
+    /// then one over the words left, then a 4-, a 2- and 1-byte steps for the rest.
+    #[inline(always)]
+    pub(super) fn hardware<D, W, H, B>(state: u32, data: &[u8], steps: Steps<D, W, H, B>) -> u32
+    where
+        D: Fn(u32, u64) -> u32,
+        W: Fn(u32, u32) -> u32,
+        H: Fn(u32, u16) -> u32,
+        B: Fn(u32, u8) -> u32,
+    {
+        let (mut state, rest) = three_way(state, data, &steps.d);
+        let mut chunks = rest.chunks_exact(8);
+        for chunk in &mut chunks {
+            state = (steps.d)(state, word(chunk));
+        }
+        let mut rest = chunks.remainder();
+        if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+            state = (steps.w)(state, u32::from_le_bytes(*four));
+            rest = tail;
+        }
+        if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+            state = (steps.h)(state, u16::from_le_bytes(*two));
+            rest = tail;
+        }
+        for &byte in rest {
+            state = (steps.b)(state, byte);
+        }
+        state
     }
-    for &byte in rest {
-        state = (steps.b)(state, byte);
-    }
-    state
 }
 
 /// The CRC-32C of `data`.
@@ -342,13 +284,13 @@ mod x86 {
     #[target_feature(enable = "sse4.2")]
     pub(super) unsafe fn update(state: u32, data: &[u8]) -> u32 {
         // The instruction keeps the upper half zero, so the truncation loses nothing.
-        let steps = super::Steps {
+        let steps = super::hw::Steps {
             d: |crc: u32, word| _mm_crc32_u64(u64::from(crc), word) as u32,
             w: |crc, word| _mm_crc32_u32(crc, word),
             h: |crc, half| _mm_crc32_u16(crc, half),
             b: |crc, byte| _mm_crc32_u8(crc, byte),
         };
-        super::hardware(state, data, steps)
+        super::hw::hardware(state, data, steps)
     }
 }
 
@@ -360,13 +302,13 @@ mod arm {
     /// The CPU must support the CRC extension.
     #[target_feature(enable = "crc")]
     pub(super) unsafe fn update(state: u32, data: &[u8]) -> u32 {
-        let steps = super::Steps {
+        let steps = super::hw::Steps {
             d: |crc, word| __crc32cd(crc, word),
             w: |crc, word| __crc32cw(crc, word),
             h: |crc, half| __crc32ch(crc, half),
             b: |crc, byte| __crc32cb(crc, byte),
         };
-        super::hardware(state, data, steps)
+        super::hw::hardware(state, data, steps)
     }
 }
 
