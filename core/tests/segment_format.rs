@@ -606,3 +606,27 @@ fn unknown_frame_flags_are_corrupt() {
 fn h_salt(image: &[u8]) -> u64 {
     FileHeader::decode(image).unwrap().salt
 }
+
+/// Asking for a record where the seal is names the seal's kind, not an unknown one.
+#[test]
+fn a_record_asked_for_at_the_seal_is_not_a_record() {
+    use ringledger_core::segment::{CorruptReason, FileHeader, FrameKind, RecordReader, Writer};
+    let header = FileHeader {
+        base_seq: 1,
+        ledger_id: 7,
+        salt: 99,
+        capacity: 4096,
+        created_ns: 0,
+    };
+    let mut image = vec![0u8; 4096];
+    let mut writer = Writer::create(&mut image, &header, 1024).unwrap();
+    let seal_at = writer.append(5, 0, 2, b"hello").unwrap();
+    let sealed_end = writer.seal().unwrap();
+    let reader = RecordReader::new(&header);
+    assert_eq!(
+        reader.record_at(&image[..sealed_end], seal_at).unwrap_err(),
+        CorruptReason::NotARecord {
+            kind: FrameKind::Seal as u8
+        }
+    );
+}

@@ -175,7 +175,7 @@ impl RecordReader {
                 payload,
                 continues: flags & FLAG_CONTINUES != 0,
             }),
-            Inspect::Frame(_) => Err(CorruptReason::UnknownKind {
+            Inspect::Frame(_) => Err(CorruptReason::NotARecord {
                 kind: FrameKind::Seal as u8,
             }),
             Inspect::Invalid { reason, .. } => Err(reason),

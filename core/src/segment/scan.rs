@@ -38,6 +38,7 @@ use super::{all_zero, decode_footer, u64_at, Footer, FOOTER_LEN, FRAME_ALIGN};
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CorruptReason {
     /// The frame header's checksum does not match (bit rot, a frame from another segment,
     /// garbage).
@@ -50,6 +51,13 @@ pub enum CorruptReason {
     #[error("unknown frame kind {kind}")]
     UnknownKind {
         /// The kind byte.
+        kind: u8,
+    },
+    /// A valid frame of another kind (a seal) where a record was asked for
+    /// ([`RecordReader::record_at`](super::RecordReader::record_at) at a seal's offset).
+    #[error("a frame of kind {kind} where a record was expected")]
+    NotARecord {
+        /// The frame's kind byte.
         kind: u8,
     },
     /// A reserved header field is not zero.
