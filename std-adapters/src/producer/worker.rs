@@ -80,7 +80,8 @@ struct State {
     /// Entries in `queue` (a group counts each of its entries).
     queued: usize,
     closed: bool,
-    /// The worker waits for entries on `worker_wake`: a write must notify it.
+    /// The worker waits for entries on `worker_wake`: the next write must notify it, and
+    /// clears the flag, so that a burst of writes wakes it once.
     worker_waiting: bool,
     /// Writers waiting on `room`: taking entries must notify them.
     blocked_writers: usize,
@@ -203,6 +204,8 @@ impl Shared {
                 let ack = queue(&mut state.queue);
                 state.queued += n;
                 if state.worker_waiting {
+                    // Once: the writes behind this one find the worker already woken.
+                    state.worker_waiting = false;
                     self.worker_wake.notify_one();
                 }
                 return Ok(ack);
