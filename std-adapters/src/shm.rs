@@ -370,7 +370,8 @@ impl Attached {
         expect: impl Fn(usize) -> Option<(Header, RegionLayout)>,
         wanted: impl Fn() -> String,
     ) -> Result<Self, ShmError> {
-        let (storage, name) = split(path)?;
+        // Before `split`, whose storage would create a missing directory: opening never
+        // creates anything.
         let len = std::fs::metadata(path)
             .map_err(io_error(path, "opening the ring"))?
             .len();
@@ -380,6 +381,7 @@ impl Attached {
                 path: path.to_path_buf(),
             });
         }
+        let (storage, name) = split(path)?;
         let region = storage
             .open(&name, true)
             .map_err(io_error(path, "opening the ring"))?;

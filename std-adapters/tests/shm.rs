@@ -388,6 +388,15 @@ fn files_that_are_not_such_rings_are_clear_errors() {
         .err()
         .unwrap();
     assert!(matches!(error, ShmError::Io { .. }), "{error}");
+    // Nor such a directory: an error, and nothing created.
+    let error = ShmProducer::<u64>::open(dir.path().join("no/such/dir/ring"))
+        .err()
+        .unwrap();
+    assert!(matches!(error, ShmError::Io { .. }), "{error}");
+    assert!(
+        !dir.path().join("no").exists(),
+        "opening created a directory"
+    );
     // Capacities that are not powers of two.
     assert!(matches!(
         ShmRing::create::<u64>(dir.path().join("odd"), 3),

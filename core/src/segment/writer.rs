@@ -434,11 +434,31 @@ impl Appender {
                 capacity: self.header.capacity,
             });
         }
-        // The index: the same walk `note_indexed` did while appending, now with offsets.
-        let (base, interval, end) = (self.header.base_seq, self.index_interval.max(1), self.end);
+        let index = self.index_from(records);
+        self.seal_frame_indexed(index, tail)
+    }
+
+    /// The seal's index entries, walked from `records` (the image below [`end`](Self::end)):
+    /// the same walk `append` did, now with offsets. For [`seal_frame_staged`](Self::seal_frame_staged)
+    /// when the writer kept no index of its own.
+    ///
+    /// ```
+    /// use ringledger_core::segment::{Appender, FileHeader};
+    ///
+    /// let header = FileHeader { base_seq: 1, ledger_id: 7, salt: 9, capacity: 8192, created_ns: 0 };
+    /// let mut image = vec![0u8; 8192];
+    /// header.encode(&mut image[..64]).unwrap();
+    /// let mut appender = Appender::create(&header, 4096).unwrap();
+    /// appender.append(&mut image[64..], 1, 10, 0, b"one").unwrap();
+    /// let index: Vec<_> = appender.index_from(&image[..appender.end()]).collect();
+    /// assert_eq!((index.len(), index[0].offset, index[0].relative_seq), (1, 64, 0));
+    /// ```
+    pub fn index_from<'r>(&self, records: &'r [u8]) -> impl Iterator<Item = IndexEntry> + 'r {
+        let (base, interval) = (self.header.base_seq, self.index_interval.max(1));
+        let end = self.end.min(records.len());
         let mut next_indexed_at = FILE_HEADER_LEN;
         let mut pos = FILE_HEADER_LEN;
-        let index = core::iter::from_fn(move || {
+        core::iter::from_fn(move || {
             while pos < end {
                 let at = pos;
                 pos += frame_len(u32_at(records, at) as usize);
@@ -451,8 +471,7 @@ impl Appender {
                 }
             }
             None
-        });
-        self.seal_frame_indexed(index, tail)
+        })
     }
 
     /// Like [`seal_frame`](Self::seal_frame), with the index entries from the caller instead of

@@ -661,10 +661,8 @@ impl Inner {
                     debug_assert!(false, "the segment's index disagrees with the seal's: {e}");
                     // SAFETY: below the committed end nobody writes.
                     let records = unsafe { old.mapping.slice(0, end) };
-                    let mut tail = vec![0u8; old.mapping.len() - end];
-                    let sealed = appender.clone().seal_frame(records, &mut tail)?;
-                    seal.copy_from_slice(&tail[..sealed - end]);
-                    Ok(sealed)
+                    let index = appender.index_from(records);
+                    appender.clone().seal_frame_staged(index, seal)
                 })
                 .map_err(
                     |e: ringledger_core::segment::WriteError| LedgerError::BadSegment {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::ack::{self, Ack, AckSender};
 use super::{BatchSink, ProducerError};
 use crate::ledger::{Entry, LedgerError};
-use crate::sync::{lock, wait_on, Condvar, Mutex};
+use crate::sync::{lock, wait_on, Condvar, Mutex, MutexGuard};
 use crate::wait::Deadline;
 
 /// The worker's settings, from a validated [`ProducerConfig`](super::ProducerConfig).
@@ -153,22 +153,24 @@ impl Shared {
 
     /// Queues `entry`, waiting for room until `deadline`; the writer's side.
     pub(super) fn push(&self, entry: Entry, deadline: Deadline) -> Result<Ack, ProducerError> {
-        let run = self.run;
-        let mut entry = Some(entry);
-        self.push_with(1, deadline, |queue| {
-            let entry = entry.take().expect("pushed once");
-            if let Some(Item::Run(entries, _, ack)) = queue.back_mut() {
-                if entries.len() < run {
-                    entries.push(entry);
-                    return ack.clone();
-                }
+        let mut state = self.room_for(1, deadline)?;
+        let ack = match state.queue.back_mut() {
+            Some(Item::Run(entries, _, ack)) if entries.len() < self.run => {
+                entries.push(entry);
+                ack.clone()
             }
-            let (sender, ack) = ack::pair();
-            let mut entries = Vec::with_capacity(run.min(1024));
-            entries.push(entry);
-            queue.push_back(Item::Run(entries, sender, ack.clone()));
-            ack
-        })
+            _ => {
+                let (sender, ack) = ack::pair();
+                let mut entries = Vec::with_capacity(self.run.min(1024));
+                entries.push(entry);
+                state
+                    .queue
+                    .push_back(Item::Run(entries, sender, ack.clone()));
+                ack
+            }
+        };
+        self.queued_in(state, 1);
+        Ok(ack)
     }
 
     /// Queues `entries` as one group with one ack, waiting until `deadline` for room for all
@@ -179,21 +181,20 @@ impl Shared {
         deadline: Deadline,
     ) -> Result<Ack, ProducerError> {
         let n = entries.len();
-        let mut entries = Some(entries);
-        self.push_with(n, deadline, |queue| {
-            let (sender, ack) = ack::pair();
-            queue.push_back(Item::Group(entries.take().expect("pushed once"), sender));
-            ack
-        })
+        let mut state = self.room_for(n, deadline)?;
+        let (sender, ack) = ack::pair();
+        state.queue.push_back(Item::Group(entries, sender));
+        self.queued_in(state, n);
+        Ok(ack)
     }
 
-    /// Waits until `deadline` for room for `n` entries, then lets `queue` put them in.
-    fn push_with(
+    /// Waits until `deadline` for room for `n` entries; returns the locked state to put them
+    /// in.
+    fn room_for(
         &self,
         n: usize,
         deadline: Deadline,
-        mut queue: impl FnMut(&mut VecDeque<Item>) -> Ack,
-    ) -> Result<Ack, ProducerError> {
+    ) -> Result<MutexGuard<'_, State>, ProducerError> {
         let until = deadline.instant();
         let mut state = lock(&self.state);
         loop {
@@ -201,14 +202,7 @@ impl Shared {
                 return Err(ProducerError::Closed);
             }
             if state.queued + n <= self.capacity || state.queued == 0 {
-                let ack = queue(&mut state.queue);
-                state.queued += n;
-                if state.worker_waiting {
-                    // Once: the writes behind this one find the worker already woken.
-                    state.worker_waiting = false;
-                    self.worker_wake.notify_one();
-                }
-                return Ok(ack);
+                return Ok(state);
             }
             if deadline.has_passed() || until.is_some_and(|at| Instant::now() >= at) {
                 return Err(ProducerError::Timeout);
@@ -216,6 +210,16 @@ impl Shared {
             state.blocked_writers += 1;
             state = wait_on(&self.room, state, until);
             state.blocked_writers -= 1;
+        }
+    }
+
+    /// Counts `n` entries just put in the queue and wakes a waiting worker.
+    fn queued_in(&self, mut state: MutexGuard<'_, State>, n: usize) {
+        state.queued += n;
+        if state.worker_waiting {
+            // Once: the writes behind this one find the worker already woken.
+            state.worker_waiting = false;
+            self.worker_wake.notify_one();
         }
     }
 
