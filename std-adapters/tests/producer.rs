@@ -218,6 +218,34 @@ fn a_batch_is_one_ledger_write_and_one_sync() {
     assert_eq!(sim.syncs() - syncs, 3, "one sync per batch of 10");
 }
 
+/// Entries written while the worker holds a partial batch fill that batch exactly: with no
+/// timeout, a batch of 10 that holds 3 takes the next 7, and the entries after them start the
+/// next batch (none is left waiting for a batch that will not fill).
+#[test]
+fn singles_written_while_a_batch_waits_complete_it() {
+    let ledger = ledger();
+    let notes = ledger.subscribe(100);
+    let config = ProducerConfig {
+        batch: 10,
+        timeout: NEVER,
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::new(ledger.clone(), config).unwrap();
+    let mut acks = write_all(&producer, 1..=3);
+    // The worker has taken the three into its batch and waits for seven more.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while producer.queued() > 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the worker never took the entries"
+        );
+        std::thread::yield_now();
+    }
+    acks.extend(write_all(&producer, 4..=20));
+    assert_all_ok(&acks);
+    assert_eq!(notes.try_iter().collect::<Vec<_>>(), [10, 20]);
+}
+
 #[test]
 fn the_timeout_flushes_a_partial_batch() {
     let ledger = ledger();

@@ -45,7 +45,7 @@ pub(super) struct Shared {
     /// Writers wait here for room (or close).
     room: Condvar,
     capacity: usize,
-    /// The most entries a run takes: the batch size.
+    /// A batch's size: the most entries a run takes.
     run: usize,
 }
 
@@ -54,7 +54,8 @@ pub(super) struct Shared {
 ///
 /// Single entries queued one after another join a run: entries that share one ack (whose
 /// result is their batch's anyway) and one vector, so a single write costs no allocation of
-/// its own. A run stops taking entries at a batch's size, when the worker takes it, or when a
+/// its own. A run stops taking entries at a batch's size (or, while the worker waits with a
+/// partial batch, at the room left in it), when the worker takes it, or when a
 /// group is queued behind it.
 enum Item {
     Run(Vec<Entry>, AckSender, Ack),
@@ -85,6 +86,11 @@ struct State {
     worker_waiting: bool,
     /// Writers waiting on `room`: taking entries must notify them.
     blocked_writers: usize,
+    /// The most entries the run at the back may hold: a batch's size, or while the worker
+    /// waits with a partial batch, the room left in it. A run is taken whole, so a run larger
+    /// than that room could never join the batch: it would be cut off into the next one, and
+    /// with no timeout the partial batch would wait for entries that went to that run.
+    run_limit: usize,
 }
 
 /// A batch: the entries, and in the same order their acks, each with how many consecutive
@@ -143,6 +149,7 @@ impl Shared {
                 closed: false,
                 worker_waiting: false,
                 blocked_writers: 0,
+                run_limit: batch.max(1),
             }),
             worker_wake: Condvar::new(),
             room: Condvar::new(),
@@ -154,8 +161,9 @@ impl Shared {
     /// Queues `entry`, waiting for room until `deadline`; the writer's side.
     pub(super) fn push(&self, entry: Entry, deadline: Deadline) -> Result<Ack, ProducerError> {
         let mut state = self.room_for(1, deadline)?;
+        let run_limit = state.run_limit;
         let ack = match state.queue.back_mut() {
-            Some(Item::Run(entries, _, ack)) if entries.len() < self.run => {
+            Some(Item::Run(entries, _, ack)) if entries.len() < run_limit => {
                 entries.push(entry);
                 ack.clone()
             }
@@ -300,8 +308,11 @@ impl Shared {
                 || settings.timeout.is_zero()
                 || until.is_some_and(|at| Instant::now() >= at)
             {
+                state.run_limit = self.run;
                 return Next::Write(batch);
             }
+            // The queue is empty: the runs queued while the worker waits fit in the batch.
+            state.run_limit = settings.batch - batch.len();
             state.worker_waiting = true;
             state = wait_on(&self.worker_wake, state, until);
             state.worker_waiting = false;
