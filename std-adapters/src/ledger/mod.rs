@@ -60,6 +60,8 @@
 mod background;
 mod config;
 mod error;
+mod follow;
+mod live;
 mod meta;
 mod open;
 mod read;
@@ -87,6 +89,7 @@ use segment::Segment;
 
 pub use config::LedgerConfig;
 pub use error::LedgerError;
+pub use follow::FollowMode;
 use read::{live_in, walk};
 use write::{SyncState, Writer};
 
@@ -112,6 +115,8 @@ pub fn ledger_file_kind(name: &str) -> Option<LedgerFileKind> {
     };
     if name == meta::META_FILE {
         Some(LedgerFileKind::Meta)
+    } else if name == live::LIVE_FILE {
+        Some(LedgerFileKind::Live)
     } else if name == crate::storage::LOCK_FILE {
         Some(LedgerFileKind::Lock)
     } else if parse_file_name(name).is_ok() {
@@ -156,6 +161,9 @@ pub enum LedgerFileKind {
     Meta,
     /// `LOCK`, the file a writer locks.
     Lock,
+    /// `ledger.live`, where the writer shows readers in other processes its head (never
+    /// needed for recovery).
+    Live,
     /// A leftover of an interrupted writer, removed by the next writable open.
     Temporary,
 }
@@ -454,6 +462,11 @@ struct Inner {
     has_subscribers: AtomicBool,
     background: Background,
     report: RecoveryReport,
+    /// The writer's page for readers in other processes (a writable ledger, when the page
+    /// could be made).
+    live: Option<live::Publisher>,
+    /// How a read-only ledger follows its writer.
+    follow: Option<follow::Follow>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -500,8 +513,29 @@ impl Ledger {
     /// ```
     pub fn open_in(storage: Arc<dyn Storage>, config: LedgerConfig) -> Result<Self, LedgerError> {
         config.validate()?;
-        let opened = open::open(&*storage, &config)?;
+        let opened = open::open(&*storage, &config, None)?;
         trace_recovery(&opened.report, config.read_only);
+        let (follow, opened) = if config.read_only {
+            let (follow, opened) = follow::Follow::start(&*storage, &config, opened)?;
+            (Some(follow), opened)
+        } else {
+            (None, opened)
+        };
+        let live = if config.read_only {
+            None
+        } else {
+            match live::Publisher::start(&*storage, opened.ledger_id, opened.head, opened.tail)
+            {
+                Ok(live) => Some(live),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot write ledger.live: readers in other processes reopen to follow"
+                    );
+                    None
+                }
+            }
+        };
         let poison = Arc::new(OnceLock::new());
         let background = Background::start(Arc::clone(&storage), &config, Arc::clone(&poison));
         for segment in &opened.unfinished {
@@ -524,6 +558,8 @@ impl Ledger {
             has_subscribers: AtomicBool::new(false),
             background,
             report: opened.report,
+            live,
+            follow,
             _lock: opened.lock,
             storage,
             config,
@@ -589,6 +625,9 @@ impl Ledger {
         deadline: impl Into<Deadline>,
         cancel: Option<&CancelToken>,
     ) -> Result<u64, WaitError> {
+        if self.inner.follow.is_some() {
+            return self.follow_head(seq, deadline.into(), cancel);
+        }
         let head = &self.inner.head;
         self.inner.waiters.wait_until(deadline.into(), cancel, || {
             let now = head.load(Ordering::Acquire);

@@ -59,10 +59,17 @@ struct Mapped {
     mapping: Arc<Mapping>,
 }
 
-pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opened, LedgerError> {
+/// Opens and recovers the ledger in `storage`. A read-only open with a `limit` (the head a
+/// live writer has shown) shows nothing past it: no record above it, no segment after it.
+pub(super) fn open(
+    storage: &dyn Storage,
+    config: &LedgerConfig,
+    limit: Option<u64>,
+) -> Result<Opened, LedgerError> {
     // Read-only: no lock (a writer may be at work), and nothing on disk changes: what
     // recovery would do is reported, and the ledger reads what it would keep.
     let ro = config.read_only;
+    let limit = limit.filter(|_| ro);
     let lock: Box<dyn LockGuard> = if ro {
         Box::new(NoLock)
     } else {
@@ -100,6 +107,10 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
                 format!("not a segment file name: {}", crate::error_chain(&e)),
             )
         })?;
+        if limit.is_some_and(|limit| base > limit) {
+            // Made by the writer after the head it showed: not part of the view yet.
+            continue;
+        }
         files.push((base, name.clone()));
     }
     files.sort();
@@ -229,7 +240,7 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
             report.cut.push((m.name.clone(), recovered.end, damage));
         }
         if recovered.sealed {
-            let segment = scanned_segment(m, config, true, recovered.end)?;
+            let segment = scanned_segment(m, config, true, recovered.end, u64::MAX)?;
             let keep = check_chain(
                 storage,
                 config,
@@ -258,7 +269,7 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
                     reseal(m, interval)?;
                 }
                 report.resealed.push(m.name.clone());
-                let segment = scanned_segment(m, config, !ro, recovered.end)?;
+                let segment = scanned_segment(m, config, !ro, recovered.end, u64::MAX)?;
                 if !ro {
                     unfinished.push(Arc::clone(&segment));
                 }
@@ -275,7 +286,7 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
             sync_dir(storage, ro)?;
         }
         let m = &mapped[i];
-        let segment = scanned_segment(m, config, false, recovered.end)?;
+        let segment = scanned_segment(m, config, false, recovered.end, u64::MAX)?;
         if !ro {
             // SAFETY: as above.
             let appender = Appender::resume(unsafe { m.mapping.slice(0, len) }, interval)
@@ -286,6 +297,20 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         i += 1;
     }
 
+    if let Some(limit) = limit {
+        // Records past the writer's head (a write not yet shown, or synced but not yet
+        // durable) stay out of the view.
+        for segment in &mut segments {
+            if segment.counts().last_seq > limit {
+                let m = Mapped {
+                    name: segment.name.clone(),
+                    header: segment.header,
+                    mapping: Arc::clone(&segment.mapping),
+                };
+                *segment = scanned_segment(&m, config, false, usize::MAX, limit)?;
+            }
+        }
+    }
     let tail = meta.tail;
     let last_written = segments
         .iter()
@@ -293,7 +318,10 @@ pub(super) fn open(storage: &dyn Storage, config: &LedgerConfig) -> Result<Opene
         .map(|s| s.counts())
         .find(|c| c.count > 0)
         .map_or(0, |c| c.last_seq);
-    let head = meta.head.max(last_written);
+    let head = match limit {
+        Some(limit) => limit,
+        None => meta.head.max(last_written),
+    };
 
     // Sealed segments holding only deleted entries (a crash between writing ledger.meta and
     // removing them): remove them now.
@@ -489,6 +517,7 @@ fn scanned_segment(
     config: &LedgerConfig,
     sealed: bool,
     limit: usize,
+    seq_limit: u64,
 ) -> Result<Arc<Segment>, LedgerError> {
     let segment = Segment::new(
         m.name.clone(),
@@ -503,7 +532,7 @@ fn scanned_segment(
     let mut stats = ringledger_core::segment::SegmentStats::default();
     while let Some(record) = scanner.next() {
         // Only what recovery keeps (a read-only open has not cut an unfinished write).
-        if record.end() > limit {
+        if record.end() > limit || record.seq > seq_limit {
             break;
         }
         segment.maybe_index(record.seq, record.offset);
@@ -522,6 +551,36 @@ fn scanned_segment(
         segment.publish_sealed();
     }
     Ok(Arc::new(segment))
+}
+
+/// The segment after the one based at `after` (the first if `None`), if its base is at most
+/// `head`: a segment a live writer has put records in that a reader's view lacks. Mapped
+/// read-only, with nothing read yet.
+pub(super) fn next_segment(
+    storage: &dyn Storage,
+    config: &LedgerConfig,
+    ledger_id: u64,
+    after: Option<u64>,
+    head: u64,
+) -> Result<Option<Arc<Segment>>, LedgerError> {
+    let names = storage
+        .list()
+        .map_err(io_error("listing the ledger directory"))?;
+    let next = names
+        .iter()
+        .filter_map(|name| Some((parse_file_name(name).ok()?, name)))
+        .filter(|(base, _)| after.is_none_or(|after| *base > after) && *base <= head)
+        .min();
+    let Some((base, name)) = next else {
+        return Ok(None);
+    };
+    let m = map_segment(storage, name, base, ledger_id, false)?;
+    Ok(Some(Arc::new(Segment::new(
+        m.name,
+        m.header,
+        m.mapping,
+        config.index_interval as usize,
+    ))))
 }
 
 /// Seals a segment whose records are complete but whose seal was lost, durably.

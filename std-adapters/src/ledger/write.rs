@@ -241,6 +241,9 @@ impl Ledger {
         inner.tail.store(up_to, Ordering::Release);
         inner.len.fetch_sub(deleted as u64, Ordering::AcqRel);
         inner.deletes.fetch_add(1, Ordering::Release);
+        if let Some(live) = &inner.live {
+            live.publish_tail(up_to);
+        }
         // Remove sealed segments whose entries are all deleted (the active one stays).
         let active = writer.active.as_ref().map(|(s, _)| Arc::clone(s));
         let (gone, kept): (Vec<_>, Vec<_>) = segments.iter().cloned().partition(|s| {
@@ -433,6 +436,9 @@ impl Inner {
                 segment.publish(end, counts);
                 self.len.fetch_add(added, Ordering::AcqRel);
                 self.head.store(head, Ordering::Release);
+                if let Some(live) = &self.live {
+                    live.publish_head(head);
+                }
             }
             Publication::Sealed(segment) => {
                 segment.publish_sealed();
@@ -781,6 +787,9 @@ impl Inner {
     fn notify(&self) {
         let head = self.head.load(Ordering::Acquire);
         self.waiters.notify();
+        if let Some(live) = &self.live {
+            live.wake();
+        }
         if !self.has_subscribers.load(Ordering::Acquire) {
             return;
         }

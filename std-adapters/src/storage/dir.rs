@@ -66,6 +66,11 @@ impl DirStorage {
 /// The lock on a directory: an exclusive `flock` on its `LOCK` file, held while the file is
 /// open. `flock` locks belong to the open file description, so a second open in the same
 /// process conflicts as well as one in another process.
+///
+/// On Linux the holder also takes an open-file-description `fcntl` lock on the file's first
+/// byte: unlike `flock`, it can be queried without being taken (`F_OFD_GETLK`), which is how
+/// a reader in another process tells a live writer from a dead one
+/// ([`Storage::writer_alive`]).
 #[derive(Debug)]
 struct DirLock {
     _file: File,
@@ -86,7 +91,26 @@ impl Storage for DirStorage {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+        #[cfg(target_os = "linux")]
+        {
+            // Cannot conflict: only the `flock` holder takes it. A failure only means readers
+            // cannot see the writer; they then fall back to reopening.
+            if let Err(e) = ofd_lock(&file, libc::F_OFD_SETLK, libc::F_WRLCK) {
+                tracing::debug!(error = %e, "cannot take the LOCK file's fcntl lock");
+            }
+        }
         Ok(Box::new(DirLock { _file: file }))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn writer_alive(&self) -> io::Result<Option<bool>> {
+        let file = match File::open(self.file(LOCK_FILE)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(false)),
+            Err(e) => return Err(e),
+        };
+        let lock = ofd_lock(&file, libc::F_OFD_GETLK, libc::F_RDLCK)?;
+        Ok(Some(i32::from(lock.l_type) != libc::F_UNLCK))
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
@@ -176,6 +200,24 @@ impl Storage for DirStorage {
         file.write_all(bytes)?;
         data_sync(&file)
     }
+}
+
+/// An open-file-description lock `command` of `kind` on the first byte of `file`; returns the
+/// `flock` the kernel filled in (for `F_OFD_GETLK`, the conflicting lock or `F_UNLCK`).
+#[cfg(target_os = "linux")]
+fn ofd_lock(file: &File, command: libc::c_int, kind: libc::c_int) -> io::Result<libc::flock> {
+    // SAFETY: a zeroed `flock` is a valid value (`l_pid` must be 0 for OFD locks).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = 0;
+    lock.l_len = 1;
+    // SAFETY: a plain system call on a descriptor we own, with a valid `flock`.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), command, &mut lock) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lock)
 }
 
 /// Gives the file `len` bytes of really allocated space: on a full disk this fails with

@@ -147,6 +147,25 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// gets an error of kind [`io::ErrorKind::WouldBlock`].
     fn lock(&self) -> io::Result<Box<dyn LockGuard>>;
 
+    /// Whether a writer holds the [`lock`](Storage::lock) now, asked without taking it (a
+    /// reader must never make a writer's lock fail). `None` when the storage cannot tell; the
+    /// default.
+    ///
+    /// ```
+    /// use ringledger::storage::{sim::SimStorage, Storage};
+    ///
+    /// let storage = SimStorage::new();
+    /// assert_eq!(storage.writer_alive()?, Some(false));
+    /// let lock = storage.lock()?;
+    /// assert_eq!(storage.writer_alive()?, Some(true));
+    /// drop(lock);
+    /// assert_eq!(storage.writer_alive()?, Some(false));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    fn writer_alive(&self) -> io::Result<Option<bool>> {
+        Ok(None)
+    }
+
     /// The names of the files in the directory, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
 

@@ -376,6 +376,10 @@ impl fmt::Debug for SimStorage {
 }
 
 impl Storage for SimStorage {
+    fn writer_alive(&self) -> io::Result<Option<bool>> {
+        Ok(Some(self.state().locked))
+    }
+
     fn lock(&self) -> io::Result<Box<dyn LockGuard>> {
         let mut state = self.state();
         if state.locked {

@@ -39,17 +39,25 @@ pub fn tail(dir: &Path, lines: usize, follow: bool, format: Format) -> Outcome {
     if let Some(cut) = damage_cut(&ledger) {
         eprintln!("ringledger: {cut}");
     }
-    drop(ledger);
+    if let ringledger::ledger::FollowMode::Reopening(why) = ledger.follow_mode() {
+        eprintln!("ringledger: following by reopening the ledger: {why}");
+    }
     while failed.is_none() {
-        // A read-only ledger does not see another process's appends: look again.
-        std::thread::sleep(Duration::from_millis(200));
-        let ledger = open_read_only(dir)?;
+        // The read-only ledger follows the writer (parked on its live page; a new writer
+        // after a crash, deletes, new segments): wake with each write it shows.
+        match ledger.wait_for_head(next, Duration::from_secs(1)) {
+            Ok(_) | Err(ringledger::wait::WaitError::TimedOut) => {}
+            Err(e) => return Err(e.to_string()),
+        }
         if ledger.tail() >= next {
             next = ledger.tail() + 1;
         }
         print_from(&ledger, &mut next, &mut out, format, &mut failed)?;
+        if failed.is_none() {
+            failed = out.flush().err();
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    finish(failed, &ledger)
 }
 
 /// Prints every entry from `*next` on, and moves `*next` past them.
