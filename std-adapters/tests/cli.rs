@@ -504,3 +504,46 @@ fn reports_are_json_for_scripts() {
         "{verdict}"
     );
 }
+
+/// `tail --follow` prints what a writer in another process appends, including across a new
+/// segment and after the writer is replaced, without reopening the ledger.
+#[test]
+fn tail_follow_prints_what_a_writer_appends() {
+    use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = LedgerConfig::default().with_segment_size(8192);
+    let writer = Ledger::open(dir.path(), config.clone()).unwrap();
+    writer.write(&[Entry::new(1, "before")]).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringledger"))
+        .args(["tail", dir.path().to_str().unwrap(), "--follow", "-n", "1"])
+        .args(["--format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run ringledger tail --follow");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = || lines.next().expect("a line").expect("readable");
+    assert!(next_line().starts_with("{\"sequence\":1,"));
+    // Enough to fill several 8 KiB segments.
+    for seq in 2..=200 {
+        writer
+            .write(&[Entry::new(seq, format!("entry {seq} {}", "x".repeat(100)))])
+            .unwrap();
+    }
+    for seq in 2..=200 {
+        let line = next_line();
+        assert!(
+            line.starts_with(&format!("{{\"sequence\":{seq},")),
+            "{line}"
+        );
+    }
+    // A new writer (the old one gone): followed too.
+    drop(writer);
+    let writer = Ledger::open(dir.path(), config).unwrap();
+    writer.write(&[Entry::new(201, "after")]).unwrap();
+    assert!(next_line().starts_with("{\"sequence\":201,"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

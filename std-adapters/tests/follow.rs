@@ -40,7 +40,7 @@ fn entries() -> u64 {
 /// Entry `seq`'s payload: 0 to 40 bytes, each depending on `seq`.
 fn payload(seq: u64) -> Vec<u8> {
     let len = (support::mix(seq) % 41) as usize;
-    (0..len).map(|k| (seq as usize ^ k * 7) as u8).collect()
+    (0..len).map(|k| (seq as usize ^ (k * 7)) as u8).collect()
 }
 
 fn config() -> LedgerConfig {
@@ -205,15 +205,23 @@ fn writer_killed_and_replaced(synced: bool, last: u64) {
 
     let (writer, lines, ready) = spawn(dir.path(), &format!("write 0 {last} {}", u8::from(synced)));
     let resumed: u64 = ready["READY ".len()..].parse().unwrap();
-    assert!(resumed > seen, "the new writer resumed at {resumed}, the reader had {seen}");
-    follow(&reader, &mut next, last, |next| {
+    assert!(
+        resumed > seen,
+        "the new writer resumed at {resumed}, the reader had {seen}"
+    );
+    follow(&reader, &mut next, last, |_| {
         // Live until the new writer ends (then Idle).
         assert!(!matches!(reader.follow_mode(), FollowMode::Reopening(_)));
         false
     });
     finish(writer, lines);
-    reader.refresh().unwrap();
-    assert_eq!(reader.follow_mode(), FollowMode::Idle, "the writer is gone");
+    // A writer that shows nothing new is asked after within a tenth of a second.
+    let until = Instant::now() + PATIENCE;
+    while reader.follow_mode() != FollowMode::Idle {
+        assert!(Instant::now() < until, "the reader never saw the writer go");
+        std::thread::sleep(Duration::from_millis(10));
+        reader.refresh().unwrap();
+    }
     assert_eq!(reader.read(1, 1).unwrap()[0].sequence, 1);
     assert_eq!(reader.len(), last);
 }
@@ -263,13 +271,13 @@ fn deletes_reach_the_reader_and_a_cursor_behind_the_tail_is_truncated() {
     writer.delete(15_000).unwrap();
     assert!(reader.refresh().unwrap());
     assert_eq!((reader.tail(), reader.len()), (15_000, 5_000));
-    assert!(reader.segments().len() < segments, "emptied segments left the view");
+    assert!(
+        reader.segments().len() < segments,
+        "emptied segments left the view"
+    );
     assert_eq!(reader.read(0, 1).unwrap()[0].sequence, 15_001);
     // The cursor stood at 2, now deleted (it may have read a little ahead first).
-    let truncated = (0..1000).find_map(|_| match cursor.next(Deadline::Forever) {
-        Ok(_) => None,
-        Err(error) => Some(error),
-    });
+    let truncated = (0..1000).find_map(|_| cursor.next(Deadline::Forever).err());
     assert!(
         matches!(truncated, Some(StreamError::Truncated { .. })),
         "{truncated:?}"

@@ -81,7 +81,7 @@ fn make_ledger() -> Made {
     names.retain(|n| !n.ends_with(".seg"));
     assert_eq!(
         names,
-        ["LOCK", "ledger.meta"],
+        ["LOCK", "ledger.live", "ledger.meta"],
         "leftover files after a clean drop"
     );
     Made {

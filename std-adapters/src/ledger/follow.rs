@@ -48,7 +48,8 @@ pub enum FollowMode {
     /// This ledger is the writer.
     Writer,
     /// A writer holds the directory and shows its head in `ledger.live`: waits park until
-    /// it publishes (a futex on Linux, short sleeps elsewhere).
+    /// it publishes (a futex on Linux, short sleeps elsewhere). A writer that ended is noticed
+    /// by the first refresh a tenth of a second after it last showed anything new.
     Live,
     /// No writer holds the directory: the entries on disk are all there is until one opens
     /// it (which a wait notices within its polling interval).
@@ -57,6 +58,8 @@ pub enum FollowMode {
     Reopening(String),
 }
 
+/// How long a live writer may show nothing new before a refresh asks whether it is alive.
+const ASK_ALIVE: Duration = Duration::from_millis(100);
 /// How often a wait that cannot park on the writer looks again.
 const POLL: Duration = Duration::from_millis(20);
 /// The longest a parked wait sleeps before it looks again by itself: a cancellation, or a
@@ -76,6 +79,8 @@ struct State {
     /// The generation the view follows (0: none).
     generation: u64,
     mode: FollowMode,
+    /// When the storage was last asked whether the writer is alive.
+    alive_asked: Instant,
 }
 
 impl Follow {
@@ -90,6 +95,7 @@ impl Follow {
         let mut state = State {
             generation: 0,
             mode: FollowMode::Idle,
+            alive_asked: Instant::now(),
         };
         let (page, opened) = match page {
             Err(why) => {
@@ -211,6 +217,19 @@ impl Ledger {
         let Some(page) = &follow.page else {
             return inner.reload(None);
         };
+        if state.mode == FollowMode::Live {
+            // The common case: the same writer moved on. Whether it is still alive is only
+            // asked (a few system calls) when it has not for a while.
+            if let Ok(snapshot) = page.snapshot() {
+                if snapshot.generation == state.generation {
+                    let changed = inner.advance(snapshot)?;
+                    if changed || state.alive_asked.elapsed() < ASK_ALIVE {
+                        return Ok(changed);
+                    }
+                }
+            }
+        }
+        state.alive_asked = Instant::now();
         match look(&*inner.storage, page) {
             Look::Live(snapshot) if snapshot.generation == state.generation => {
                 if state.mode != FollowMode::Live {
@@ -363,7 +382,8 @@ impl Inner {
                 }
             }
             let after = segments.last().map(|s| s.base());
-            let next = open::next_segment(&*self.storage, &self.config, self.ledger_id, after, head)?;
+            let next =
+                open::next_segment(&*self.storage, &self.config, self.ledger_id, after, head)?;
             let Some(next) = next else {
                 // The head is above the last record (an entry deleted and lost before a
                 // crash, say): every record up to it is read.
@@ -396,13 +416,16 @@ fn extend(segment: &Segment, head: u64) -> u64 {
     let mapping = &segment.mapping;
     // SAFETY: bytes below the segment's committed end are never written again. Above it the
     // writer (in another process) may be writing: those bytes are only taken as a record
-    // when its checksums hold and its sequence is at most the published head, which the
-    // writer published after the record was complete; anything else ends the read.
+    // when its header checksum holds and its sequence is at most the published head, which
+    // the writer published after the record was complete; anything else ends the read.
     let image = unsafe { mapping.slice(0, mapping.len()) };
     let mut counts = segment.counts();
     let mut end = segment.data_end();
     let mut added = 0;
-    while let Ok(record) = segment.record_at(image, end) {
+    // The header's checksum is enough to find the records (their payloads are checked when
+    // read, as every read does): a record at most the head is complete, and what follows it
+    // is judged by its header alone.
+    while let Ok(record) = segment.skim_at(image, end) {
         if record.seq > head || (counts.count > 0 && record.seq <= counts.last_seq) {
             break;
         }

@@ -89,7 +89,10 @@ impl Page {
 impl std::fmt::Debug for Page {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Page")
-            .field("generation", &self.word(GENERATION_AT).load(Ordering::Relaxed))
+            .field(
+                "generation",
+                &self.word(GENERATION_AT).load(Ordering::Relaxed),
+            )
             .field("head", &self.word(HEAD_AT).load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }

@@ -9,7 +9,10 @@
 //! - `ledger.meta`, the ledger's id and the head and tail that must survive deleting every
 //!   segment;
 //! - `LOCK`, locked while a [`Ledger`] has the directory open: a second writer, in this process
-//!   or another, gets [`LedgerError::Locked`].
+//!   or another, gets [`LedgerError::Locked`];
+//! - `ledger.live`, one page where the writer shows its head and tail to
+//!   [read-only](LedgerConfig::read_only) ledgers in other processes, which follow it without
+//!   reopening ([`Ledger::refresh`], [`FollowMode`]); never needed for recovery.
 //!
 //! Entries have a sequence (> 0, strictly increasing across the ledger), a tag and a payload.
 //! A [`write`](Ledger::write) is all or nothing, also across a crash. Readers never wait for
@@ -524,8 +527,7 @@ impl Ledger {
         let live = if config.read_only {
             None
         } else {
-            match live::Publisher::start(&*storage, opened.ledger_id, opened.head, opened.tail)
-            {
+            match live::Publisher::start(&*storage, opened.ledger_id, opened.head, opened.tail) {
                 Ok(live) => Some(live),
                 Err(e) => {
                     tracing::warn!(
