@@ -96,7 +96,7 @@ impl<T> WriteChunkUninit<'_, '_, T> {
     #[cfg(not(loom))]
     pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
         let p = &*self.producer;
-        let ((start1, len1), (start2, len2)) = ring_ranges(p.capacity(), p.tail, self.len);
+        let ((start1, len1), (start2, len2)) = ring_ranges(p.capacity(), p.tail(), self.len);
         let base = p.ring.slots.as_ptr();
         // SAFETY: the runs are in bounds, disjoint, and free (reserved from the consumer's
         // published head); we hold the producer mutably, so nobody else writes them. Outside
@@ -147,7 +147,7 @@ impl<T> WriteChunkUninit<'_, '_, T> {
             written: 0,
         };
         for item in iter.into_iter().take(len) {
-            let position = guard.producer.tail.wrapping_add(guard.written);
+            let position = guard.producer.tail().wrapping_add(guard.written);
             // SAFETY: one of the reserved free slots, written once.
             guard
                 .producer
@@ -252,7 +252,7 @@ impl<T> ReadChunk<'_, '_, T> {
 
     #[cfg(not(loom))]
     fn runs(&self) -> ((usize, usize), (usize, usize)) {
-        ring_ranges(self.consumer.capacity(), self.consumer.head, self.len)
+        ring_ranges(self.consumer.capacity(), self.consumer.head(), self.len)
     }
 
     /// The items as two runs; the second is empty unless the chunk wraps around.
@@ -304,7 +304,7 @@ impl<T> ReadChunk<'_, '_, T> {
         #[cfg(not(loom))]
         {
             let c = &*release.consumer;
-            let ((start1, len1), (start2, len2)) = ring_ranges(c.capacity(), c.head, n);
+            let ((start1, len1), (start2, len2)) = ring_ranges(c.capacity(), c.head(), n);
             let base = c.ring.slots.as_ptr();
             // SAFETY: in bounds, initialized, ours until released, dropped only here.
             let (run1, run2) = unsafe {
@@ -319,7 +319,7 @@ impl<T> ReadChunk<'_, '_, T> {
         }
         #[cfg(loom)]
         for i in 0..n {
-            let position = release.consumer.head.wrapping_add(i);
+            let position = release.consumer.head().wrapping_add(i);
             // SAFETY: initialized and ours until released.
             release
                 .consumer

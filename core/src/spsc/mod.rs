@@ -645,13 +645,24 @@ impl<T> Producer<'_, T> {
         self.ring.capacity()
     }
 
+    /// Our own index: the handle's copy, or on a bare-metal target the shared one (only this
+    /// end writes it; reading it there spares the handle a store per push).
+    #[inline(always)]
+    fn tail(&self) -> usize {
+        if CACHE_INDICES {
+            self.tail
+        } else {
+            self.ring.indices().tail.load(Ordering::Relaxed)
+        }
+    }
+
     /// Free slots, from the cached head if that shows at least `wanted`, else from a fresh read.
     /// On a bare-metal target, always from a fresh read (see [`CACHE_INDICES`]).
     #[inline(always)]
     fn free_slots(&mut self, wanted: usize) -> usize {
         if !CACHE_INDICES {
             let head = self.ring.indices().head.load(Ordering::Acquire);
-            return self.capacity() - self.tail.wrapping_sub(head);
+            return self.capacity() - self.tail().wrapping_sub(head);
         }
         let free = self.capacity() - self.tail.wrapping_sub(self.cached_head);
         if free >= wanted {
@@ -664,8 +675,11 @@ impl<T> Producer<'_, T> {
     /// Makes `count` newly written items visible to the consumer.
     #[inline(always)]
     fn publish(&mut self, count: usize) {
-        self.tail = self.tail.wrapping_add(count);
-        self.ring.indices().tail.store(self.tail, Ordering::Release);
+        let tail = self.tail().wrapping_add(count);
+        if CACHE_INDICES {
+            self.tail = tail;
+        }
+        self.ring.indices().tail.store(tail, Ordering::Release);
     }
 
     /// Pushes `item` to the back of the ring, or hands it back in [`Full`] when there is no room.
@@ -678,13 +692,30 @@ impl<T> Producer<'_, T> {
     /// ```
     #[inline]
     pub fn push(&mut self, item: T) -> Result<(), Full<T>> {
+        // Bare metal: what the push needs is read before the acquire load, so that it is not
+        // read again after the fence, and fullness is one comparison with the mask (smaller
+        // code on Cortex-M0 and M3, see `embedded/size-report`).
+        if !CACHE_INDICES {
+            let (mask, indices) = (self.ring.mask, self.ring.indices);
+            // SAFETY: the owner keeps the indices alive as long as the handle.
+            let indices = unsafe { indices.as_ref() };
+            let tail = indices.tail.load(Ordering::Relaxed);
+            let slot: *const Slot<T> = self.ring.slot(tail);
+            if tail.wrapping_sub(indices.head.load(Ordering::Acquire)) > mask {
+                return Err(Full(item));
+            }
+            // SAFETY: as below: the slot at `tail` is free, and only the producer writes it.
+            unsafe { &*slot }.with_mut(|p| unsafe { (*p).write(item) });
+            indices.tail.store(tail.wrapping_add(1), Ordering::Release);
+            return Ok(());
+        }
         if self.free_slots(1) == 0 {
             return Err(Full(item));
         }
         // SAFETY: the slot at `tail` is free (the consumer released it: checked above with an
         // acquire load of `head`), and only the producer writes slots.
         self.ring
-            .slot(self.tail)
+            .slot(self.tail())
             .with_mut(|p| unsafe { (*p).write(item) });
         self.publish(1);
         Ok(())
@@ -697,7 +728,7 @@ impl<T> Producer<'_, T> {
 
     /// The number of items in the ring right now (a fresh read of the consumer's index).
     pub fn len(&self) -> usize {
-        self.tail
+        self.tail()
             .wrapping_sub(self.ring.indices().head.load(Ordering::Acquire))
     }
 
@@ -724,7 +755,7 @@ impl<T: Copy> Producer<'_, T> {
     /// ```
     pub fn push_slice(&mut self, items: &[T]) -> usize {
         let count = items.len().min(self.free_slots(items.len()));
-        let (first, second) = ring_ranges(self.capacity(), self.tail, count);
+        let (first, second) = ring_ranges(self.capacity(), self.tail(), count);
         for (dst, src) in [(first, &items[..first.1]), (second, &items[first.1..count])] {
             for (i, item) in src.iter().enumerate() {
                 // SAFETY: these `count` slots are free (see `push`), in bounds by `ring_ranges`.
@@ -745,13 +776,24 @@ impl<T> Consumer<'_, T> {
         self.ring.capacity()
     }
 
+    /// Our own index: the handle's copy, or on a bare-metal target the shared one (see
+    /// `Producer::tail`).
+    #[inline(always)]
+    fn head(&self) -> usize {
+        if CACHE_INDICES {
+            self.head
+        } else {
+            self.ring.indices().head.load(Ordering::Relaxed)
+        }
+    }
+
     /// Items ready to read, from the cached tail if that shows at least `wanted`, else from a
     /// fresh read.
     #[inline(always)]
     fn ready_items(&mut self, wanted: usize) -> usize {
         if !CACHE_INDICES {
             let tail = self.ring.indices().tail.load(Ordering::Acquire);
-            return tail.wrapping_sub(self.head);
+            return tail.wrapping_sub(self.head());
         }
         let ready = self.cached_tail.wrapping_sub(self.head);
         if ready >= wanted {
@@ -764,8 +806,11 @@ impl<T> Consumer<'_, T> {
     /// Releases `count` read slots to the producer.
     #[inline(always)]
     fn release(&mut self, count: usize) {
-        self.head = self.head.wrapping_add(count);
-        self.ring.indices().head.store(self.head, Ordering::Release);
+        let head = self.head().wrapping_add(count);
+        if CACHE_INDICES {
+            self.head = head;
+        }
+        self.ring.indices().head.store(head, Ordering::Release);
     }
 
     /// Pops the item at the front of the ring, or `None` when it is empty.
@@ -779,6 +824,21 @@ impl<T> Consumer<'_, T> {
     #[inline]
     #[must_use = "the popped item is dropped unless used"]
     pub fn pop(&mut self) -> Option<T> {
+        if !CACHE_INDICES {
+            // Bare metal: the handle's fields read before the acquire load (see
+            // `Producer::push`); on every core.
+            // SAFETY: the owner keeps the indices alive as long as the handle.
+            let indices = unsafe { self.ring.indices.as_ref() };
+            let head = indices.head.load(Ordering::Relaxed);
+            let slot: *const Slot<T> = self.ring.slot(head);
+            if indices.tail.load(Ordering::Acquire) == head {
+                return None;
+            }
+            // SAFETY: as below: written and published by the producer, released right after.
+            let item = unsafe { &*slot }.with(|p| unsafe { (*p).assume_init_read() });
+            indices.head.store(head.wrapping_add(1), Ordering::Release);
+            return Some(item);
+        }
         if self.ready_items(1) == 0 {
             return None;
         }
@@ -786,7 +846,7 @@ impl<T> Consumer<'_, T> {
         // `tail` above); we move the item out and release the slot right after.
         let item = self
             .ring
-            .slot(self.head)
+            .slot(self.head())
             .with(|p| unsafe { (*p).assume_init_read() });
         self.release(1);
         Some(item)
@@ -801,7 +861,7 @@ impl<T> Consumer<'_, T> {
         // it, which needs `&mut self` and so ends this borrow first.
         Some(
             self.ring
-                .slot(self.head)
+                .slot(self.head())
                 .with(|p| unsafe { (*p).assume_init_ref() }),
         )
     }
@@ -812,7 +872,7 @@ impl<T> Consumer<'_, T> {
             .indices()
             .tail
             .load(Ordering::Acquire)
-            .wrapping_sub(self.head)
+            .wrapping_sub(self.head())
     }
 
     /// Whether the ring is empty right now.
@@ -840,7 +900,7 @@ impl<T: Copy> Consumer<'_, T> {
     /// ```
     pub fn pop_slice(&mut self, out: &mut [T]) -> usize {
         let count = out.len().min(self.ready_items(out.len()));
-        let (first, second) = ring_ranges(self.capacity(), self.head, count);
+        let (first, second) = ring_ranges(self.capacity(), self.head(), count);
         let (out_first, out_second) = out[..count].split_at_mut(first.1);
         for (src, dst) in [(first, out_first), (second, out_second)] {
             for (i, item) in dst.iter_mut().enumerate() {
