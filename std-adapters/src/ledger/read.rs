@@ -11,8 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ringledger_core::segment::CorruptReason;
 
-use super::segment::Segment;
+use super::segment::{Segment, TagRun};
 use super::{Entry, EntryRef, Ledger, LedgerError, Scanned};
+
+/// Entries of a segment's tag column a filtered read copies out at a time.
+const TAG_RUN: usize = 1024;
 
 impl Ledger {
     /// Up to `max` entries with a sequence `>= from`, oldest first.
@@ -110,7 +113,9 @@ impl Ledger {
     ///
     /// For the entries it skips only the frame header is checked (its checksum covers the
     /// length, tag, sequence and timestamp): their payloads are never read, which is what makes
-    /// a filter over a rare tag cheap. The entries it keeps are checked whole, as by
+    /// a filter over a rare tag cheap. The tags come from a column of the segment's tags and
+    /// record offsets that the first filtered read of a segment builds (8 bytes per record,
+    /// from headers whose checksum holds), so a later scan tests tags in a dense array. The entries it keeps are checked whole, as by
     /// [`read`](Self::read), and shared with the mapping. Damage inside a skipped payload is
     /// left for the readers that want it (and for [`verify`](Self::verify)) to report.
     ///
@@ -147,43 +152,80 @@ impl Ledger {
         let start = segments
             .partition_point(|s| s.base() <= from)
             .saturating_sub(1);
+        let mut run = TagRun::default();
         'segments: for segment in &segments[start..] {
             let counts = segment.counts();
             if counts.count == 0 || counts.last_seq < from {
                 continue;
             }
             let records = segment.records();
+            let corrupt = |offset: usize, reason| LedgerError::Corrupt {
+                segment: segment.name.clone(),
+                offset,
+                reason,
+            };
+            // The first record at or after `from`: from the sparse index, a few headers on.
             let mut at = segment.seek(from);
             while at < records.len() {
-                let offset = at;
-                let corrupt = |reason| LedgerError::Corrupt {
-                    segment: segment.name.clone(),
-                    offset,
-                    reason,
-                };
-                let record = segment.skim_at(&records, at).map_err(corrupt)?;
+                let record = segment.skim_at(&records, at).map_err(|r| corrupt(at, r))?;
+                if record.seq >= from {
+                    break;
+                }
                 at = record.end();
-                if record.seq < from {
-                    continue;
+            }
+            // Then the tags from the segment's column, in runs; the headers of the records
+            // taken, and of the last one scanned, are read again (checked) from the image.
+            while at < records.len() {
+                let column = segment
+                    .tag_run(&records, at, TAG_RUN, &mut run)
+                    .map_err(|(offset, reason)| corrupt(offset, reason))?;
+                if column.is_none() {
+                    // A segment too large for the column: header by header.
+                    let record = segment.skim_at(&records, at).map_err(|r| corrupt(at, r))?;
+                    run.tags.clear();
+                    run.tags.push(record.tag);
+                    run.offsets.clear();
+                    run.offsets.push(0);
+                    run.to_end = record.end() >= records.len();
                 }
-                result.scanned += 1;
+                let mut last = at;
+                for (i, &tag) in run.tags.iter().enumerate() {
+                    let offset = if column.is_some() {
+                        run.offsets[i] as usize
+                    } else {
+                        at
+                    };
+                    last = offset;
+                    result.scanned += 1;
+                    if wanted(tag) {
+                        let record = segment
+                            .record_at(&records, offset)
+                            .map_err(|r| corrupt(offset, r))?;
+                        let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+                        out.push(Entry {
+                            sequence: record.seq,
+                            tag: record.tag,
+                            timestamp: record.timestamp,
+                            payload: records.slice(start..start + record.payload.len()),
+                        });
+                        taken += 1;
+                    }
+                    if taken == take || result.scanned == scan {
+                        let record = segment
+                            .skim_at(&records, offset)
+                            .map_err(|r| corrupt(offset, r))?;
+                        result.next = record.seq.saturating_add(1);
+                        break 'segments;
+                    }
+                }
+                let record = segment
+                    .skim_at(&records, last)
+                    .map_err(|r| corrupt(last, r))?;
                 result.next = record.seq.saturating_add(1);
-                if wanted(record.tag) {
-                    let record = segment
-                        .record_at(&records, record.offset)
-                        .map_err(corrupt)?;
-                    let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
-                    out.push(Entry {
-                        sequence: record.seq,
-                        tag: record.tag,
-                        timestamp: record.timestamp,
-                        payload: records.slice(start..start + record.payload.len()),
-                    });
-                    taken += 1;
+                if run.to_end || run.tags.is_empty() {
+                    break;
                 }
-                if taken == take || result.scanned == scan {
-                    break 'segments;
-                }
+                at = record.end();
             }
         }
         Ok(result)

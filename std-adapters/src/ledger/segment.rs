@@ -1,7 +1,7 @@
 //! One segment file as the ledger holds it: the mapping, the committed end readers may read
 //! below, and an in-memory sparse index for finding a sequence.
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -142,6 +142,27 @@ impl SparseIndex {
     }
 }
 
+/// The tag and offset of every record of a segment from its first, in two dense arrays: a
+/// filtered read tests tags here instead of reading every record's header. Built by filtered
+/// reads (never by the writer) from headers whose checksum holds, extended as the segment
+/// grows; 8 bytes per record, only for segments a filter has read.
+#[derive(Debug, Default)]
+struct TagColumn {
+    /// The records below this offset are in the column.
+    end: usize,
+    tags: Vec<u32>,
+    offsets: Vec<u32>,
+}
+
+/// A run of a segment's [`TagColumn`], copied out of its lock.
+#[derive(Debug, Default)]
+pub(super) struct TagRun {
+    pub(super) tags: Vec<u32>,
+    pub(super) offsets: Vec<u32>,
+    /// Whether the run reaches the last record of the image it was taken for.
+    pub(super) to_end: bool,
+}
+
 /// What readers know about a segment's records; published by the writer with the end.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Counts {
@@ -176,6 +197,8 @@ pub(super) struct Segment {
     prefaulted: AtomicUsize,
     /// Whether a prefault job follows the writer through this segment now.
     prefaulting: AtomicBool,
+    /// Tags and offsets for filtered reads, built on demand.
+    column: Mutex<TagColumn>,
 }
 
 impl Segment {
@@ -205,7 +228,45 @@ impl Segment {
             next_index_at: AtomicUsize::new(ringledger_core::segment::FILE_HEADER_LEN),
             prefaulted: AtomicUsize::new(0),
             prefaulting: AtomicBool::new(false),
+            column: Mutex::new(TagColumn::default()),
         }
+    }
+
+    /// Up to `max` entries of the tag column from the first record at or after `offset` (a
+    /// record's offset), after extending the column over `records` (a
+    /// [`records`](Self::records) image). `None` when the segment is too large for the
+    /// column's 32-bit offsets.
+    pub(super) fn tag_run(
+        &self,
+        records: &[u8],
+        offset: usize,
+        max: usize,
+        run: &mut TagRun,
+    ) -> Result<Option<()>, (usize, CorruptReason)> {
+        if self.mapping.len() > u32::MAX as usize {
+            return Ok(None);
+        }
+        let mut column = lock(&self.column);
+        let mut at = column.end.max(ringledger_core::segment::FILE_HEADER_LEN);
+        while at < records.len() {
+            let record = self.skim_at(records, at).map_err(|reason| (at, reason))?;
+            column.tags.push(record.tag);
+            column.offsets.push(at as u32);
+            at = record.end();
+        }
+        column.end = column.end.max(at);
+        // The column may reach past this image (taken before another reader extended it).
+        let within = column
+            .offsets
+            .partition_point(|&o| (o as usize) < records.len());
+        let first = column.offsets[..within].partition_point(|&o| (o as usize) < offset);
+        let last = within.min(first.saturating_add(max));
+        run.tags.clear();
+        run.tags.extend_from_slice(&column.tags[first..last]);
+        run.offsets.clear();
+        run.offsets.extend_from_slice(&column.offsets[first..last]);
+        run.to_end = last == within;
+        Ok(Some(()))
     }
 
     pub(super) fn base(&self) -> u64 {
