@@ -29,7 +29,7 @@ use ringledger::ledger::{Entry, Ledger, LedgerConfig};
 use ringledger::stream::{EventStream, LedgerStream, TagSet};
 use ringledger::wait::Deadline;
 use ringledger_benches::setup::{env_u64, scratch_dir};
-use ringledger_benches::{pin_to, wake_latencies, CONSUMER_CORE, PRODUCER_CORE};
+use ringledger_benches::{pin_to, print_percentiles, wake_latencies, CONSUMER_CORE, PRODUCER_CORE};
 
 const PAYLOAD: usize = 256;
 const BATCH: u64 = 64;
@@ -56,18 +56,7 @@ fn best() -> &'static Mutex<HashMap<&'static str, f64>> {
 
 fn p50(name: &str) -> Option<Duration> {
     let mut all = latencies().lock().unwrap().get(name)?.clone();
-    if all.is_empty() {
-        return None;
-    }
-    all.sort_unstable();
-    let at = |p: usize| all[(all.len() * p / 100).min(all.len() - 1)];
-    println!(
-        "latency {name}: p50 {:.1} µs, p99 {:.1} µs ({} wake-ups)",
-        at(50).as_secs_f64() * 1e6,
-        at(99).as_secs_f64() * 1e6,
-        all.len()
-    );
-    Some(at(50))
+    print_percentiles(name, &mut all)
 }
 
 fn follow_wake(c: &mut Criterion) {

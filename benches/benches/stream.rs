@@ -50,8 +50,8 @@ use ringledger::source::{
 use ringledger::stream::{EventStream, LedgerStream, MemoryStream, TagSet};
 use ringledger::wait::Deadline;
 use ringledger_benches::setup::{env_u64, scratch_dir};
-use ringledger_benches::wake_latencies;
 use ringledger_benches::{pin_to, CONSUMER_CORE, PRODUCER_CORE};
+use ringledger_benches::{print_percentiles, wake_latencies};
 use tempfile::TempDir;
 
 /// Payload bytes of every entry and event.
@@ -284,23 +284,6 @@ fn filtered(c: &mut Criterion, ledger: &TempLedger) {
 /// How long the writer of [`wake_latencies`] leaves the reader alone before each append.
 fn park_delay() -> Duration {
     Duration::from_micros(env_u64("RINGLEDGER_BENCH_PARK_US", 100, 100))
-}
-
-/// `n` one-way wake-ups: the writer (core 0) idles `idle`, notes the time and calls
-/// `append(seq)`; the reader (core 1), blocked in `next(seq)`, notes when it returns. Then it
-/// Prints the p50 and p99 of `latencies`.
-fn print_percentiles(name: &str, latencies: &mut [Duration]) {
-    if latencies.is_empty() {
-        return;
-    }
-    latencies.sort_unstable();
-    let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    println!(
-        "latency {name}: p50 {:.1} µs, p99 {:.1} µs ({} wake-ups)",
-        at(50).as_secs_f64() * 1e6,
-        at(99).as_secs_f64() * 1e6,
-        latencies.len()
-    );
 }
 
 /// Criterion cases of wake-ups through `stream`, appending with `append`.

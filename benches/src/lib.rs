@@ -654,3 +654,20 @@ pub fn wake_latencies(
         reader.join().expect("reader panicked")
     })
 }
+
+/// Prints the p50 and p99 of `latencies` (sorting them) as `latency NAME: p50 …, p99 …`;
+/// returns the p50, or `None` when there are none.
+pub fn print_percentiles(name: &str, latencies: &mut [Duration]) -> Option<Duration> {
+    if latencies.is_empty() {
+        return None;
+    }
+    latencies.sort_unstable();
+    let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    println!(
+        "latency {name}: p50 {:.1} µs, p99 {:.1} µs ({} wake-ups)",
+        at(50).as_secs_f64() * 1e6,
+        at(99).as_secs_f64() * 1e6,
+        latencies.len()
+    );
+    Some(at(50))
+}

@@ -17,7 +17,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -128,15 +128,10 @@ fn follow_child() {
 /// Starts this test binary as a child in `role` on `dir`; returns it once it printed a line
 /// starting with `READY` (and that line).
 fn spawn(dir: &Path, role: &str) -> (Child, BufReader<std::process::ChildStdout>, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_ROLE, role)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let (child, mut lines) = support::spawn_self(
+        CHILD_TEST,
+        &[(CHILD_DIR, dir.as_os_str()), (CHILD_ROLE, role.as_ref())],
+    );
     let ready = wait_for(&mut lines, "READY");
     (child, lines, ready)
 }

@@ -12,7 +12,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use ringledger::shm::{
@@ -120,15 +120,10 @@ fn shm_child() {
 
 /// Starts this test binary as a child in `role` on `ring`, and waits for its `READY`.
 fn spawn(ring: &Path, role: &str) -> (Child, BufReader<std::process::ChildStdout>) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_RING, ring)
-        .env(CHILD_ROLE, role)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let (child, mut lines) = support::spawn_self(
+        CHILD_TEST,
+        &[(CHILD_RING, ring.as_os_str()), (CHILD_ROLE, role.as_ref())],
+    );
     wait_for(&mut lines, "READY");
     (child, lines)
 }

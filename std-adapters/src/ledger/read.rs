@@ -17,6 +17,17 @@ use super::{Entry, EntryRef, Ledger, LedgerError, Scanned};
 /// Entries of a segment's tag column a filtered read copies out at a time.
 const TAG_RUN: usize = 1024;
 
+/// The entry of `record`, a record of `records`, its payload shared with them (no copy).
+fn shared_entry(records: &Bytes, record: &ringledger_core::segment::Record<'_>) -> Entry {
+    let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
+    Entry {
+        sequence: record.seq,
+        tag: record.tag,
+        timestamp: record.timestamp,
+        payload: records.slice(start..start + record.payload.len()),
+    }
+}
+
 impl Ledger {
     /// Up to `max` entries with a sequence `>= from`, oldest first.
     ///
@@ -67,13 +78,7 @@ impl Ledger {
     ) -> Result<usize, LedgerError> {
         let before = out.len();
         self.read_with(from, max, |segment_records, record| {
-            let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
-            out.push(Entry {
-                sequence: record.seq,
-                tag: record.tag,
-                timestamp: record.timestamp,
-                payload: segment_records.slice(start..start + record.payload.len()),
-            });
+            out.push(shared_entry(segment_records, &record));
         })?;
         Ok(out.len() - before)
     }
@@ -201,13 +206,7 @@ impl Ledger {
                         let record = segment
                             .record_at(&records, offset)
                             .map_err(|r| corrupt(offset, r))?;
-                        let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
-                        out.push(Entry {
-                            sequence: record.seq,
-                            tag: record.tag,
-                            timestamp: record.timestamp,
-                            payload: records.slice(start..start + record.payload.len()),
-                        });
+                        out.push(shared_entry(&records, &record));
                         taken += 1;
                     }
                     if taken == take || result.scanned == scan {
@@ -368,17 +367,8 @@ pub(super) fn walk(
         }
         prev = Some(record.seq);
         at = record.end();
-        if record.seq >= from {
-            let start = record.offset + ringledger_core::segment::FRAME_HEADER_LEN;
-            let entry = Entry {
-                sequence: record.seq,
-                tag: record.tag,
-                timestamp: record.timestamp,
-                payload: records.slice(start..start + record.payload.len()),
-            };
-            if !f(entry) {
-                break;
-            }
+        if record.seq >= from && !f(shared_entry(&records, &record)) {
+            break;
         }
     }
     Ok(())

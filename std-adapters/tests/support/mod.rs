@@ -84,3 +84,23 @@ pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// Runs this test binary again as a child process: only the test `test` (which acts on the
+/// environment `envs` and returns at once without it), its stdout piped.
+pub fn spawn_self(
+    test: &str,
+    envs: &[(&str, &std::ffi::OsStr)],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    let lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    (child, lines)
+}
