@@ -26,7 +26,9 @@ use ringledger_core::segment::CorruptReason;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// Another [`Ledger`](super::Ledger) (in this process or another) has the directory open.
+    /// Another [`Ledger`](super::Ledger) (in this process or another) has the directory open
+    /// (a holder that lets go within about 50 ms is waited for: see
+    /// [`DirStorage`](crate::storage::DirStorage)).
     #[error("the ledger directory is locked by another writer")]
     Locked,
     /// The file system failed.

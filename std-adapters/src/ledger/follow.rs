@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::live::{Follower, Snapshot, Unusable};
+use super::meta::{Meta, META_FILE};
 use super::open::{self, Opened};
 use super::segment::Segment;
 use super::{live_in, Inner, Ledger, LedgerError};
@@ -84,50 +85,42 @@ struct State {
 }
 
 impl Follow {
-    /// The follower of a ledger just opened read-only; `opened` is rebuilt bounded by the
-    /// writer's head when one is live. Returns the state and what the ledger shows.
-    pub(super) fn start(
+    /// Opens the ledger read-only and its follower: bounded by the writer's head when one is
+    /// live (what it has shown, no more), else as recovery would leave it.
+    pub(super) fn open(
         storage: &dyn crate::storage::Storage,
         config: &super::LedgerConfig,
-        opened: Opened,
     ) -> Result<(Self, Opened), LedgerError> {
-        let page = Follower::map(storage, opened.ledger_id);
         let mut state = State {
             generation: 0,
             mode: FollowMode::Idle,
             alive_asked: Instant::now(),
         };
-        let (page, opened) = match page {
-            Err(why) => {
-                state.mode = say_reopening(why);
-                (None, opened)
-            }
-            Ok(page) => {
-                let opened = match look(storage, &page) {
-                    Look::Live(snapshot) => {
-                        // What the writer has shown, no more: reopen bounded by its head.
-                        drop(opened);
-                        let opened = open::open(storage, config, Some(snapshot.head))?;
-                        state.generation = snapshot.generation;
-                        state.mode = FollowMode::Live;
-                        opened
-                    }
-                    Look::Idle(generation) => {
-                        state.generation = generation;
-                        state.mode = FollowMode::Idle;
-                        opened
-                    }
-                    Look::Unusable(why) => {
-                        state.mode = say_reopening(why);
-                        opened
-                    }
-                };
-                (Some(page), opened)
-            }
+        // The page names its ledger: the id comes from `ledger.meta` (an open without one
+        // fails below with its own error).
+        let meta = storage.read(META_FILE).ok().flatten();
+        let page = match meta.as_deref().map(Meta::decode) {
+            Some(Ok(meta)) => Follower::map(storage, meta.ledger_id),
+            _ => Err(Unusable::Missing(format!("no readable {META_FILE}"))),
         };
+        let looked = page.as_ref().map(|page| look(storage, page));
+        let limit = match &looked {
+            Ok(Look::Live(snapshot)) => Some(snapshot.head),
+            _ => None,
+        };
+        let opened = open::open(storage, config, limit)?;
+        match looked {
+            Ok(Look::Live(snapshot)) => {
+                state.generation = snapshot.generation;
+                state.mode = FollowMode::Live;
+            }
+            Ok(Look::Idle(generation)) => state.generation = generation,
+            Ok(Look::Unusable(why)) => state.mode = say_reopening(why),
+            Err(why) => state.mode = say_reopening(why.clone()),
+        }
         Ok((
             Follow {
-                page,
+                page: page.ok(),
                 state: Mutex::new(state),
             },
             opened,

@@ -516,14 +516,13 @@ impl Ledger {
     /// ```
     pub fn open_in(storage: Arc<dyn Storage>, config: LedgerConfig) -> Result<Self, LedgerError> {
         config.validate()?;
-        let opened = open::open(&*storage, &config, None)?;
-        trace_recovery(&opened.report, config.read_only);
         let (follow, opened) = if config.read_only {
-            let (follow, opened) = follow::Follow::start(&*storage, &config, opened)?;
+            let (follow, opened) = follow::Follow::open(&*storage, &config)?;
             (Some(follow), opened)
         } else {
-            (None, opened)
+            (None, open::open(&*storage, &config, None)?)
         };
+        trace_recovery(&opened.report, config.read_only);
         let live = if config.read_only {
             None
         } else {

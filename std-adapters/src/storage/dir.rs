@@ -13,6 +13,11 @@ use super::{LockGuard, Region, Storage, LOCK_FILE};
 
 /// A directory on a real file system; see the [module documentation](super).
 ///
+/// Its [`lock`](Storage::lock) is an exclusive `flock` of the `LOCK` file. A lock that is
+/// released within about 50 ms is waited for: a child process forked by any thread of the
+/// previous holder's process (to run a command, say) shares the lock until it calls `exec`,
+/// so a ledger just closed in a process that spawns processes may still be held that long.
+///
 /// ```
 /// use ringledger::storage::{DirStorage, Storage};
 ///
@@ -78,6 +83,9 @@ struct DirLock {
 
 impl LockGuard for DirLock {}
 
+/// How many times [`Storage::lock`] tries again, 2 ms apart, when the lock is held.
+const LOCK_RETRIES: u32 = 25;
+
 impl Storage for DirStorage {
     fn lock(&self) -> io::Result<Box<dyn LockGuard>> {
         let file = OpenOptions::new()
@@ -86,10 +94,23 @@ impl Storage for DirStorage {
             .create(true)
             .truncate(false)
             .open(self.file(LOCK_FILE))?;
-        // SAFETY: `flock` on a file descriptor we own; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
+        // A holder that goes away within a few milliseconds is waited for: a child process
+        // forked by any thread of the holder's process shares the lock's open file until it
+        // calls `exec` (which closes it), so a writer that just closed its ledger can still
+        // hold it for that long. A real second writer is refused after the retries.
+        let mut tries = 0;
+        loop {
+            // SAFETY: `flock` on a file descriptor we own; no memory is passed.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
+            let error = io::Error::last_os_error();
+            tries += 1;
+            if error.kind() != io::ErrorKind::WouldBlock || tries > LOCK_RETRIES {
+                return Err(error);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
         #[cfg(target_os = "linux")]
         {
