@@ -23,8 +23,8 @@
 //!
 //! An end's claim belongs to the open file behind the handle. A process that starts another
 //! program while a handle is being dropped may keep that end claimed until the new program
-//! has started (the file is closed on `exec`): a reopen racing a `spawn` in another thread can
-//! see [`ShmError::Busy`] for that moment.
+//! has started (the file is closed on `exec`); opening an end waits up to about 50 ms for a
+//! claim to go before it says [`ShmError::Busy`], which covers that moment.
 //!
 //! ```
 //! use ringledger::shm::{ShmConsumer, ShmProducer, ShmRing};
@@ -453,18 +453,29 @@ fn claim_end(file: &File, role: &'static str, path: &Path) -> Result<(), ShmErro
     let command = libc::F_OFD_SETLK;
     #[cfg(not(target_os = "linux"))]
     let command = libc::F_SETLK;
-    // SAFETY: a plain system call on a descriptor we own, with a valid `flock`.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), command, &lock) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Err(ShmError::Busy {
-            path: path.to_path_buf(),
-            role,
-        }),
-        _ => Err(io_error(path, "claiming an end of the ring")(error)),
+    // A holder that lets go within about 50 ms is waited for (a child forked by the previous
+    // holder's process shares the lock until it calls `exec`).
+    let mut tries = 0;
+    loop {
+        // SAFETY: a plain system call on a descriptor we own, with a valid `flock`.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), command, &lock) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) if tries < 25 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Some(libc::EAGAIN) | Some(libc::EACCES) => {
+                return Err(ShmError::Busy {
+                    path: path.to_path_buf(),
+                    role,
+                })
+            }
+            _ => return Err(io_error(path, "claiming an end of the ring")(error)),
+        }
     }
 }
 
