@@ -8,7 +8,7 @@
 //! | offset | field | written by |
 //! |---|---|---|
 //! | 0 | magic `b"RLLIVE\0\0"` | writer, on open |
-//! | 8 | version (u32, 1) | writer, on open |
+//! | 8 | version (u64, 1) | writer, on open |
 //! | 16 | ledger id (u64) | writer, on open |
 //! | 24 | generation (u64): a random number per writable open; 0 while one starts | writer |
 //! | 64 | head (u64): the head readers may see (a synced write once durable) | writer |
