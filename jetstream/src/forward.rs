@@ -505,14 +505,22 @@ impl Run<'_> {
     fn headers(&self, entry: &Entry) -> (HeaderMap, usize) {
         let mut headers = wire::entry_headers(entry);
         headers.insert(
-            wire::MSG_ID,
+            async_nats::header::NATS_MESSAGE_ID,
             wire::message_id(self.ledger_id, entry.sequence).as_str(),
         );
-        headers.insert("Nats-Expected-Stream", self.forwarder.config.stream.as_str());
+        headers.insert(
+            async_nats::header::NATS_EXPECTED_STREAM,
+            self.forwarder.config.stream.as_str(),
+        );
         match &self.chain {
-            Chain::MessageId(id) => headers.insert("Nats-Expected-Last-Msg-Id", id.as_str()),
+            Chain::MessageId(id) => {
+                headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, id.as_str());
+            }
             Chain::Sequence(s) => {
-                headers.insert("Nats-Expected-Last-Sequence", s.to_string().as_str());
+                headers.insert(
+                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                    s.to_string().as_str(),
+                );
             }
         }
         let mut size = "NATS/1.0\r\n\r\n".len() + entry.payload.len();
@@ -634,7 +642,7 @@ async fn last_message(
         Ok(message) => {
             let ours = message
                 .headers
-                .get(wire::MSG_ID)
+                .get(async_nats::header::NATS_MESSAGE_ID)
                 .and_then(|id| wire::parse_message_id(id.as_str()))
                 .filter(|(id, _)| *id == ledger_id)
                 .map(|(_, sequence)| sequence);

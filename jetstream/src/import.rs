@@ -313,11 +313,12 @@ impl Importer {
                         item = messages.next().now_or_never().flatten();
                     }
                 }
-                head = self.write(head, &mut batch).await?;
-                if !batch.entries.is_empty() || batch.skipped > 0 {
-                    batches += u64::from(!batch.entries.is_empty());
+                let new_head = self.write(head, &mut batch).await?;
+                if new_head != head || batch.skipped > 0 {
+                    batches += u64::from(new_head != head);
                     backoff.reset();
                 }
+                head = new_head;
                 if let Some(failure) = broken {
                     backoff.wait(failure).await?;
                     self.note_retries(&backoff);

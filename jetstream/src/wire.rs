@@ -6,7 +6,7 @@
 //!
 //! | header | value |
 //! |---|---|
-//! | `Nats-Msg-Id` | [`message_id`]: the ledger's id in 16 hex digits, `:`, the sequence |
+//! | `Nats-Msg-Id` | [`message_id`]: the ledger's id in 16 hex digits, `:`, the sequence (`async_nats::header::NATS_MESSAGE_ID`) |
 //! | [`SEQUENCE`] | the entry's sequence in its ledger |
 //! | [`TAG`] | the entry's tag |
 //! | [`TIMESTAMP`] | the entry's timestamp (nanoseconds since the unix epoch) |
@@ -23,8 +23,6 @@ pub const SEQUENCE: &str = "Ringledger-Sequence";
 pub const TAG: &str = "Ringledger-Tag";
 /// The header carrying the entry's timestamp, in nanoseconds since the unix epoch.
 pub const TIMESTAMP: &str = "Ringledger-Timestamp";
-/// JetStream's message id header (the duplicate window's key).
-pub const MSG_ID: &str = "Nats-Msg-Id";
 
 /// The message id of entry `sequence` of the ledger `ledger_id`.
 ///
