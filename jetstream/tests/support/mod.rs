@@ -312,10 +312,35 @@ pub struct Stored {
     pub payload: bytes::Bytes,
 }
 
-/// Every message of the stream, read with an ordered consumer (bounded in time).
+/// Waits (bounded) until the stream's leader reports `messages` and every replica is current
+/// with no lag: after a node was killed, a replica catching up would serve a short read.
+pub async fn settle(js: &jetstream::Context, name: &str, messages: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = js.get_stream(name).await {
+            if let Ok(info) = stream.info().await {
+                let replicas_current = info.cluster.as_ref().is_none_or(|c| {
+                    c.leader.is_some()
+                        && c.replicas.iter().all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
+                });
+                if info.state.messages == messages && replicas_current {
+                    return;
+                }
+                last = format!("{} messages, cluster {:?}", info.state.messages, info.cluster);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("stream {name} did not settle at {messages} messages within 60 s: {last}");
+}
+
+/// Every message of the stream, read with an ordered consumer (bounded in time). A consumer
+/// that stalls (seen after leader kills) is replaced by one starting after the last message
+/// read, at most 5 times.
 pub async fn read_stream(js: &jetstream::Context, name: &str) -> Vec<Stored> {
     use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut stream = loop {
         match js.get_stream(name).await {
             Ok(stream) => break stream,
@@ -327,34 +352,45 @@ pub async fn read_stream(js: &jetstream::Context, name: &str) -> Vec<Stored> {
         }
     };
     let total = stream.info().await.expect("stream info").state.messages;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
-            ..pull::OrderedConfig::default()
-        })
-        .await
-        .expect("an ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::with_capacity(total as usize);
-    while (out.len() as u64) < total {
-        let next = tokio::time::timeout(Duration::from_secs(20), messages.next())
+    let mut out: Vec<Stored> = Vec::with_capacity(total as usize);
+    let mut stalls = 0;
+    'consumers: while (out.len() as u64) < total {
+        let after = out.last().map_or(0, |m| m.stream_sequence);
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: if after == 0 {
+                    DeliverPolicy::All
+                } else {
+                    DeliverPolicy::ByStartSequence { start_sequence: after + 1 }
+                },
+                ..pull::OrderedConfig::default()
+            })
             .await
-            .unwrap_or_else(|_| panic!("read {} of {total} messages, then nothing", out.len()))
-            .expect("the ordered consumer ended")
-            .expect("a message");
-        let info = next.info().expect("info");
-        let headers = next.headers.as_ref();
-        let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-        out.push(Stored {
-            stream_sequence: info.stream_sequence,
-            message_id: headers
-                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-                .map(|v| v.as_str().to_owned()),
-            ledger_sequence: header("Ringledger-Sequence").and_then(|s| s.parse().ok()),
-            tag: header("Ringledger-Tag").and_then(|s| s.parse().ok()),
-            payload: next.payload.clone(),
-        });
-        assert!(Instant::now() < deadline, "reading the stream took over 60 s");
+            .expect("an ordered consumer");
+        let mut messages = consumer.messages().await.expect("messages");
+        while (out.len() as u64) < total {
+            assert!(Instant::now() < deadline, "reading the stream took over 90 s");
+            let next = match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
+                Ok(Some(Ok(next))) => next,
+                stalled => {
+                    stalls += 1;
+                    assert!(stalls <= 5, "read {} of {total} messages, then: {stalled:?}", out.len());
+                    continue 'consumers;
+                }
+            };
+            let info = next.info().expect("info");
+            let headers = next.headers.as_ref();
+            let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+            out.push(Stored {
+                stream_sequence: info.stream_sequence,
+                message_id: headers
+                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                    .map(|v| v.as_str().to_owned()),
+                ledger_sequence: header("Ringledger-Sequence").and_then(|s| s.parse().ok()),
+                tag: header("Ringledger-Tag").and_then(|s| s.parse().ok()),
+                payload: next.payload.clone(),
+            });
+        }
     }
     out
 }
