@@ -638,7 +638,7 @@ async fn last_message(
     if last == 0 {
         return Ok((0, None));
     }
-    match stream.get_raw_message(last).await {
+    match server::bounded("reading the stream's last message", stream.get_raw_message(last)).await? {
         Ok(message) => {
             let ours = message
                 .headers

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::{self, context::ConsumerInfoErrorKind, stream::Stream};
+use async_nats::jetstream::{self, context::ConsumerInfoErrorKind};
 use futures_util::{FutureExt, StreamExt};
 use ringledger::ledger::{Durability, Entry, Ledger};
 
@@ -58,8 +58,8 @@ pub struct ImportConfig {
     /// How each batch is written; `None` uses the ledger's configured durability. Default
     /// `None`.
     pub durability: Option<Durability>,
-    /// Keep waiting for new messages (`true`), or stop once the consumer has nothing pending
-    /// (`false`). Default `false`.
+    /// Keep waiting for new messages (`true`), or stop once the ledger holds the stream's
+    /// last message as of the start (`false`). Default `false`.
     pub follow: bool,
     /// How long failures may last before the importer gives up with [`Error::GaveUp`].
     /// Default 60 s.
@@ -181,7 +181,6 @@ pub struct ImportSummary {
 /// ```
 pub struct Importer {
     js: jetstream::Context,
-    stream: Stream,
     ledger: Ledger,
     config: ImportConfig,
     progress: Arc<ImportProgress>,
@@ -203,8 +202,6 @@ struct Batch {
     ack: Option<jetstream::Message>,
     ack_sequence: u64,
     skipped: u64,
-    /// The last message had nothing pending after it.
-    drained: bool,
 }
 
 impl Importer {
@@ -217,12 +214,11 @@ impl Importer {
         config: ImportConfig,
     ) -> Result<Self, Error> {
         let js = jetstream::new(client);
-        let stream = Backoff::new(config.patience)
+        Backoff::new(config.patience)
             .retry(|| server::stream(&js, &config.stream, true))
             .await?;
         Ok(Self {
             js,
-            stream,
             ledger,
             config,
             progress: Arc::new(ImportProgress::default()),
@@ -234,7 +230,7 @@ impl Importer {
         Arc::clone(&self.progress)
     }
 
-    /// Imports until the consumer has nothing pending (or, with
+    /// Imports until the ledger holds the stream's last message as of the start (or, with
     /// [`follow`](ImportConfig::follow), until `stop` completes).
     ///
     /// # Cancel safety
@@ -248,8 +244,9 @@ impl Importer {
         let mut head = self.ledger.head();
         self.progress.last.store(head, Ordering::Relaxed);
         let mut batches = 0;
+        let mut caught_up_at = None;
         'resume: loop {
-            let (mut messages, mut next_delivery, pending) =
+            let (mut messages, mut next_delivery, last) =
                 match self.resume(head).await {
                     Ok(found) => found,
                     Err(Failure::Fatal(error)) => return Err(error),
@@ -259,7 +256,10 @@ impl Importer {
                         continue;
                     }
                 };
-            if pending == 0 && !self.config.follow {
+            // Stream info comes from the stream's leader (a consumer's pending count was seen
+            // to be wrong after a leader change).
+            let target = *caught_up_at.get_or_insert(last);
+            if head >= target && !self.config.follow {
                 break;
             }
             loop {
@@ -272,7 +272,7 @@ impl Importer {
                 };
                 let first = match first {
                     Err(_idle) => {
-                        if !self.config.follow && self.nothing_pending().await {
+                        if !self.config.follow && self.nothing_left(head).await {
                             break 'resume;
                         }
                         continue;
@@ -289,7 +289,6 @@ impl Importer {
                     ack: None,
                     ack_sequence: 0,
                     skipped: 0,
-                    drained: false,
                 };
                 let mut broken = None;
                 let mut item = Some(first);
@@ -324,7 +323,7 @@ impl Importer {
                     self.note_retries(&backoff);
                     continue 'resume;
                 }
-                if batch.drained && !self.config.follow {
+                if head >= target && !self.config.follow {
                     break 'resume;
                 }
             }
@@ -362,7 +361,6 @@ impl Importer {
         }
         *next_delivery += 1;
         let sequence = info.stream_sequence;
-        batch.drained = info.pending == 0;
         let newest = batch.entries.last().map_or(head, |e| e.sequence);
         if sequence <= newest {
             // Written already (a redelivery): acknowledged again with the batch.
@@ -414,27 +412,39 @@ impl Importer {
             .fetch_add(batch.skipped, Ordering::Relaxed);
         if let Some(message) = batch.ack.take() {
             // A lost acknowledgement only means a redelivery, which is skipped.
-            if let Err(error) = message.ack().await {
-                tracing::debug!("acknowledging up to {}: {error}", batch.ack_sequence);
+            match tokio::time::timeout(server::REQUEST_TIMEOUT, message.ack()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!("acknowledging up to {}: {error}", batch.ack_sequence);
+                }
+                Err(_) => tracing::debug!("acknowledging up to {}: timed out", batch.ack_sequence),
             }
         }
         Ok(new_head)
     }
 
-    /// Whether the consumer has nothing left to deliver or to be acknowledged.
-    async fn nothing_pending(&self) -> bool {
-        match self.stream.consumer_info(&self.config.consumer).await {
-            Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
-            Err(_) => false,
+    /// After a quiet spell: whether nothing is left to import, because the stream's last
+    /// message is at or below the head, or (the last messages were deleted) the consumer has
+    /// nothing to deliver and nothing unacknowledged.
+    async fn nothing_left(&self, head: u64) -> bool {
+        let Ok(stream) = server::stream(&self.js, &self.config.stream, false).await else {
+            return false;
+        };
+        if stream.cached_info().state.last_sequence <= head {
+            return true;
+        }
+        match server::bounded("consumer info", stream.consumer_info(&self.config.consumer)).await {
+            Ok(Ok(info)) => info.num_pending == 0 && info.num_ack_pending == 0,
+            _ => false,
         }
     }
 
     /// Sets up the durable consumer at the ledger's head and starts its message stream;
-    /// returns the stream, the next delivery sequence and the messages pending.
+    /// returns the message stream, the next delivery sequence and the stream's last sequence.
     async fn resume(&self, head: u64) -> Result<(pull::Stream, u64, u64), Failure> {
         let stream = server::stream(&self.js, &self.config.stream, false).await?;
         let name = &self.config.consumer;
-        let existing = match stream.consumer_info(name).await {
+        let existing = match server::bounded("consumer info", stream.consumer_info(name)).await? {
             Ok(info) => Some(info),
             Err(error) if matches!(error.kind(), ConsumerInfoErrorKind::NotFound) => None,
             Err(error) => {
@@ -455,7 +465,9 @@ impl Importer {
                          pending: creating it again from {}",
                         head + 1
                     );
-                    if let Err(error) = stream.delete_consumer(name).await {
+                    if let Err(error) =
+                        server::bounded("deleting the consumer", stream.delete_consumer(name)).await?
+                    {
                         return Err(Failure::Transient(format!(
                             "deleting consumer {name}: {error}"
                         )));
@@ -476,30 +488,29 @@ impl Importer {
                     ack_wait: Duration::from_secs(30),
                     ..pull::Config::default()
                 };
-                let mut consumer = stream
-                    .create_consumer(config)
-                    .await
+                let mut consumer = server::bounded("creating the consumer", stream.create_consumer(config))
+                    .await?
                     .map_err(|e| Failure::Transient(format!("creating consumer {name}: {e}")))?;
-                consumer
-                    .info()
-                    .await
+                server::bounded("consumer info", consumer.info())
+                    .await?
                     .map_err(|e| Failure::Transient(format!("consumer {name}: {e}")))?
                     .clone()
             }
         };
-        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .get_consumer(name)
-            .await
-            .map_err(|e| Failure::Transient(format!("consumer {name}: {e}")))?;
-        let messages = consumer
+        let consumer: jetstream::consumer::Consumer<pull::Config> =
+            server::bounded("looking up the consumer", stream.get_consumer(name))
+                .await?
+                .map_err(|e| Failure::Transient(format!("consumer {name}: {e}")))?;
+        let pull = consumer
             .stream()
             .max_messages_per_batch(self.config.batch)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
-            .messages()
-            .await
+            .messages();
+        let messages = server::bounded("pulling", pull)
+            .await?
             .map_err(|e| Failure::Transient(format!("pulling from consumer {name}: {e}")))?;
-        let pending = info.num_pending + info.num_ack_pending as u64;
-        Ok((messages, info.delivered.consumer_sequence + 1, pending))
+        let last = stream.cached_info().state.last_sequence;
+        Ok((messages, info.delivered.consumer_sequence + 1, last))
     }
 }

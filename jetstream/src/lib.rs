@@ -25,4 +25,4 @@ pub mod wire;
 pub use error::Error;
 pub use forward::{ForwardConfig, ForwardProgress, ForwardSummary, Forwarder};
 pub use import::{ImportConfig, ImportProgress, ImportSummary, Importer};
-pub use server::{connect, subject_matches};
+pub use server::{connect, connect_with_creds, subject_matches};

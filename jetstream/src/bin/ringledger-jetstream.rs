@@ -49,6 +49,9 @@ struct Common {
     /// nats://user:password@host:port.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     server: String,
+    /// A NATS credentials file (JWT and seed), for servers that want one.
+    #[arg(long)]
+    creds: Option<PathBuf>,
     /// The JetStream stream.
     #[arg(long)]
     stream: String,
@@ -104,15 +107,18 @@ struct ImportArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = std::env::var("RINGLEDGER_LOG")
+    // Errors end the program with one line of their own; the log (the bridge's retries, the
+    // client's reconnects) is for when RINGLEDGER_LOG asks for it.
+    if let Some(level) = std::env::var("RINGLEDGER_LOG")
         .ok()
         .and_then(|level| level.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::ERROR);
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .init();
+    {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .with_target(false)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -212,7 +218,7 @@ fn open_forward_dir(dir: &Path, table: Option<&Path>) -> Result<(Ledger, Arc<Tab
 
 async fn forward(args: ForwardArgs) -> Result<(), String> {
     let (ledger, table, _queue) = open_forward_dir(&args.dir, args.table.as_deref())?;
-    let client = ringledger_jetstream::connect(&args.common.server)
+    let client = ringledger_jetstream::connect_with_creds(&args.common.server, args.common.creds.as_deref())
         .await
         .map_err(|e| line(&e))?;
     let config = ForwardConfig::new(&args.common.stream, &args.subject)
@@ -261,7 +267,7 @@ async fn import(args: ImportArgs) -> Result<(), String> {
             .map_err(|e| format!("{shown}: {}", ringledger::error_chain(&e)))?;
         (queue.ledger().clone(), Some(queue))
     };
-    let client = ringledger_jetstream::connect(&args.common.server)
+    let client = ringledger_jetstream::connect_with_creds(&args.common.server, args.common.creds.as_deref())
         .await
         .map_err(|e| line(&e))?;
     let config = ImportConfig::new(&args.common.stream, &args.consumer)

@@ -56,6 +56,8 @@ struct Node {
 
 /// A JetStream cluster of `nats-server` processes on loopback.
 pub struct Cluster {
+    /// Credentials the servers require, used by the harness's own connections.
+    auth: Option<(String, String)>,
     binary: PathBuf,
     nodes: Vec<Node>,
     dir: tempfile::TempDir,
@@ -132,6 +134,7 @@ impl Cluster {
             });
         }
         let mut cluster = Cluster {
+            auth: settings.auth.clone(),
             binary: binary.to_path_buf(),
             nodes,
             dir,
@@ -193,9 +196,17 @@ impl Cluster {
             .join(",")
     }
 
+    /// The URLs the harness connects to (with the credentials, if the servers want them).
+    fn harness_urls(&self) -> String {
+        match &self.auth {
+            Some((user, password)) => self.urls_with(user, password),
+            None => self.urls(),
+        }
+    }
+
     /// A JetStream context on a fresh connection.
     pub async fn jetstream(&self) -> jetstream::Context {
-        let client = ringledger_jetstream::connect(&self.urls())
+        let client = ringledger_jetstream::connect(&self.harness_urls())
             .await
             .expect("connect to the test cluster");
         jetstream::new(client)
@@ -204,7 +215,7 @@ impl Cluster {
     async fn wait_ready(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Ok(client) = ringledger_jetstream::connect(&self.urls()).await {
+            if let Ok(client) = ringledger_jetstream::connect(&self.harness_urls()).await {
                 let js = jetstream::new(client);
                 // The meta leader answers a stream lookup (here: "not found") once elected.
                 for _ in 0..60 {
@@ -284,13 +295,15 @@ impl Cluster {
     }
 }
 
-/// Whether JetStream answers a stream lookup (the probe stream does not exist).
+/// Whether JetStream answers a stream lookup (the probe stream does not exist; an account
+/// without JetStream answers too).
 async fn answers(js: &jetstream::Context) -> bool {
     use async_nats::jetstream::context::GetStreamErrorKind;
     match js.get_stream("ringledger_probe").await {
         Ok(_) => true,
         Err(e) => matches!(e.kind(), GetStreamErrorKind::JetStream(ref e)
-            if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND),
+            if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                || e.error_code() == jetstream::ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT),
     }
 }
 
