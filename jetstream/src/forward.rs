@@ -351,30 +351,31 @@ impl Forwarder {
                 let mut last_delivered = 0;
                 while !halt.load(Ordering::Relaxed) {
                     let mut entries = Vec::with_capacity(batch);
-                    let item = match consumer.recv_batch(batch, Duration::from_millis(50), &mut entries)
-                    {
-                        Ok(_) => {
-                            last_delivered = entries.last().map_or(last_delivered, |e| e.sequence);
-                            Feed::Entries(entries)
-                        }
-                        Err(ConsumerError::TimedOut) => {
-                            if follow {
-                                continue;
+                    let item =
+                        match consumer.recv_batch(batch, Duration::from_millis(50), &mut entries) {
+                            Ok(_) => {
+                                last_delivered =
+                                    entries.last().map_or(last_delivered, |e| e.sequence);
+                                Feed::Entries(entries)
                             }
-                            let head = ledger.head();
-                            let persisted = table
-                                .get(&name)
-                                .ok()
-                                .and_then(|p| p.first().copied())
-                                .unwrap_or(0);
-                            if last_delivered.max(persisted) < head {
-                                continue;
+                            Err(ConsumerError::TimedOut) => {
+                                if follow {
+                                    continue;
+                                }
+                                let head = ledger.head();
+                                let persisted = table
+                                    .get(&name)
+                                    .ok()
+                                    .and_then(|p| p.first().copied())
+                                    .unwrap_or(0);
+                                if last_delivered.max(persisted) < head {
+                                    continue;
+                                }
+                                Feed::CaughtUp
                             }
-                            Feed::CaughtUp
-                        }
-                        Err(ConsumerError::Closed) => return,
-                        Err(error) => Feed::Failed(error),
-                    };
+                            Err(ConsumerError::Closed) => return,
+                            Err(error) => Feed::Failed(error),
+                        };
                     let last = !matches!(item, Feed::Entries(_));
                     if feed.blocking_send(item).is_err() || last {
                         return;
@@ -514,7 +515,10 @@ impl Run<'_> {
         );
         match &self.chain {
             Chain::MessageId(id) => {
-                headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, id.as_str());
+                headers.insert(
+                    async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID,
+                    id.as_str(),
+                );
             }
             Chain::Sequence(s) => {
                 headers.insert(
@@ -554,7 +558,10 @@ impl Run<'_> {
         }
         self.done_through = self.done_through.max(sequence);
         self.in_stream = self.in_stream.max(sequence);
-        self.forwarder.progress.last.store(sequence, Ordering::Relaxed);
+        self.forwarder
+            .progress
+            .last
+            .store(sequence, Ordering::Relaxed);
         self.backoff.reset();
     }
 
@@ -638,7 +645,12 @@ async fn last_message(
     if last == 0 {
         return Ok((0, None));
     }
-    match server::bounded("reading the stream's last message", stream.get_raw_message(last)).await? {
+    match server::bounded(
+        "reading the stream's last message",
+        stream.get_raw_message(last),
+    )
+    .await?
+    {
         Ok(message) => {
             let ours = message
                 .headers

@@ -245,9 +245,12 @@ impl Importer {
         self.progress.last.store(head, Ordering::Relaxed);
         let mut batches = 0;
         let mut caught_up_at = None;
+        // Idle spells in a row while messages wait, and whether the consumer must be created
+        // again at the next resume.
+        let (mut stalls, mut recreate) = (0, false);
         'resume: loop {
             let (mut messages, mut next_delivery, last) =
-                match self.resume(head).await {
+                match self.resume(head, std::mem::take(&mut recreate)).await {
                     Ok(found) => found,
                     Err(Failure::Fatal(error)) => return Err(error),
                     Err(Failure::Transient(failure)) => {
@@ -272,17 +275,39 @@ impl Importer {
                 };
                 let first = match first {
                     Err(_idle) => {
-                        if !self.config.follow && self.nothing_left(head).await {
-                            break 'resume;
+                        if self.nothing_left(head).await {
+                            if !self.config.follow {
+                                break 'resume;
+                            }
+                        } else {
+                            // Messages wait and none come: after a failover a consumer was
+                            // seen to stall (its replica short of messages). Start it again.
+                            stalls += 1;
+                            if stalls >= 3 {
+                                stalls = 0;
+                                recreate = true;
+                                backoff
+                                    .wait(
+                                        "the consumer delivers nothing while messages wait".into(),
+                                    )
+                                    .await?;
+                                self.note_retries(&backoff);
+                                continue 'resume;
+                            }
                         }
                         continue;
                     }
                     Ok(None) => {
-                        backoff.wait("the consumer's message stream ended".into()).await?;
+                        backoff
+                            .wait("the consumer's message stream ended".into())
+                            .await?;
                         self.note_retries(&backoff);
                         continue 'resume;
                     }
-                    Ok(Some(first)) => first,
+                    Ok(Some(first)) => {
+                        stalls = 0;
+                        first
+                    }
                 };
                 let mut batch = Batch {
                     entries: Vec::with_capacity(self.config.batch),
@@ -297,7 +322,9 @@ impl Importer {
                     taken += 1;
                     match message {
                         Ok(message) => {
-                            if let Err(why) = self.take(message, head, &mut next_delivery, &mut batch) {
+                            if let Err(why) =
+                                self.take(message, head, &mut next_delivery, &mut batch)
+                            {
                                 broken = Some(why);
                                 break;
                             }
@@ -352,7 +379,9 @@ impl Importer {
         next_delivery: &mut u64,
         batch: &mut Batch,
     ) -> Result<(), String> {
-        let info = message.info().map_err(|e| format!("a message without its JetStream reply: {e}"))?;
+        let info = message
+            .info()
+            .map_err(|e| format!("a message without its JetStream reply: {e}"))?;
         if info.consumer_sequence != *next_delivery {
             return Err(format!(
                 "delivery {} came where {} was due (a delivery was lost or the consumer moved)",
@@ -423,25 +452,27 @@ impl Importer {
         Ok(new_head)
     }
 
-    /// After a quiet spell: whether nothing is left to import, because the stream's last
-    /// message is at or below the head, or (the last messages were deleted) the consumer has
-    /// nothing to deliver and nothing unacknowledged.
+    /// After a quiet spell: whether nothing is left to import: the stream's last message (as
+    /// its leader says) is at or below the head, or (the last messages were deleted) the
+    /// consumer delivered it and nothing waits for an acknowledgement. A consumer's pending
+    /// count alone was seen to be wrong after a leader change.
     async fn nothing_left(&self, head: u64) -> bool {
         let Ok(stream) = server::stream(&self.js, &self.config.stream, false).await else {
             return false;
         };
-        if stream.cached_info().state.last_sequence <= head {
+        let last = stream.cached_info().state.last_sequence;
+        if last <= head {
             return true;
         }
         match server::bounded("consumer info", stream.consumer_info(&self.config.consumer)).await {
-            Ok(Ok(info)) => info.num_pending == 0 && info.num_ack_pending == 0,
+            Ok(Ok(info)) => info.delivered.stream_sequence >= last && info.num_ack_pending == 0,
             _ => false,
         }
     }
 
     /// Sets up the durable consumer at the ledger's head and starts its message stream;
     /// returns the message stream, the next delivery sequence and the stream's last sequence.
-    async fn resume(&self, head: u64) -> Result<(pull::Stream, u64, u64), Failure> {
+    async fn resume(&self, head: u64, recreate: bool) -> Result<(pull::Stream, u64, u64), Failure> {
         let stream = server::stream(&self.js, &self.config.stream, false).await?;
         let name = &self.config.consumer;
         let existing = match server::bounded("consumer info", stream.consumer_info(name)).await? {
@@ -451,11 +482,20 @@ impl Importer {
                 return Err(Failure::Transient(format!("consumer {name}: {error}")));
             }
         };
-        let usable = existing.as_ref().is_some_and(|info| {
-            info.config.ack_policy == AckPolicy::All
-                && info.num_ack_pending == 0
-                && info.delivered.stream_sequence == head
-        });
+        if let Some(info) = &existing {
+            if info.config.ack_policy != AckPolicy::All || !info.config.filter_subject.is_empty() {
+                // Not one the importer made: someone else's to keep.
+                return Err(Failure::Fatal(Error::Refused(format!(
+                    "consumer {name} of stream {} exists with another configuration (ack policy \
+                     {:?}, filter {:?}); the importer needs its own consumer name",
+                    self.config.stream, info.config.ack_policy, info.config.filter_subject
+                ))));
+            }
+        }
+        let usable = !recreate
+            && existing.as_ref().is_some_and(|info| {
+                info.num_ack_pending == 0 && info.delivered.stream_sequence == head
+            });
         let info = match existing {
             Some(info) if usable => info,
             existing => {
@@ -466,7 +506,8 @@ impl Importer {
                         head + 1
                     );
                     if let Err(error) =
-                        server::bounded("deleting the consumer", stream.delete_consumer(name)).await?
+                        server::bounded("deleting the consumer", stream.delete_consumer(name))
+                            .await?
                     {
                         return Err(Failure::Transient(format!(
                             "deleting consumer {name}: {error}"
@@ -484,13 +525,18 @@ impl Importer {
                     durable_name: Some(name.clone()),
                     ack_policy: AckPolicy::All,
                     deliver_policy,
-                    max_ack_pending: i64::try_from(4 * self.config.batch).unwrap_or(i64::MAX).max(1024),
+                    max_ack_pending: i64::try_from(4 * self.config.batch)
+                        .unwrap_or(i64::MAX)
+                        .max(1024),
                     ack_wait: Duration::from_secs(30),
                     ..pull::Config::default()
                 };
-                let mut consumer = server::bounded("creating the consumer", stream.create_consumer(config))
-                    .await?
-                    .map_err(|e| Failure::Transient(format!("creating consumer {name}: {e}")))?;
+                let mut consumer =
+                    server::bounded("creating the consumer", stream.create_consumer(config))
+                        .await?
+                        .map_err(|e| {
+                            Failure::Transient(format!("creating consumer {name}: {e}"))
+                        })?;
                 server::bounded("consumer info", consumer.info())
                     .await?
                     .map_err(|e| Failure::Transient(format!("consumer {name}: {e}")))?

@@ -120,7 +120,10 @@ mod tests {
             split_credentials("tok@host:4222"),
             ("host:4222".into(), Some(("tok", None)))
         );
-        assert_eq!(split_credentials("nats://host"), ("nats://host".into(), None));
+        assert_eq!(
+            split_credentials("nats://host"),
+            ("nats://host".into(), None)
+        );
     }
 }
 

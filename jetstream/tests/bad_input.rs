@@ -11,7 +11,9 @@ use async_nats::jetstream::stream;
 use ringledger::ledger::{Entry, Ledger, LedgerConfig};
 use ringledger::queue::{Queue, QueueConfig};
 use ringledger_jetstream::{Error, ForwardConfig, Forwarder, ImportConfig, Importer};
-use support::{assert_stream_is_ledger, entries, read_ledger, read_stream, write, Cluster, Settings};
+use support::{
+    assert_stream_is_ledger, entries, read_ledger, read_stream, write, Cluster, Settings,
+};
 
 fn bridge(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ringledger-jetstream"))
@@ -43,11 +45,38 @@ async fn an_unreachable_server_is_one_clear_error_at_once() {
     let dir = tempfile::tempdir().unwrap();
     drop(Queue::open(dir.path(), QueueConfig::default()).unwrap());
     let d = dir.path().to_str().unwrap();
-    let out = bridge(&["forward", d, "--server", &url, "--stream", "S", "--subject", "s"]);
+    let out = bridge(&[
+        "forward",
+        d,
+        "--server",
+        &url,
+        "--stream",
+        "S",
+        "--subject",
+        "s",
+    ]);
     one_line_error(&out, &format!("cannot connect to {url}"));
-    let out = bridge(&["import", d, "--server", &url, "--stream", "S", "--consumer", "c"]);
+    let out = bridge(&[
+        "import",
+        d,
+        "--server",
+        &url,
+        "--stream",
+        "S",
+        "--consumer",
+        "c",
+    ]);
     one_line_error(&out, "cannot connect to");
-    let out = bridge(&["forward", "/nonexistent", "--server", &url, "--stream", "S", "--subject", "s"]);
+    let out = bridge(&[
+        "forward",
+        "/nonexistent",
+        "--server",
+        &url,
+        "--stream",
+        "S",
+        "--subject",
+        "s",
+    ]);
     one_line_error(&out, "not a ledger or queue directory");
 }
 
@@ -83,7 +112,9 @@ async fn a_missing_stream_or_a_subject_it_does_not_take_is_refused_before_sendin
         }
         other => panic!("{other:?}"),
     }
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let target = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(target.path(), LedgerConfig::default()).unwrap();
     match Importer::open(client, ledger, ImportConfig::new("NOPE", "c")).await {
@@ -94,9 +125,27 @@ async fn a_missing_stream_or_a_subject_it_does_not_take_is_refused_before_sendin
 
     let d = dir.path().to_str().unwrap();
     let urls = cluster.urls();
-    let out = bridge(&["forward", d, "--server", &urls, "--stream", "NOPE", "--subject", "events.a"]);
+    let out = bridge(&[
+        "forward",
+        d,
+        "--server",
+        &urls,
+        "--stream",
+        "NOPE",
+        "--subject",
+        "events.a",
+    ]);
     one_line_error(&out, "stream NOPE does not exist on the server");
-    let out = bridge(&["forward", d, "--server", &urls, "--stream", "EVENTS", "--subject", "orders"]);
+    let out = bridge(&[
+        "forward",
+        d,
+        "--server",
+        &urls,
+        "--stream",
+        "EVENTS",
+        "--subject",
+        "orders",
+    ]);
     one_line_error(&out, "does not take subject orders");
     // Nothing was sent by any of them.
     let js = cluster.jetstream().await;
@@ -129,10 +178,15 @@ async fn an_entry_over_the_size_limits_stops_the_forwarder_right_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
         write(queue.ledger(), &entries(1, 100, 100));
-        queue.ledger().write(&[Entry::new(101, vec![7u8; big])]).unwrap();
+        queue
+            .ledger()
+            .write(&[Entry::new(101, vec![7u8; big])])
+            .unwrap();
         write(queue.ledger(), &entries(102, 110, 100));
         for run in 0..2 {
-            let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+            let client = ringledger_jetstream::connect(&cluster.urls())
+                .await
+                .unwrap();
             let forwarder = Forwarder::open(
                 client,
                 queue.ledger().clone(),
@@ -152,7 +206,11 @@ async fn an_entry_over_the_size_limits_stops_the_forwarder_right_before_it() {
         }
         let js = cluster.jetstream().await;
         let stored = read_stream(&js, stream).await;
-        assert_stream_is_ledger(&stored, &read_ledger(queue.ledger())[..100], queue.ledger().id());
+        assert_stream_is_ledger(
+            &stored,
+            &read_ledger(queue.ledger())[..100],
+            queue.ledger().id(),
+        );
     }
 }
 
@@ -198,7 +256,9 @@ async fn a_server_gone_mid_run_is_retried_then_given_up_and_a_rerun_completes_ex
     let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
     let total = 30_000;
     write(queue.ledger(), &entries(1, total, 256));
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let forwarder = Forwarder::open(
         client,
         queue.ledger().clone(),
@@ -230,7 +290,9 @@ async fn a_server_gone_mid_run_is_retried_then_given_up_and_a_rerun_completes_ex
 
     cluster.start_node(0);
     cluster.wait_until_ready().await;
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let forwarder = Forwarder::open(
         client,
         queue.ledger().clone(),
@@ -239,10 +301,13 @@ async fn a_server_gone_mid_run_is_retried_then_given_up_and_a_rerun_completes_ex
     )
     .await
     .unwrap();
-    let summary = tokio::time::timeout(Duration::from_secs(60), forwarder.run(std::future::pending()))
-        .await
-        .expect("the rerun within 60 s")
-        .unwrap();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        forwarder.run(std::future::pending()),
+    )
+    .await
+    .expect("the rerun within 60 s")
+    .unwrap();
     assert_eq!(summary.last_sequence, total);
     let js = cluster.jetstream().await;
     let stored = read_stream(&js, "JOBS").await;

@@ -9,10 +9,20 @@ use std::sync::Arc;
 use ringledger::ledger::{Durability, Ledger, LedgerConfig};
 use ringledger::queue::{Queue, QueueConfig};
 use ringledger_jetstream::{ForwardConfig, Forwarder, ImportConfig, Importer};
-use support::{assert_ledger_is_stream, assert_stream_is_ledger, entries, read_ledger, read_stream, write, Cluster};
+use support::{
+    assert_ledger_is_stream, assert_stream_is_ledger, entries, read_ledger, read_stream, write,
+    Cluster,
+};
 
-async fn forward(cluster: &Cluster, queue: &Queue, stream: &str, subject: &str) -> ringledger_jetstream::ForwardSummary {
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+async fn forward(
+    cluster: &Cluster,
+    queue: &Queue,
+    stream: &str,
+    subject: &str,
+) -> ringledger_jetstream::ForwardSummary {
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let forwarder = Forwarder::open(
         client,
         queue.ledger().clone(),
@@ -24,12 +34,21 @@ async fn forward(cluster: &Cluster, queue: &Queue, stream: &str, subject: &str) 
     forwarder.run(std::future::pending()).await.unwrap()
 }
 
-async fn import(cluster: &Cluster, ledger: &Ledger, stream: &str, consumer: &str) -> ringledger_jetstream::ImportSummary {
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+async fn import(
+    cluster: &Cluster,
+    ledger: &Ledger,
+    stream: &str,
+    consumer: &str,
+) -> ringledger_jetstream::ImportSummary {
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let importer = Importer::open(
         client,
         ledger.clone(),
-        ImportConfig::new(stream, consumer).with_batch(500).with_durability(Durability::Synced),
+        ImportConfig::new(stream, consumer)
+            .with_batch(500)
+            .with_durability(Durability::Synced),
     )
     .await
     .unwrap();
@@ -38,7 +57,8 @@ async fn import(cluster: &Cluster, ledger: &Ledger, stream: &str, consumer: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_and_import_round_trip_exactly_once() {
-    let Some(cluster) = Cluster::start("forward_and_import_round_trip_exactly_once", 3).await else {
+    let Some(cluster) = Cluster::start("forward_and_import_round_trip_exactly_once", 3).await
+    else {
         return;
     };
     cluster.create_stream("EVENTS", &["events.>"], 3).await;
@@ -49,7 +69,10 @@ async fn forward_and_import_round_trip_exactly_once() {
     // Two runs over a growing ledger: the second sends only what is new.
     write(queue.ledger(), &entries(1, 6_000, 256));
     let first = forward(&cluster, &queue, "EVENTS", "events.host1").await;
-    assert_eq!((first.forwarded, first.already_there, first.last_sequence), (6_000, 0, 6_000));
+    assert_eq!(
+        (first.forwarded, first.already_there, first.last_sequence),
+        (6_000, 0, 6_000)
+    );
     write(queue.ledger(), &entries(6_001, 10_000, 100));
     let second = forward(&cluster, &queue, "EVENTS", "events.host1").await;
     assert_eq!((second.forwarded, second.already_there), (4_000, 0));
@@ -65,8 +88,14 @@ async fn forward_and_import_round_trip_exactly_once() {
     let target_dir = tempfile::tempdir().unwrap();
     let target = Ledger::open(target_dir.path(), LedgerConfig::default()).unwrap();
     let imported = import(&cluster, &target, "EVENTS", "archive").await;
-    assert_eq!((imported.imported, imported.last_sequence), (10_000, 10_000));
-    assert!(imported.batches >= 20, "batches of at most 500: {imported:?}");
+    assert_eq!(
+        (imported.imported, imported.last_sequence),
+        (10_000, 10_000)
+    );
+    assert!(
+        imported.batches >= 20,
+        "batches of at most 500: {imported:?}"
+    );
     let again = import(&cluster, &target, "EVENTS", "archive").await;
     assert_eq!(again.imported, 0);
     assert_ledger_is_stream(&read_ledger(&target), &stored);
@@ -74,7 +103,11 @@ async fn forward_and_import_round_trip_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_positions_resend_nothing_and_import_resumes_at_the_ledger_head() {
-    let Some(cluster) = Cluster::start("lost_positions_resend_nothing_and_import_resumes_at_the_ledger_head", 3).await
+    let Some(cluster) = Cluster::start(
+        "lost_positions_resend_nothing_and_import_resumes_at_the_ledger_head",
+        3,
+    )
+    .await
     else {
         return;
     };
@@ -82,7 +115,10 @@ async fn lost_positions_resend_nothing_and_import_resumes_at_the_ledger_head() {
     let dir = tempfile::tempdir().unwrap();
     let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
     write(queue.ledger(), &entries(1, 3_000, 64));
-    assert_eq!(forward(&cluster, &queue, "AUDIT", "audit").await.forwarded, 3_000);
+    assert_eq!(
+        forward(&cluster, &queue, "AUDIT", "audit").await.forwarded,
+        3_000
+    );
 
     // The positions are gone (a crash before the marks were persisted, at worst all of them):
     // the forwarder reads the stream's last message and marks instead of resending.
@@ -101,7 +137,10 @@ async fn lost_positions_resend_nothing_and_import_resumes_at_the_ledger_head() {
     let target = Ledger::open(target_dir.path(), LedgerConfig::default()).unwrap();
     let head: Vec<_> = stored[..1_000]
         .iter()
-        .map(|m| ringledger::ledger::Entry::new(m.stream_sequence, m.payload.clone()).with_tag(m.tag.unwrap()))
+        .map(|m| {
+            ringledger::ledger::Entry::new(m.stream_sequence, m.payload.clone())
+                .with_tag(m.tag.unwrap())
+        })
         .collect();
     target.write(&head).unwrap();
     let imported = import(&cluster, &target, "AUDIT", "mirror").await;

@@ -15,13 +15,18 @@ use std::time::{Duration, Instant};
 use ringledger::ledger::{Durability, Ledger, LedgerConfig};
 use ringledger::queue::{Queue, QueueConfig};
 use ringledger_jetstream::{ForwardConfig, Forwarder, ImportConfig, Importer};
-use support::{assert_ledger_is_stream, assert_stream_is_ledger, entries, read_ledger, read_stream, write, Cluster};
+use support::{
+    assert_ledger_is_stream, assert_stream_is_ledger, entries, read_ledger, read_stream, write,
+    Cluster,
+};
 
 /// One fault test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The entry count, scaled by `RINGLEDGER_FAULT_ENTRIES` when set.
@@ -45,13 +50,21 @@ async fn until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 async fn import_and_compare(cluster: &Cluster, stream: &str, stored: &[support::Stored]) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
-    let config = ImportConfig::new(stream, "verify").with_durability(Durability::Buffered);
-    let importer = Importer::open(client, ledger.clone(), config).await.unwrap();
-    let summary = tokio::time::timeout(Duration::from_secs(90), importer.run(std::future::pending()))
+    let client = ringledger_jetstream::connect(&cluster.urls())
         .await
-        .expect("import within 90 s")
         .unwrap();
+    let config = ImportConfig::new(stream, "verify").with_durability(Durability::Buffered);
+    let importer = Importer::open(client, ledger.clone(), config)
+        .await
+        .unwrap();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(90),
+        importer.run(std::future::pending()),
+    )
+    .await
+    .expect("import within 90 s")
+    .unwrap();
+    eprintln!("import of {stream}: {summary:?}");
     assert_eq!(summary.imported, stored.len() as u64);
     assert_ledger_is_stream(&read_ledger(&ledger), stored);
 }
@@ -69,7 +82,9 @@ async fn stream_leader_killed_with_sigkill_while_forwarding() {
     let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
     write(queue.ledger(), &entries(1, total, 256));
 
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let forwarder = Forwarder::open(
         client,
         queue.ledger().clone(),
@@ -83,18 +98,22 @@ async fn stream_leader_killed_with_sigkill_while_forwarding() {
 
     let mut kills = 0;
     for at in [total / 5, total / 2] {
-        until("forwarding progress before a kill", Duration::from_secs(60), || {
-            progress.forwarded() >= at
-        })
+        until(
+            "forwarding progress before a kill",
+            Duration::from_secs(60),
+            || progress.forwarded() >= at,
+        )
         .await;
         let leader = cluster.stream_leader("EVENTS").await;
         cluster.kill_node(leader);
         kills += 1;
         // Let the others elect a leader and the forwarder go on without it, then bring it back.
         let before = progress.forwarded();
-        until("forwarding on without the old leader", Duration::from_secs(60), || {
-            progress.forwarded() > before + 1_000 || progress.forwarded() == total
-        })
+        until(
+            "forwarding on without the old leader",
+            Duration::from_secs(60),
+            || progress.forwarded() > before + 1_000 || progress.forwarded() == total,
+        )
         .await;
         cluster.start_node(leader);
     }
@@ -103,7 +122,10 @@ async fn stream_leader_killed_with_sigkill_while_forwarding() {
         .expect("forwarding within 120 s")
         .unwrap()
         .unwrap();
-    eprintln!("{test}: {total} entries, {kills} leader kills, {} retries", summary.retries);
+    eprintln!(
+        "{test}: {total} entries, {kills} leader kills, {} retries",
+        summary.retries
+    );
     assert_eq!(summary.forwarded + summary.already_there, total);
 
     let js = cluster.jetstream().await;
@@ -118,7 +140,14 @@ fn forward_process(cluster: &Cluster, dir: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ringledger-jetstream"))
         .arg("forward")
         .arg(dir)
-        .args(["--server", &cluster.urls(), "--stream", "ORDERS", "--subject", "orders"])
+        .args([
+            "--server",
+            &cluster.urls(),
+            "--stream",
+            "ORDERS",
+            "--subject",
+            "orders",
+        ])
         .args(["--quiet", "--patience", "60"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -164,7 +193,10 @@ async fn forwarder_process_killed_with_sigkill_and_restarted() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the forwarder ended before the kill: {status}");
             }
-            assert!(Instant::now() < deadline, "the stream did not reach {target} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "the stream did not reach {target} within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         child.kill().unwrap(); // SIGKILL
@@ -177,7 +209,11 @@ async fn forwarder_process_killed_with_sigkill_and_restarted() {
         .unwrap()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("{test}: {total} entries, {kills} forwarder kills; last run: {stdout}");
 
     let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
@@ -200,7 +236,9 @@ async fn whole_cluster_killed_and_restarted_while_forwarding_and_importing() {
     let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
     write(queue.ledger(), &entries(1, total, 256));
 
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let forwarder = Forwarder::open(
         client,
         queue.ledger().clone(),
@@ -215,7 +253,9 @@ async fn whole_cluster_killed_and_restarted_while_forwarding_and_importing() {
     // An importer follows the stream through the restart, until it holds every entry.
     let target_dir = tempfile::tempdir().unwrap();
     let target = Ledger::open(target_dir.path(), LedgerConfig::default()).unwrap();
-    let client = ringledger_jetstream::connect(&cluster.urls()).await.unwrap();
+    let client = ringledger_jetstream::connect(&cluster.urls())
+        .await
+        .unwrap();
     let importer = Importer::open(
         client,
         target.clone(),
@@ -233,9 +273,11 @@ async fn whole_cluster_killed_and_restarted_while_forwarding_and_importing() {
         }
     }));
 
-    until("forwarding progress before the restart", Duration::from_secs(60), || {
-        forwarded.forwarded() >= total / 4
-    })
+    until(
+        "forwarding progress before the restart",
+        Duration::from_secs(60),
+        || forwarded.forwarded() >= total / 4,
+    )
     .await;
     for node in 0..3 {
         cluster.kill_node(node);

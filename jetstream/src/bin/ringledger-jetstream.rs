@@ -152,7 +152,8 @@ fn line(error: &ringledger_jetstream::Error) -> String {
 /// Completes on Ctrl-C or SIGTERM.
 fn interrupted() -> impl Future<Output = ()> {
     async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             () = async {
@@ -189,7 +190,10 @@ fn progress_task(
 }
 
 /// The ledger and the positions table `forward` works on.
-fn open_forward_dir(dir: &Path, table: Option<&Path>) -> Result<(Ledger, Arc<Table>, Option<Queue>), String> {
+fn open_forward_dir(
+    dir: &Path,
+    table: Option<&Path>,
+) -> Result<(Ledger, Arc<Table>, Option<Queue>), String> {
     let shown = dir.display();
     if dir.join("ledger").join("ledger.meta").is_file() && table.is_none() {
         let queue = Queue::open(dir, QueueConfig::default())
@@ -202,7 +206,9 @@ fn open_forward_dir(dir: &Path, table: Option<&Path>) -> Result<(Ledger, Arc<Tab
     } else if dir.join("ledger").join("ledger.meta").is_file() {
         dir.join("ledger")
     } else {
-        return Err(format!("{shown}: not a ledger or queue directory (no ledger.meta)"));
+        return Err(format!(
+            "{shown}: not a ledger or queue directory (no ledger.meta)"
+        ));
     };
     let Some(table) = table else {
         return Err(format!(
@@ -218,9 +224,10 @@ fn open_forward_dir(dir: &Path, table: Option<&Path>) -> Result<(Ledger, Arc<Tab
 
 async fn forward(args: ForwardArgs) -> Result<(), String> {
     let (ledger, table, _queue) = open_forward_dir(&args.dir, args.table.as_deref())?;
-    let client = ringledger_jetstream::connect_with_creds(&args.common.server, args.common.creds.as_deref())
-        .await
-        .map_err(|e| line(&e))?;
+    let client =
+        ringledger_jetstream::connect_with_creds(&args.common.server, args.common.creds.as_deref())
+            .await
+            .map_err(|e| line(&e))?;
     let config = ForwardConfig::new(&args.common.stream, &args.subject)
         .with_consumer(&args.consumer)
         .with_in_flight(args.in_flight)
@@ -267,9 +274,10 @@ async fn import(args: ImportArgs) -> Result<(), String> {
             .map_err(|e| format!("{shown}: {}", ringledger::error_chain(&e)))?;
         (queue.ledger().clone(), Some(queue))
     };
-    let client = ringledger_jetstream::connect_with_creds(&args.common.server, args.common.creds.as_deref())
-        .await
-        .map_err(|e| line(&e))?;
+    let client =
+        ringledger_jetstream::connect_with_creds(&args.common.server, args.common.creds.as_deref())
+            .await
+            .map_err(|e| line(&e))?;
     let config = ImportConfig::new(&args.common.stream, &args.consumer)
         .with_batch(args.batch)
         .with_durability(durability)

@@ -31,7 +31,9 @@ pub fn require_nats(test: &str) -> Option<PathBuf> {
             panic!("{test}: nats-server is not installed and RINGLEDGER_REQUIRE_NATS=1")
         }
         None => {
-            eprintln!("{test}: skipped, nats-server is not on the PATH (apt-get install nats-server)");
+            eprintln!(
+                "{test}: skipped, nats-server is not on the PATH (apt-get install nats-server)"
+            );
             None
         }
     }
@@ -235,7 +237,10 @@ impl Cluster {
 
     /// Waits (bounded) until JetStream answers again, after nodes were restarted.
     pub async fn wait_until_ready(&mut self) {
-        assert!(self.wait_ready(Duration::from_secs(60)).await, "the cluster did not come back");
+        assert!(
+            self.wait_ready(Duration::from_secs(60)).await,
+            "the cluster did not come back"
+        );
     }
 
     /// Creates a stream with `replicas` replicas taking `subjects`, retrying while the
@@ -289,7 +294,11 @@ impl Cluster {
             let log = self.dir.path().join(format!("{}.log", node.name));
             if let Ok(text) = std::fs::read_to_string(log) {
                 let tail: Vec<&str> = text.lines().rev().take(20).collect();
-                eprintln!("--- {} ---\n{}", node.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                eprintln!(
+                    "--- {} ---\n{}",
+                    node.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
         }
     }
@@ -335,12 +344,17 @@ pub async fn settle(js: &jetstream::Context, name: &str, messages: u64) {
             if let Ok(info) = stream.info().await {
                 let replicas_current = info.cluster.as_ref().is_none_or(|c| {
                     c.leader.is_some()
-                        && c.replicas.iter().all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
+                        && c.replicas
+                            .iter()
+                            .all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
                 });
                 if info.state.messages == messages && replicas_current {
                     return;
                 }
-                last = format!("{} messages, cluster {:?}", info.state.messages, info.cluster);
+                last = format!(
+                    "{} messages, cluster {:?}",
+                    info.state.messages, info.cluster
+                );
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -374,7 +388,9 @@ pub async fn read_stream(js: &jetstream::Context, name: &str) -> Vec<Stored> {
                 deliver_policy: if after == 0 {
                     DeliverPolicy::All
                 } else {
-                    DeliverPolicy::ByStartSequence { start_sequence: after + 1 }
+                    DeliverPolicy::ByStartSequence {
+                        start_sequence: after + 1,
+                    }
                 },
                 ..pull::OrderedConfig::default()
             })
@@ -382,18 +398,29 @@ pub async fn read_stream(js: &jetstream::Context, name: &str) -> Vec<Stored> {
             .expect("an ordered consumer");
         let mut messages = consumer.messages().await.expect("messages");
         while (out.len() as u64) < total {
-            assert!(Instant::now() < deadline, "reading the stream took over 90 s");
+            assert!(
+                Instant::now() < deadline,
+                "reading the stream took over 90 s"
+            );
             let next = match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
                 Ok(Some(Ok(next))) => next,
                 stalled => {
                     stalls += 1;
-                    assert!(stalls <= 5, "read {} of {total} messages, then: {stalled:?}", out.len());
+                    assert!(
+                        stalls <= 5,
+                        "read {} of {total} messages, then: {stalled:?}",
+                        out.len()
+                    );
                     continue 'consumers;
                 }
             };
             let info = next.info().expect("info");
             let headers = next.headers.as_ref();
-            let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+            let header = |name: &str| {
+                headers
+                    .and_then(|h| h.get(name))
+                    .map(|v| v.as_str().to_owned())
+            };
             out.push(Stored {
                 stream_sequence: info.stream_sequence,
                 message_id: headers
@@ -442,25 +469,46 @@ pub fn read_ledger(ledger: &Ledger) -> Vec<Entry> {
 
 /// Asserts the stream holds exactly the ledger's entries, once each, in order, byte for byte.
 pub fn assert_stream_is_ledger(stream: &[Stored], ledger: &[Entry], ledger_id: u64) {
-    assert_eq!(stream.len(), ledger.len(), "message count vs ledger entries");
+    assert_eq!(
+        stream.len(),
+        ledger.len(),
+        "message count vs ledger entries"
+    );
     for (stored, entry) in stream.iter().zip(ledger) {
-        assert_eq!(stored.ledger_sequence, Some(entry.sequence), "order at stream sequence {}", stored.stream_sequence);
+        assert_eq!(
+            stored.ledger_sequence,
+            Some(entry.sequence),
+            "order at stream sequence {}",
+            stored.stream_sequence
+        );
         assert_eq!(
             stored.message_id.as_deref(),
             Some(ringledger_jetstream::wire::message_id(ledger_id, entry.sequence).as_str())
         );
         assert_eq!(stored.tag, Some(entry.tag));
-        assert!(stored.payload == entry.payload, "payload of entry {}", entry.sequence);
+        assert!(
+            stored.payload == entry.payload,
+            "payload of entry {}",
+            entry.sequence
+        );
     }
 }
 
 /// Asserts the importer's ledger holds the stream: stream sequence as ledger sequence, the
 /// payload and the tag.
 pub fn assert_ledger_is_stream(imported: &[Entry], stream: &[Stored]) {
-    assert_eq!(imported.len(), stream.len(), "imported entries vs stream messages");
+    assert_eq!(
+        imported.len(),
+        stream.len(),
+        "imported entries vs stream messages"
+    );
     for (entry, stored) in imported.iter().zip(stream) {
         assert_eq!(entry.sequence, stored.stream_sequence);
         assert_eq!(Some(entry.tag), stored.tag.or(Some(0)));
-        assert!(entry.payload == stored.payload, "payload at {}", entry.sequence);
+        assert!(
+            entry.payload == stored.payload,
+            "payload at {}",
+            entry.sequence
+        );
     }
 }
