@@ -18,9 +18,11 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -79,7 +81,8 @@ async fn forward_once(cluster: &support::Cluster, js: &jetstream::Context) -> Du
 async fn raw_publish_once(js: &jetstream::Context, payloads: &[Bytes]) -> Duration {
     purge(js, "FWD").await;
     let started = Instant::now();
-    let mut acks = FuturesOrdered::new();
+    let mut acks: FuturesOrdered<<PublishAckFuture as IntoFuture>::IntoFuture> =
+        FuturesOrdered::new();
     for payload in payloads {
         if acks.len() >= IN_FLIGHT {
             acks.next().await.unwrap().unwrap();
@@ -164,10 +167,11 @@ fn bridge(c: &mut Criterion) {
         cluster.create_stream("FWD", &["fwd"], 3).await;
         cluster.create_stream("IMP", &["imp"], 3).await;
         let js = cluster.jetstream().await;
-        let mut acks = FuturesOrdered::new();
+        let mut acks: FuturesOrdered<<PublishAckFuture as IntoFuture>::IntoFuture> =
+            FuturesOrdered::new();
         for payload in payloads() {
             if acks.len() >= IN_FLIGHT {
-                let _: jetstream::publish::PublishAck = acks.next().await.unwrap().unwrap();
+                acks.next().await.unwrap().unwrap();
             }
             acks.push_back(js.publish("imp", payload).await.unwrap().into_future());
         }

@@ -29,6 +29,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A runtime like the forwarder's own (two workers).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// The entry count, scaled by `RINGLEDGER_FAULT_ENTRIES` when set.
 fn count(default: u64) -> u64 {
     std::env::var("RINGLEDGER_FAULT_ENTRIES")
@@ -69,9 +78,13 @@ async fn import_and_compare(cluster: &Cluster, stream: &str, stored: &[support::
     assert_ledger_is_stream(&read_ledger(&ledger), stored);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_leader_killed_with_sigkill_while_forwarding() {
+#[test]
+fn stream_leader_killed_with_sigkill_while_forwarding() {
     let _serial = serial();
+    runtime().block_on(stream_leader_killed_with_sigkill_while_forwarding_run());
+}
+
+async fn stream_leader_killed_with_sigkill_while_forwarding_run() {
     let test = "stream_leader_killed_with_sigkill_while_forwarding";
     let Some(mut cluster) = Cluster::start(test, 3).await else {
         return;
@@ -156,9 +169,13 @@ fn forward_process(cluster: &Cluster, dir: &std::path::Path) -> Child {
         .expect("run ringledger-jetstream")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarder_process_killed_with_sigkill_and_restarted() {
+#[test]
+fn forwarder_process_killed_with_sigkill_and_restarted() {
     let _serial = serial();
+    runtime().block_on(forwarder_process_killed_with_sigkill_and_restarted_run());
+}
+
+async fn forwarder_process_killed_with_sigkill_and_restarted_run() {
     let test = "forwarder_process_killed_with_sigkill_and_restarted";
     let Some(cluster) = Cluster::start(test, 3).await else {
         return;
@@ -223,9 +240,13 @@ async fn forwarder_process_killed_with_sigkill_and_restarted() {
     import_and_compare(&cluster, "ORDERS", &stored).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_cluster_killed_and_restarted_while_forwarding_and_importing() {
+#[test]
+fn whole_cluster_killed_and_restarted_while_forwarding_and_importing() {
     let _serial = serial();
+    runtime().block_on(whole_cluster_killed_and_restarted_while_forwarding_and_importing_run());
+}
+
+async fn whole_cluster_killed_and_restarted_while_forwarding_and_importing_run() {
     let test = "whole_cluster_killed_and_restarted_while_forwarding_and_importing";
     let Some(mut cluster) = Cluster::start(test, 3).await else {
         return;

@@ -8,7 +8,6 @@
 //!     --stream EVENTS --consumer archive
 //! ```
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -150,21 +149,18 @@ fn line(error: &ringledger_jetstream::Error) -> String {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-fn interrupted() -> impl Future<Output = ()> {
-    async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = async {
-                match term.as_mut() {
-                    Some(term) => { term.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
-        eprintln!("ringledger-jetstream: stopping (waiting for the acknowledgements in flight)");
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
     }
+    eprintln!("ringledger-jetstream: stopping (waiting for the acknowledgements in flight)");
 }
 
 /// Prints `label` and the counter's rate to stderr once a second until dropped.
