@@ -14,11 +14,10 @@ use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use ringledger::ledger::{Entry, Ledger};
 
-/// The `nats-server` binary, if installed.
+/// The `nats-server` binary on the `PATH` (Debian puts it in `/usr/sbin`), if any.
 pub fn nats_server() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/bin")])
         .map(|dir| dir.join("nats-server"))
         .find(|candidate| candidate.is_file())
 }
