@@ -2,11 +2,14 @@
 //! same run:
 //!
 //! - `forward/ledger`: the forwarder publishing 256 B entries from a ledger, vs
-//!   `forward/raw_publish`: the same messages published from memory with as many acks in flight
-//!   (4096), no headers, no ledger, no marks.
+//!   `forward/raw_publish`: the same payloads published from memory with as many acks in flight
+//!   (4096), no headers, no ledger, no marks, and `forward/raw_publish_same_headers`: the
+//!   forwarder's exact messages (its six headers, the chain) published from memory. The first
+//!   ratio includes what the headers cost the servers; the second is the bridge's own cost.
 //! - `import/ledger`: the importer writing a stream into a ledger (one write per batch of
 //!   1024, buffered), vs `import/raw_pull`: a pull consumer of the same batch size that
-//!   acknowledges each batch without writing anywhere.
+//!   acknowledges each batch without writing anywhere. Both consumers are created before the
+//!   clock starts.
 //!
 //! Without `nats-server` on the PATH it prints one line and measures nothing.
 //!
@@ -96,8 +99,66 @@ async fn raw_publish_once(js: &jetstream::Context, payloads: &[Bytes]) -> Durati
     started.elapsed()
 }
 
+/// The durable pull consumer both importers use, created before the clock starts (creating an
+/// R3 consumer is a round of consensus, not import work).
+async fn durable(js: &jetstream::Context, name: &str) {
+    js.get_stream("IMP")
+        .await
+        .unwrap()
+        .create_consumer(pull::Config {
+            durable_name: Some(name.to_owned()),
+            ack_policy: AckPolicy::All,
+            max_ack_pending: 4 * BATCH as i64,
+            ..pull::Config::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// The forwarder's messages exactly (its headers: message id, sequence, tag, timestamp,
+/// expected stream, the expected predecessor), published from memory the same way.
+async fn raw_publish_headers_once(js: &jetstream::Context, payloads: &[Bytes]) -> Duration {
+    use async_nats::header;
+    use ringledger_jetstream::wire;
+    purge(js, "FWD").await;
+    let started = Instant::now();
+    let mut acks: FuturesOrdered<<PublishAckFuture as IntoFuture>::IntoFuture> =
+        FuturesOrdered::new();
+    let mut previous: Option<String> = None;
+    for (i, payload) in payloads.iter().enumerate() {
+        if acks.len() >= IN_FLIGHT {
+            acks.next().await.unwrap().unwrap();
+        }
+        let sequence = i as u64 + 1;
+        let id = wire::message_id(0xbe7c4, sequence);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(wire::SEQUENCE, sequence.to_string().as_str());
+        headers.insert(wire::TAG, "0");
+        headers.insert(wire::TIMESTAMP, "1796593686794810094");
+        headers.insert(header::NATS_MESSAGE_ID, id.as_str());
+        headers.insert(header::NATS_EXPECTED_STREAM, "FWD");
+        match &previous {
+            Some(previous) => {
+                headers.insert(header::NATS_EXPECTED_LAST_MESSAGE_ID, previous.as_str())
+            }
+            None => headers.insert(header::NATS_EXPECTED_LAST_SEQUENCE, "0"),
+        }
+        previous = Some(id);
+        let ack = js
+            .publish_with_headers("fwd", headers, payload.clone())
+            .await
+            .unwrap();
+        acks.push_back(ack.into_future());
+    }
+    while let Some(ack) = acks.next().await {
+        ack.unwrap();
+    }
+    started.elapsed()
+}
+
 /// One importer run of the whole `IMP` stream into a fresh ledger.
-async fn import_once(cluster: &support::Cluster, run: usize) -> Duration {
+async fn import_once(cluster: &support::Cluster, js: &jetstream::Context, run: usize) -> Duration {
+    durable(js, &format!("bench-import-{run}")).await;
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
     let client = ringledger_jetstream::connect(&cluster.urls())
@@ -116,17 +177,12 @@ async fn import_once(cluster: &support::Cluster, run: usize) -> Duration {
 
 /// A pull consumer reading the whole stream, acknowledging each batch, writing nothing.
 async fn raw_pull_once(js: &jetstream::Context, run: usize) -> Duration {
-    let stream = js.get_stream("IMP").await.unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some(format!("bench-raw-{run}")),
-            ack_policy: AckPolicy::All,
-            max_ack_pending: 4 * BATCH as i64,
-            ..pull::Config::default()
-        })
-        .await
-        .unwrap();
+    let name = format!("bench-raw-{run}");
+    durable(js, &name).await;
     let started = Instant::now();
+    let stream = js.get_stream("IMP").await.unwrap();
+    let consumer: jetstream::consumer::Consumer<pull::Config> =
+        stream.get_consumer(&name).await.unwrap();
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(BATCH)
@@ -210,6 +266,17 @@ fn bridge(c: &mut Criterion) {
             })
         })
     });
+    group.bench_function("raw_publish_same_headers", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += raw_publish_headers_once(&js, &payloads).await;
+                }
+                total
+            })
+        })
+    });
     group.finish();
 
     let mut group = c.benchmark_group("import_256B");
@@ -225,7 +292,7 @@ fn bridge(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     run += 1;
-                    total += import_once(&cluster, run).await;
+                    total += import_once(&cluster, &js, run).await;
                 }
                 total
             })

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use async_nats::HeaderMap;
 use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::FutureExt;
 use ringledger::consumer::{Consumer, ConsumerConfig, ConsumerError};
 use ringledger::ledger::{Entry, Ledger};
 use ringledger::table::Table;
@@ -267,7 +268,9 @@ impl Forwarder {
         let max_msg_size = usize::try_from(info.config.max_message_size).ok();
         let consumer_config = ConsumerConfig::named(config.consumer.clone())
             .with_batch(config.batch)
-            .with_window(config.in_flight + 2 * config.batch);
+            // Room for the publishes in flight, the acknowledged ones waiting for their mark
+            // (a quarter of that) and a batch read ahead.
+            .with_window(2 * config.in_flight + 2 * config.batch);
         let consumer = Consumer::open(ledger.clone(), Arc::clone(&table), consumer_config)?;
         Ok(Self {
             js,
@@ -310,6 +313,7 @@ impl Forwarder {
             in_stream: 0,
             done_through: 0,
             marked: 0,
+            last_mark: Instant::now(),
             backoff: Backoff::new(self.config.patience),
             ledger_id: self.ledger.id(),
         };
@@ -403,8 +407,9 @@ struct Run<'a> {
     in_stream: u64,
     /// Entries up to this sequence are in the stream and delivered: to be marked.
     done_through: u64,
-    /// What was marked so far.
+    /// What was marked so far, and when.
     marked: u64,
+    last_mark: Instant,
     backoff: Backoff,
     ledger_id: u64,
 }
@@ -426,7 +431,21 @@ impl Run<'_> {
                 }
                 Some((sequence, outcome)) = self.acks.next(), if !self.acks.is_empty() => {
                     match outcome {
-                        Ok(_) => self.acknowledged(sequence),
+                        Ok(_) => {
+                            self.acknowledged(sequence);
+                            // And whatever else has been acknowledged meanwhile.
+                            while let Some(Some((sequence, outcome))) =
+                                self.acks.next().now_or_never()
+                            {
+                                match outcome {
+                                    Ok(_) => self.acknowledged(sequence),
+                                    Err(failure) => {
+                                        self.fail(sequence, failure).await?;
+                                        break;
+                                    }
+                                }
+                            }
+                        }
                         Err(failure) => {
                             self.fail(sequence, failure).await?;
                         }
@@ -445,7 +464,14 @@ impl Run<'_> {
                 }
             }
             self.publish_backlog().await?;
-            self.flush_marks()?;
+            // A mark costs a table write (shared by the marks made meanwhile): one per quarter
+            // of the window in flight, or per 50 ms, is plenty.
+            if self.done_through - self.marked >= (in_flight as u64 / 4).max(1)
+                || self.last_mark.elapsed() >= Duration::from_millis(50)
+                || self.unacked.is_empty()
+            {
+                self.flush_marks()?;
+            }
         }
     }
 
@@ -464,7 +490,8 @@ impl Run<'_> {
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let (headers, size) = self.headers(&entry);
+            let message_id = wire::message_id(self.ledger_id, entry.sequence);
+            let (headers, size) = self.headers(&entry, &message_id);
             if let Some(limit) = self.too_large(size) {
                 self.drain_acks().await;
                 return Err(Error::TooLarge {
@@ -474,7 +501,6 @@ impl Run<'_> {
                     which: limit.1,
                 });
             }
-            let message_id = wire::message_id(self.ledger_id, entry.sequence);
             let publish = jetstream::message::PublishMessage::build()
                 .payload(entry.payload.clone())
                 .headers(headers);
@@ -503,12 +529,9 @@ impl Run<'_> {
 
     /// The headers of `entry` with the chain's expectation, and the message's size as the
     /// server counts it (payload and headers).
-    fn headers(&self, entry: &Entry) -> (HeaderMap, usize) {
+    fn headers(&self, entry: &Entry, message_id: &str) -> (HeaderMap, usize) {
         let mut headers = wire::entry_headers(entry);
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            wire::message_id(self.ledger_id, entry.sequence).as_str(),
-        );
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
         headers.insert(
             async_nats::header::NATS_EXPECTED_STREAM,
             self.forwarder.config.stream.as_str(),
@@ -629,6 +652,7 @@ impl Run<'_> {
             let _persisting = self.forwarder.consumer.mark(self.done_through, true)?;
             self.marked = self.done_through;
         }
+        self.last_mark = Instant::now();
         Ok(())
     }
 }

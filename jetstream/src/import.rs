@@ -34,6 +34,9 @@ use ringledger::ledger::{Durability, Entry, Ledger};
 use crate::server::{self, Backoff, Failure};
 use crate::{wire, Error};
 
+/// How long a batch waits for more messages after its first, at most.
+const LINGER: Duration = Duration::from_millis(2);
+
 /// How an [`Importer`] runs.
 ///
 /// ```
@@ -316,6 +319,7 @@ impl Importer {
                     skipped: 0,
                 };
                 let mut broken = None;
+                let linger_until = tokio::time::Instant::now() + LINGER;
                 let mut item = Some(first);
                 let mut taken = 0;
                 while let Some(message) = item.take() {
@@ -335,8 +339,16 @@ impl Importer {
                         }
                     }
                     if taken < self.config.batch {
-                        // What else has arrived, without waiting.
-                        item = messages.next().now_or_never().flatten();
+                        // What else has arrived, or arrives within the linger: a ledger
+                        // write (and its trip to a blocking thread) per few messages would
+                        // cost more than the messages.
+                        item = match messages.next().now_or_never() {
+                            Some(next) => next,
+                            None => tokio::time::timeout_at(linger_until, messages.next())
+                                .await
+                                .ok()
+                                .flatten(),
+                        };
                     }
                 }
                 let new_head = self.write(head, &mut batch).await?;
