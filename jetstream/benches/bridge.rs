@@ -120,7 +120,17 @@ async fn durable(js: &jetstream::Context, name: &str) {
 async fn raw_publish_headers_once(js: &jetstream::Context, payloads: &[Bytes]) -> Duration {
     use async_nats::header;
     use ringledger_jetstream::wire;
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     purge(js, "FWD").await;
+    // A purge keeps the sequence; each run's ids are new (the duplicate window remembers).
+    let last = js
+        .get_stream("FWD")
+        .await
+        .unwrap()
+        .cached_info()
+        .state
+        .last_sequence;
+    let ledger_id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     let mut acks: FuturesOrdered<<PublishAckFuture as IntoFuture>::IntoFuture> =
         FuturesOrdered::new();
@@ -130,7 +140,7 @@ async fn raw_publish_headers_once(js: &jetstream::Context, payloads: &[Bytes]) -
             acks.next().await.unwrap().unwrap();
         }
         let sequence = i as u64 + 1;
-        let id = wire::message_id(0xbe7c4, sequence);
+        let id = wire::message_id(ledger_id, sequence);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(wire::SEQUENCE, sequence.to_string().as_str());
         headers.insert(wire::TAG, "0");
@@ -141,7 +151,10 @@ async fn raw_publish_headers_once(js: &jetstream::Context, payloads: &[Bytes]) -
             Some(previous) => {
                 headers.insert(header::NATS_EXPECTED_LAST_MESSAGE_ID, previous.as_str())
             }
-            None => headers.insert(header::NATS_EXPECTED_LAST_SEQUENCE, "0"),
+            None => headers.insert(
+                header::NATS_EXPECTED_LAST_SEQUENCE,
+                last.to_string().as_str(),
+            ),
         }
         previous = Some(id);
         let ack = js
