@@ -361,6 +361,33 @@ pub async fn settle(js: &jetstream::Context, name: &str, messages: u64) {
     panic!("stream {name} did not settle at {messages} messages within 60 s: {last}");
 }
 
+/// Waits (bounded) until the stream has a leader and every replica is current with no lag:
+/// a node restarted after a kill has caught up. (nats-server 2.9.10 was seen to lose
+/// acknowledged messages when a leader was killed while a replica was still catching up.)
+pub async fn replicas_current(js: &jetstream::Context, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = js.get_stream(name).await {
+            if let Ok(info) = stream.info().await {
+                let current = info.cluster.as_ref().is_some_and(|c| {
+                    c.leader.is_some()
+                        && !c.replicas.is_empty()
+                        && c.replicas
+                            .iter()
+                            .all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
+                });
+                if current {
+                    return;
+                }
+                last = format!("{:?}", info.cluster);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stream {name}: replicas not current within 60 s: {last}");
+}
+
 /// Every message of the stream, read with an ordered consumer (bounded in time). A consumer
 /// that stalls (seen after leader kills) is replaced by one starting after the last message
 /// read, at most 5 times.
