@@ -527,10 +527,19 @@ fn forward_and_import_without_the_bridge_say_how_to_install_it() {
         assert_eq!(out.status.code(), Some(1));
         let stderr = text(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("ringledger-jetstream, which is not installed"), "{stderr}");
-        assert!(stderr.contains("cargo install ringledger-jetstream"), "{stderr}");
+        assert!(
+            stderr.contains("ringledger-jetstream, which is not installed"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("cargo install ringledger-jetstream"),
+            "{stderr}"
+        );
     }
-    let out = Command::new(&ringledger).arg("frobnicate").output().unwrap();
+    let out = Command::new(&ringledger)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("unrecognized subcommand 'frobnicate'"));
 }
@@ -545,7 +554,14 @@ fn forward_and_import_run_the_bridge_beside_the_tool_with_every_argument() {
     std::fs::set_permissions(&bridge, std::fs::Permissions::from_mode(0o755)).unwrap();
     let run = || {
         Command::new(&ringledger)
-            .args(["import", "/tmp/q", "--stream", "EVENTS", "--consumer", "a b"])
+            .args([
+                "import",
+                "/tmp/q",
+                "--stream",
+                "EVENTS",
+                "--consumer",
+                "a b",
+            ])
             .output()
             .unwrap()
     };
