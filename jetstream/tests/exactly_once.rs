@@ -147,3 +147,102 @@ async fn lost_positions_resend_nothing_and_import_resumes_at_the_ledger_head() {
     assert_eq!(imported.imported, 2_500);
     assert_ledger_is_stream(&read_ledger(&target), &stored);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_forwards_until_ctrl_c_and_imports_with_a_summary() {
+    let test = "the_cli_forwards_until_ctrl_c_and_imports_with_a_summary";
+    let Some(cluster) = Cluster::start(test, 1).await else {
+        return;
+    };
+    cluster.create_stream("CLI", &["cli.>"], 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let queue = Queue::open(dir.path(), QueueConfig::default()).unwrap();
+        write(queue.ledger(), &entries(1, 1_000, 64));
+    }
+    let bridge = env!("CARGO_BIN_EXE_ringledger-jetstream");
+    let urls = cluster.urls();
+    let child = std::process::Command::new(bridge)
+        .arg("forward")
+        .arg(dir.path())
+        .args([
+            "--server",
+            &urls,
+            "--stream",
+            "CLI",
+            "--subject",
+            "cli.a",
+            "--follow",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let js = cluster.jetstream().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stored = js
+            .get_stream("CLI")
+            .await
+            .unwrap()
+            .cached_info()
+            .state
+            .messages;
+        if stored == 1_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} of 1000 forwarded in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Ctrl-C: a clean stop with a summary, status 0.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("forwarded 1000 entries to stream CLI (subject cli.a)"),
+        "{stdout}"
+    );
+
+    let target = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bridge)
+        .arg("import")
+        .arg(target.path())
+        .args([
+            "--server",
+            &urls,
+            "--stream",
+            "CLI",
+            "--consumer",
+            "copy",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("imported 1000 messages from stream CLI"),
+        "{stdout}"
+    );
+    let queue = Queue::open(target.path(), QueueConfig::default()).unwrap();
+    assert_ledger_is_stream(&read_ledger(queue.ledger()), &read_stream(&js, "CLI").await);
+}
