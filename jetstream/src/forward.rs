@@ -7,7 +7,7 @@
 //!   the stream's publish acknowledgement for it, or for a later entry (see the chain below),
 //!   so every entry not marked is published again by this run or the next.
 //! - **Nothing doubled, nothing reordered.** Each message carries its id
-//!   ([`wire::message_id`](crate::wire::message_id): ledger id and sequence) and names the
+//!   ([`wire::message_id`]: ledger id and sequence) and names the
 //!   message that must be the stream's last one before it (`Nats-Expected-Last-Msg-Id`: the
 //!   entry before it). The stream refuses a message whose predecessor is not its last one, so
 //!   when a publish is lost (a leader killed, a connection cut) every message pipelined after

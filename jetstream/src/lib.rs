@@ -1,4 +1,4 @@
-//! ringledger-jetstream: a [ringledger](ringledger) ledger as the durable edge buffer in front
+//! ringledger-jetstream: a [`ringledger`] ledger as the durable edge buffer in front
 //! of a NATS JetStream cluster, with nothing lost and nothing duplicated.
 //!
 //! - The [`Forwarder`] publishes a ledger's entries to a JetStream subject, pipelined, and
