@@ -547,3 +547,80 @@ fn tail_follow_prints_what_a_writer_appends() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A copy of the `ringledger` binary alone in a directory, so that what sits next to it is
+/// up to the test.
+fn lone_ringledger() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("ringledger");
+    std::fs::copy(env!("CARGO_BIN_EXE_ringledger"), &copy).unwrap();
+    (dir, copy)
+}
+
+#[test]
+fn forward_and_import_without_the_bridge_say_how_to_install_it() {
+    let (_dir, ringledger) = lone_ringledger();
+    let empty = tempfile::tempdir().unwrap();
+    for command in ["forward", "import"] {
+        let out = Command::new(&ringledger)
+            .args([command, "/tmp/q", "--server", "nats://127.0.0.1:4222"])
+            .env("PATH", empty.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("ringledger-jetstream, which is not installed"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("cargo install ringledger-jetstream"),
+            "{stderr}"
+        );
+    }
+    let out = Command::new(&ringledger)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unrecognized subcommand 'frobnicate'"));
+}
+
+#[test]
+fn forward_and_import_run_the_bridge_beside_the_tool_with_every_argument() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, ringledger) = lone_ringledger();
+    // A stand-in bridge that prints its arguments and exits with status 3.
+    let bridge = dir.path().join("ringledger-jetstream");
+    std::fs::write(&bridge, "#!/bin/sh\necho \"bridge: $*\"\nexit 3\n").unwrap();
+    std::fs::set_permissions(&bridge, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = || {
+        Command::new(&ringledger)
+            .args([
+                "import",
+                "/tmp/q",
+                "--stream",
+                "EVENTS",
+                "--consumer",
+                "a b",
+            ])
+            .output()
+            .unwrap()
+    };
+    // A process another test forks while the script is open for writing holds it busy for a
+    // moment (ETXTBSY): try again, a few times.
+    let mut out = run();
+    for _ in 0..20 {
+        if !text(&out.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        out = run();
+    }
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "bridge: import /tmp/q --stream EVENTS --consumer a b\n"
+    );
+}

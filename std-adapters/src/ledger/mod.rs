@@ -591,6 +591,22 @@ impl Ledger {
         self.len() == 0
     }
 
+    /// The ledger's identity: a random number chosen when the ledger was created, kept in
+    /// `ledger.meta` and every segment's header. It survives reopens, so `(id, sequence)`
+    /// names one entry among all ledgers (the JetStream bridge's message ids).
+    ///
+    /// ```
+    /// use ringledger::ledger::{Ledger, LedgerConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let id = Ledger::open(dir.path(), LedgerConfig::default())?.id();
+    /// assert_eq!(Ledger::open(dir.path(), LedgerConfig::default())?.id(), id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.inner.ledger_id
+    }
+
     /// A receiver of the head after each write (also an empty one). The channel holds
     /// `capacity` heads (at least 1); when it is full the notification is skipped, never
     /// waited for. Dropping the receiver unsubscribes.

@@ -31,12 +31,16 @@ mod demo;
 #[cfg(unix)]
 mod dump;
 #[cfg(unix)]
+mod external;
+#[cfg(unix)]
 mod fmt;
 #[cfg(unix)]
 mod inspect;
 #[cfg(unix)]
 mod verify;
 
+#[cfg(unix)]
+use std::ffi::OsString;
 #[cfg(unix)]
 use std::io::Write;
 #[cfg(unix)]
@@ -50,7 +54,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[cfg(unix)]
 /// Buffer and log events: a demo of the ringledger queue, and tools for ledger directories.
 #[derive(Debug, Parser)]
-#[command(name = "ringledger", version, about, long_about = None)]
+#[command(
+    name = "ringledger",
+    version,
+    about,
+    long_about = None,
+    after_help = "More commands, from the separately installed ringledger-jetstream:\n  \
+                  forward   Forward a ledger to a NATS JetStream stream, exactly once\n  \
+                  import    Import a JetStream stream into a ledger, exactly once"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -132,6 +144,9 @@ enum Command {
         #[arg(value_enum, default_value_t = bench::Suite::All)]
         suite: bench::Suite,
     },
+    /// `forward` and `import`, run by `ringledger-jetstream` (see `external.rs`).
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
 }
 
 #[cfg(unix)]
@@ -173,6 +188,7 @@ fn main() -> ExitCode {
             format,
         } => dump::tail(&dir, lines, follow, format),
         Command::Bench { suite } => bench::run(suite),
+        Command::External(args) => external::run(&args),
     };
     match outcome {
         Ok(code) => code,
