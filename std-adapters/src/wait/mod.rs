@@ -42,7 +42,8 @@ pub use asynch::TaskSlot;
 use asynch::Tasks;
 /// Without the `async` feature nothing but threads waits: the parking lock guards nothing.
 #[cfg(not(feature = "async"))]
-type Tasks = ();
+#[derive(Debug, Default)]
+struct Tasks;
 
 use crate::sync::{lock, wait_on, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
