@@ -34,6 +34,10 @@ pub(super) struct Tasks {
 }
 
 impl Tasks {
+    pub(super) fn empty() -> Self {
+        Tasks::default()
+    }
+
     /// Clones of the registered wakers, which stay registered: what a cancellation wakes.
     pub(super) fn wakers(&self) -> Vec<Waker> {
         self.entries.iter().filter_map(|(_, w)| w.clone()).collect()

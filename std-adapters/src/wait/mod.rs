@@ -42,8 +42,15 @@ pub use asynch::TaskSlot;
 use asynch::Tasks;
 /// Without the `async` feature nothing but threads waits: the parking lock guards nothing.
 #[cfg(not(feature = "async"))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tasks;
+
+#[cfg(not(feature = "async"))]
+impl Tasks {
+    fn empty() -> Self {
+        Tasks
+    }
+}
 
 use crate::sync::{lock, wait_on, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
@@ -156,7 +163,7 @@ struct Parking {
 impl Parking {
     fn new() -> Self {
         Parking {
-            lock: Mutex::new(Tasks::default()),
+            lock: Mutex::new(Tasks::empty()),
             cond: Condvar::new(),
         }
     }
