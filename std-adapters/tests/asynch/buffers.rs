@@ -1,47 +1,16 @@
-//! The async forms (feature `async`) through the public API: under a multi-threaded tokio
-//! runtime, under `futures::executor`, and polled by hand where a test must stop a future at
-//! an exact await point (cancellation, polling after completion).
+//! The blocking buffers' async forms: futures, the consumer's `Stream`, the producer's `Sink`.
 
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Sink, SinkExt, StreamExt};
 use ringledger::blocking::{mpsc, spsc, PopError, PushError};
 
-/// A waker that counts how often it was woken.
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    (counter.clone(), Waker::from(counter))
-}
-
-/// An item that counts its drops: a lost item shows up as a drop nobody expected.
-struct Tracked(u32, Arc<AtomicUsize>);
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap()
-}
+use super::{counting_waker, runtime, Tracked};
 
 #[test]
 fn mpsc_tasks_hand_every_item_to_a_stream_in_order_per_producer() {
