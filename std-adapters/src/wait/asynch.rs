@@ -332,6 +332,62 @@ impl Waiters {
     }
 }
 
+/// Wakers of tasks waiting for something a lock guards (a persist, an ack's result, room in
+/// a queue): the async twin of a condition variable, for the pieces that wait under a mutex
+/// rather than on [`Waiters`]. The owner keeps it under its lock, registers a task after
+/// checking its condition under that lock, and wakes the set after changing the state under
+/// it: the lock orders the two, so no wake-up is lost.
+#[derive(Debug, Default)]
+pub(crate) struct WakerSet {
+    next_id: u64,
+    entries: Vec<(u64, Waker)>,
+}
+
+impl WakerSet {
+    /// Registers `waker` under `id` (a new id when `id` is `None` or was taken out by
+    /// [`take`](Self::take)); returns whether the registration is new.
+    pub(crate) fn register(&mut self, id: &mut Option<u64>, waker: &Waker) -> bool {
+        if let Some(i) = id.and_then(|id| self.entries.iter().position(|(e, _)| *e == id)) {
+            if !self.entries[i].1.will_wake(waker) {
+                self.entries[i].1.clone_from(waker);
+            }
+            return false;
+        }
+        let new = self.next_id;
+        self.next_id += 1;
+        self.entries.push((new, waker.clone()));
+        *id = Some(new);
+        true
+    }
+
+    /// Takes `id`'s registration out, if it is still there; returns whether it was.
+    pub(crate) fn remove(&mut self, id: &mut Option<u64>) -> bool {
+        let Some(id) = id.take() else {
+            return false;
+        };
+        match self.entries.iter().position(|(e, _)| *e == id) {
+            Some(i) => {
+                self.entries.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes every waker out, to wake once the lock is released.
+    pub(crate) fn take(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|(_, waker)| waker)
+            .collect()
+    }
+
+    /// Whether no task is registered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::future::poll_fn;

@@ -40,6 +40,8 @@ mod barrier;
 pub use asynch::TaskSlot;
 #[cfg(feature = "async")]
 use asynch::Tasks;
+#[cfg(feature = "async")]
+pub(crate) use asynch::WakerSet;
 /// Without the `async` feature nothing but threads waits: the parking lock guards nothing.
 #[cfg(not(feature = "async"))]
 #[derive(Debug)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Wake, Waker};
 
 mod buffers;
+mod queue;
 mod streams;
 #[path = "../support/mod.rs"]
 mod support;
