@@ -112,10 +112,10 @@ impl Producer {
     /// The producer as a [`Sink`] of entries (feature `async`), for any handle to it: `&Producer`
     /// or an `Arc<Producer>` a task owns.
     ///
-    /// Sending queues the entry (waiting while the queue is full); flushing waits until every
-    /// entry sent so far has its result and fails with the first error among them; closing
-    /// the sink flushes it and leaves the producer open (close the producer itself, which
-    /// joins its worker thread).
+    /// Sending queues the entry (waiting while the queue is full), in the order sent;
+    /// flushing waits until every entry sent so far has its result and fails with the first
+    /// error among them; closing the sink flushes it and leaves the producer open (close the
+    /// producer itself, which joins its worker thread).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -140,7 +140,6 @@ impl Producer {
     pub fn sink<P: Deref<Target = Producer>>(producer: P) -> EntrySink<P> {
         EntrySink {
             producer,
-            pending: VecDeque::new(),
             id: None,
             acks: VecDeque::new(),
         }
@@ -291,16 +290,16 @@ impl fmt::Debug for AckFuture {
 
 /// A [`Producer`] as a [`Sink`] of entries, from [`Producer::sink`].
 ///
-/// `start_send` queues the entry at once when the queue has room and otherwise holds it
-/// for `poll_ready`/`poll_flush` to queue, in order. The sink keeps the [`Ack`]s of what it
-/// queued (one per run of entries that share one) until they resolve: `poll_flush` returns
-/// once all have, with the first error among them. Dropping the sink drops the entries it
-/// holds (flush first) but not the queued ones.
+/// `poll_ready` waits for room in the queue and `start_send` queues the entry at once, so
+/// entries are queued in the order they are sent, and an entry sent under a lock is queued
+/// under it (the order the ledger's sequences need). Room is not reserved between the two:
+/// when several writers race for the last place, the queue takes the entry anyway and holds
+/// at most one more per sink that raced. The sink keeps the [`Ack`]s of what it queued (one
+/// per run of entries that share one) until they resolve: `poll_flush` returns once all have,
+/// with the first error among them, and `poll_ready` reports an error already known.
 #[must_use = "sinks do nothing unless entries are sent into them"]
 pub struct EntrySink<P: Deref<Target = Producer>> {
     producer: P,
-    /// Entries sent while the queue was full, oldest first.
-    pending: VecDeque<Entry>,
     /// The task's registration among those waiting for room.
     id: Option<u64>,
     /// The acks of queued entries not known to be `Ok` yet, oldest first.
@@ -308,32 +307,10 @@ pub struct EntrySink<P: Deref<Target = Producer>> {
 }
 
 impl<P: Deref<Target = Producer>> EntrySink<P> {
-    /// Entries sent but not queued yet (the queue was full).
+    /// Acks of queued entries whose result is not known yet (a run of entries shares one).
     #[must_use]
-    pub fn held(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Queues held entries until none is left, the queue is full or it is closed.
-    fn poll_held(&mut self, mut cx: Option<&mut Context<'_>>) -> Poll<Result<(), ProducerError>> {
-        let EntrySink {
-            producer,
-            pending,
-            id,
-            acks,
-        } = self;
-        while !pending.is_empty() {
-            match producer.shared.poll_room(cx.as_deref_mut(), id) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Ready(Ok(state)) => {
-                    if let Some(entry) = pending.pop_front() {
-                        queue(&producer.shared, acks, state, entry);
-                    }
-                }
-            }
-        }
-        Poll::Ready(Ok(()))
+    pub fn unresolved(&self) -> usize {
+        self.acks.len()
     }
 
     /// Drops the resolved `Ok` acks from the front; returns the first error found (once).
@@ -351,19 +328,6 @@ impl<P: Deref<Target = Producer>> EntrySink<P> {
     }
 }
 
-/// Queues `entry` in the locked `state` and keeps its ack in `acks` (once per run).
-fn queue(
-    shared: &Shared,
-    acks: &mut VecDeque<AckFuture>,
-    state: MutexGuard<'_, State>,
-    entry: Entry,
-) {
-    let ack = shared.enqueue(state, entry);
-    if !acks.back().is_some_and(|last| last.same_ack(&ack)) {
-        acks.push_back(ack.into_future());
-    }
-}
-
 impl<P: Deref<Target = Producer>> Unpin for EntrySink<P> {}
 
 impl<P: Deref<Target = Producer>> Sink<Entry> for EntrySink<P> {
@@ -375,36 +339,28 @@ impl<P: Deref<Target = Producer>> Sink<Entry> for EntrySink<P> {
         if let Poll::Ready(Err(error)) = this.poll_acks(None) {
             return Poll::Ready(Err(error));
         }
-        this.poll_held(Some(cx))
+        this.producer
+            .shared
+            .poll_room(Some(cx), &mut this.id)
+            .map_ok(drop)
     }
 
     fn start_send(self: Pin<&mut Self>, entry: Entry) -> Result<(), Self::Error> {
-        let EntrySink {
-            producer,
-            pending,
-            id,
-            acks,
-        } = self.get_mut();
-        if pending.is_empty() {
-            match producer.shared.poll_room(None, id) {
-                Poll::Ready(Ok(state)) => {
-                    queue(&producer.shared, acks, state, entry);
-                    return Ok(());
-                }
-                Poll::Ready(Err(error)) => return Err(error),
-                Poll::Pending => {}
-            }
+        let this = self.get_mut();
+        let shared = &this.producer.shared;
+        let state = lock(&shared.state);
+        if state.closed {
+            return Err(ProducerError::Closed);
         }
-        pending.push_back(entry);
+        let ack = shared.enqueue(state, entry);
+        if !this.acks.back().is_some_and(|last| last.same_ack(&ack)) {
+            this.acks.push_back(ack.into_future());
+        }
         Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let this = self.get_mut();
-        match this.poll_held(Some(cx)) {
-            Poll::Ready(Ok(())) => this.poll_acks(Some(cx)),
-            other => other,
-        }
+        self.get_mut().poll_acks(Some(cx))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -421,7 +377,6 @@ impl<P: Deref<Target = Producer>> Drop for EntrySink<P> {
 impl<P: Deref<Target = Producer>> fmt::Debug for EntrySink<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntrySink")
-            .field("held", &self.pending.len())
             .field("unresolved_acks", &self.acks.len())
             .finish_non_exhaustive()
     }
