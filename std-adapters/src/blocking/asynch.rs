@@ -45,6 +45,7 @@ use crate::wait::TaskSlot;
 impl Signals {
     /// The async pop protocol: [`try_pop`](Self::try_pop), then registers in `slot` on
     /// `not_empty` and tries once more. Wakes producers on success.
+    #[inline]
     fn poll_pop<R>(
         &self,
         cx: &mut Context<'_>,
@@ -62,6 +63,16 @@ impl Signals {
             }
             Err(TryPopError::Empty) => {}
         }
+        self.poll_pop_slow(cx, slot, &mut pop)
+    }
+
+    #[cold]
+    fn poll_pop_slow<R>(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut TaskSlot,
+        pop: &mut dyn FnMut() -> Take<R>,
+    ) -> Poll<Result<R, PopError>> {
         let outcome = self.not_empty.poll_until(cx, slot, None, || {
             if let Take::Taken(taken) = pop() {
                 return Some(Ok(taken));
@@ -90,6 +101,7 @@ impl Signals {
     /// The async push protocol for the item in `pending` (taken out when pushed or handed
     /// back in an error): [`try_push`](Self::try_push), then registers in `slot` on `not_full`
     /// and tries once more. Wakes the consumer on success. With nothing pending it is `Ok`.
+    #[inline]
     fn poll_push<T>(
         &self,
         cx: &mut Context<'_>,
@@ -112,6 +124,17 @@ impl Signals {
             }
             Err(TryPushError::Full(item)) => *pending = Some(item),
         }
+        self.poll_push_slow(cx, slot, pending, &mut push)
+    }
+
+    #[cold]
+    fn poll_push_slow<T>(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut TaskSlot,
+        pending: &mut Option<T>,
+        push: &mut dyn FnMut(T) -> Result<(), TryPushError<T>>,
+    ) -> Poll<Result<(), PushError<T>>> {
         let outcome = self.not_full.poll_until(cx, slot, None, || {
             let item = pending.take()?;
             if self.is_closed() {

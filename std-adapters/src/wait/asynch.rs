@@ -144,7 +144,17 @@ impl TaskSlot {
 }
 
 impl Drop for TaskSlot {
+    #[inline]
     fn drop(&mut self) {
+        if self.registered.is_some() {
+            self.abandon();
+        }
+    }
+}
+
+impl TaskSlot {
+    #[cold]
+    fn abandon(&mut self) {
         if let Some(registered) = self.registered.take() {
             registered.abandon();
         }
@@ -185,6 +195,7 @@ impl Waiters {
     /// assert_eq!(poll(), Poll::Ready(Err(WaitError::Cancelled)));
     /// assert!(!waiters.has_sleepers());
     /// ```
+    #[inline]
     pub fn poll_until<R>(
         &self,
         cx: &mut Context<'_>,
@@ -206,7 +217,15 @@ impl Waiters {
 
     /// Takes `slot`'s registration out of these waiters, if it is still there: for a future
     /// that completes on its own fast path, without [`poll_until`](Self::poll_until).
+    #[inline]
     pub(crate) fn unregister(&self, slot: &mut TaskSlot) {
+        if slot.registered.is_some() {
+            self.unregister_registered(slot);
+        }
+    }
+
+    #[cold]
+    fn unregister_registered(&self, slot: &mut TaskSlot) {
         let Some(registered) = slot.registered.take() else {
             return;
         };
@@ -226,6 +245,7 @@ impl Waiters {
     }
 
     /// The outcome if the wait is over (`ready`, or cancelled), with `slot` unregistered.
+    #[inline]
     fn settle<R>(
         &self,
         slot: &mut TaskSlot,
