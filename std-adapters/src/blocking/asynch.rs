@@ -706,7 +706,7 @@ impl<'a, T> spsc::Producer<'a, T> {
         }
     }
 
-    /// The producer as a [`Sink`](futures_sink::Sink) of items (feature `async`); closing
+    /// The producer as a [`Sink`] of items (feature `async`); closing
     /// the sink closes the buffer, and so does dropping it.
     ///
     /// ```
@@ -767,7 +767,7 @@ impl<'a, T> mpsc::Producer<'a, T> {
         }
     }
 
-    /// The producer as a [`Sink`](futures_sink::Sink) of items (feature `async`); closing
+    /// The producer as a [`Sink`] of items (feature `async`); closing
     /// the sink closes the buffer for every producer, and dropping it drops this producer
     /// handle (the last one to go closes the buffer).
     ///
