@@ -24,7 +24,7 @@
 //! pieces; so should every later blocking API (streams, sources, ledger notifications).
 //!
 //! With the `async` feature, tasks wait on the same [`Waiters`] as threads
-//! ([`Waiters::poll_until`] with a [`TaskSlot`]): a task counts as a sleeper while its waker
+//! (`Waiters::poll_until` with a `TaskSlot`): a task counts as a sleeper while its waker
 //! is registered, so [`notify`](Waiters::notify) stays one barrier and one load when nobody
 //! waits, and wakes threads and tasks alike when someone does.
 
