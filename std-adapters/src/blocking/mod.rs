@@ -47,7 +47,7 @@ pub mod spsc;
 
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-pub use asynch::{Pop, PopStream, Push, PushSink};
+pub use asynch::{Pop, PopMany, PopStream, Push, PushSink};
 
 use std::fmt;
 

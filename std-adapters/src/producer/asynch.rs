@@ -37,15 +37,17 @@ impl State {
 }
 
 impl Shared {
-    /// The locked queue when it has room for one entry; else, with a context, the task is
-    /// registered under `id` to be woken when entries are taken out.
+    /// The locked queue when it has room for `n` entries (a group larger than the queue: when
+    /// it is empty); else, with a context, the task is registered under `id` to be woken when
+    /// entries are taken out.
     fn poll_room(
         &self,
         cx: Option<&mut Context<'_>>,
+        n: usize,
         id: &mut Option<u64>,
     ) -> Poll<Result<MutexGuard<'_, State>, ProducerError>> {
         let mut state = lock(&self.state);
-        if state.closed || state.queued < self.capacity || state.queued == 0 {
+        if state.closed || state.queued + n <= self.capacity || state.queued == 0 {
             if state.room_tasks.remove(id) {
                 state.blocked_writers -= 1;
             }
@@ -103,7 +105,38 @@ impl Producer {
     pub fn write_async(&self, entry: Entry) -> Write<'_> {
         Write {
             producer: self,
-            entry: Some(entry),
+            entries: Some(Queued::One(entry)),
+            id: None,
+            done: None,
+        }
+    }
+
+    /// Queues `entries` as one write with one [`Ack`], waiting as long as it takes for room
+    /// for all of them: the async form of [`write_batch`](Self::write_batch) (feature
+    /// `async`), with its rules (one ledger write, all or nothing; an empty `entries` is
+    /// acknowledged `Ok` at once).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write_async`](Self::write_async): dropped before it completes, it queued nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+    /// use ringledger::producer::{Producer, ProducerConfig};
+    /// use ringledger::storage::sim::SimStorage;
+    ///
+    /// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+    /// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+    /// let entries: Vec<Entry> = (1..=500).map(|seq| Entry::new(seq, "event")).collect();
+    /// futures::executor::block_on(async { producer.write_batch_async(entries).await?.await })?;
+    /// assert_eq!(ledger.len(), 500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_batch_async(&self, entries: Vec<Entry>) -> Write<'_> {
+        Write {
+            producer: self,
+            entries: Some(Queued::Group(entries)),
             id: None,
             done: None,
         }
@@ -146,12 +179,28 @@ impl Producer {
     }
 }
 
-/// The future of [`Producer::write_async`]: the entry's [`Ack`] once it is queued. Polling it
-/// again after it completed returns the same result.
-#[must_use = "futures do nothing unless polled: the entry is queued by the poll that completes"]
+/// What a [`Write`] queues.
+enum Queued {
+    One(Entry),
+    Group(Vec<Entry>),
+}
+
+impl Queued {
+    fn len(&self) -> usize {
+        match self {
+            Queued::One(_) => 1,
+            Queued::Group(entries) => entries.len(),
+        }
+    }
+}
+
+/// The future of [`Producer::write_async`] and [`Producer::write_batch_async`]: the
+/// [`Ack`] once the entries are queued. Polling it again after it completed returns the same
+/// result.
+#[must_use = "futures do nothing unless polled: the entries are queued by the poll that completes"]
 pub struct Write<'p> {
     producer: &'p Producer,
-    entry: Option<Entry>,
+    entries: Option<Queued>,
     /// The task's registration among those waiting for room.
     id: Option<u64>,
     done: Option<Result<Ack, ProducerError>>,
@@ -166,10 +215,22 @@ impl Future for Write<'_> {
             return Poll::Ready(done.clone());
         }
         let shared = &this.producer.shared;
-        let result = match shared.poll_room(Some(cx), &mut this.id) {
+        if matches!(&this.entries, Some(Queued::Group(entries)) if entries.is_empty()) {
+            // As `write_batch`: nothing to queue, so nothing to wait for.
+            let result = match this.producer.is_closed() {
+                true => Err(ProducerError::Closed),
+                false => Ok(Ack::settled()),
+            };
+            this.entries = None;
+            this.done = Some(result.clone());
+            return Poll::Ready(result);
+        }
+        let n = this.entries.as_ref().map_or(0, Queued::len);
+        let result = match shared.poll_room(Some(cx), n, &mut this.id) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(state)) => match this.entry.take() {
-                Some(entry) => Ok(shared.enqueue(state, entry)),
+            Poll::Ready(Ok(state)) => match this.entries.take() {
+                Some(Queued::One(entry)) => Ok(shared.enqueue(state, entry)),
+                Some(Queued::Group(entries)) => Ok(shared.enqueue_group(state, entries)),
                 None => Err(ProducerError::Closed),
             },
             Poll::Ready(Err(error)) => Err(error),
@@ -341,7 +402,7 @@ impl<P: Deref<Target = Producer>> Sink<Entry> for EntrySink<P> {
         }
         this.producer
             .shared
-            .poll_room(Some(cx), &mut this.id)
+            .poll_room(Some(cx), 1, &mut this.id)
             .map_ok(drop)
     }
 

@@ -198,12 +198,21 @@ impl Shared {
         entries: Vec<Entry>,
         deadline: Deadline,
     ) -> Result<Ack, ProducerError> {
+        let state = self.room_for(entries.len(), deadline)?;
+        Ok(self.enqueue_group(state, entries))
+    }
+
+    /// Queues `entries` as one group in the locked `state`, which has room for them.
+    pub(super) fn enqueue_group(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        entries: Vec<Entry>,
+    ) -> Ack {
         let n = entries.len();
-        let mut state = self.room_for(n, deadline)?;
         let (sender, ack) = ack::pair();
         state.queue.push_back(Item::Group(entries, sender));
         self.queued_in(state, n);
-        Ok(ack)
+        ack
     }
 
     /// Waits until `deadline` for room for `n` entries; returns the locked state to put them

@@ -293,3 +293,35 @@ fn a_runtime_shut_down_with_waiting_tasks_loses_nothing() {
     assert_eq!((consumer.try_pop(), consumer.try_pop()), (Ok(2), Ok(4)));
     drop(stuck_producer);
 }
+
+#[test]
+fn pop_many_async_takes_batches_from_producer_tasks_and_loses_none_when_cancelled() {
+    let (producer, mut consumer) = mpsc::channel::<u32>(8);
+    let (woken, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut batch = pin!(consumer.pop_many_async(4, |_| panic!("nothing to pop")));
+        assert!(batch.as_mut().poll(&mut cx).is_pending());
+    }
+    producer.try_push(0).unwrap();
+    assert_eq!(woken.count(), 0, "a dropped future was woken");
+    let got = runtime().block_on(async move {
+        for task in 0..4 {
+            let producer = producer.clone();
+            tokio::spawn(async move {
+                for i in 0..500 {
+                    producer.push_async(1 + task * 500 + i).await.unwrap();
+                }
+            });
+        }
+        drop(producer);
+        let mut got = Vec::new();
+        while let Ok(n) = consumer.pop_many_async(16, |item| got.push(item)).await {
+            assert!((1..=16).contains(&n));
+        }
+        got
+    });
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, (0..=2000).collect::<Vec<_>>());
+}

@@ -139,6 +139,44 @@ fn a_write_cancelled_while_the_queue_is_full_queues_nothing() {
 }
 
 #[test]
+fn a_batch_write_waits_for_room_for_all_of_it_and_queues_nothing_when_cancelled() {
+    let (producer, open, written) = gated();
+    let _ = producer
+        .write(Entry::new(1, "a"), Duration::from_secs(5))
+        .unwrap();
+    while producer.queued() != 0 {
+        std::thread::yield_now();
+    }
+    let (woken, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    // A group of 2 in a queue of 1 waits for the queue to empty: it is, so it goes in.
+    let group = {
+        let mut group =
+            pin!(producer.write_batch_async(vec![Entry::new(2, "b"), Entry::new(3, "c")]));
+        match group.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(ack)) => ack,
+            other => panic!("{other:?}"),
+        }
+    };
+    {
+        let mut late = pin!(producer.write_batch_async(vec![Entry::new(4, "d")]));
+        assert!(
+            late.as_mut().poll(&mut cx).is_pending(),
+            "the queue holds the group"
+        );
+    } // cancelled
+    let empty = futures::executor::block_on(producer.write_batch_async(Vec::new())).unwrap();
+    futures::executor::block_on(empty.into_future()).unwrap();
+    open.send(()).unwrap();
+    open.send(()).unwrap();
+    futures::executor::block_on(group.into_future()).unwrap();
+    drop(open);
+    producer.close();
+    assert_eq!(woken.count(), 0, "a dropped future was woken");
+    assert_eq!(*written.lock().unwrap(), [1, 2, 3]);
+}
+
+#[test]
 fn a_write_waiting_for_room_is_woken_when_the_worker_takes_entries() {
     let (producer, open, written) = gated();
     let _ = producer

@@ -502,6 +502,79 @@ impl<'a, T> mpsc::Consumer<'a, T> {
     }
 }
 
+/// The future of [`mpsc::Consumer::pop_many_async`]: how many items it handed to the
+/// function (at least one), or [`PopError::Closed`]. Polling it again after it completed pops
+/// the next batch.
+#[must_use = "futures do nothing unless polled"]
+pub struct PopMany<'b, 'a, T, F> {
+    end: &'b mut mpsc::Consumer<'a, T>,
+    max: usize,
+    f: F,
+    slot: TaskSlot,
+}
+
+// The function is called, never pinned.
+impl<T, F> Unpin for PopMany<'_, '_, T, F> {}
+
+impl<T, F: FnMut(T)> Future for PopMany<'_, '_, T, F> {
+    type Output = Result<usize, PopError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (max, f) = (this.max, &mut this.f);
+        let mpsc::Consumer { ring, shared } = &mut *this.end;
+        shared.signals.poll_pop(cx, &mut this.slot, || {
+            let popped = ring.pop_many(max, &mut *f);
+            mpsc::take((popped > 0).then_some(popped), ring)
+        })
+    }
+}
+
+impl<T, F> fmt::Debug for PopMany<'_, '_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PopMany")
+            .field("max", &self.max)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> mpsc::Consumer<'a, T> {
+    /// Pops up to `max` items into `f`, oldest first, waiting as long as it takes for the
+    /// first: the async form of [`pop_many`](Self::pop_many) (feature `async`). Returns how
+    /// many were popped (at least one), or [`PopError::Closed`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: items are popped (and handed to `f`) only in the poll that returns their
+    /// count, so dropping the future loses none, and it leaves no waker registered.
+    ///
+    /// ```
+    /// use ringledger::blocking::{mpsc, PopError};
+    ///
+    /// let (producer, mut consumer) = mpsc::channel::<u32>(8);
+    /// for i in 0..5 {
+    ///     producer.try_push(i).unwrap();
+    /// }
+    /// drop(producer);
+    /// let mut batch = Vec::new();
+    /// futures::executor::block_on(async {
+    ///     assert_eq!(consumer.pop_many_async(3, |item| batch.push(item)).await, Ok(3));
+    ///     assert_eq!(consumer.pop_many_async(3, |item| batch.push(item)).await, Ok(2));
+    ///     assert_eq!(consumer.pop_many_async(3, |_| {}).await, Err(PopError::Closed));
+    /// });
+    /// assert_eq!(batch, [0, 1, 2, 3, 4]);
+    /// ```
+    pub fn pop_many_async<F: FnMut(T)>(&mut self, max: usize, f: F) -> PopMany<'_, 'a, T, F> {
+        PopMany {
+            end: self,
+            max: max.max(1),
+            f,
+            slot: TaskSlot::new(),
+        }
+    }
+}
+
 impl<'a, T> spsc::Producer<'a, T> {
     /// Pushes `item`, waiting as long as it takes for room: the async form of
     /// [`push`](Self::push) (feature `async`). Fails only with [`PushError::Closed`], which
