@@ -40,8 +40,14 @@
 //! t.join().unwrap();
 //! ```
 
+#[cfg(feature = "async")]
+mod asynch;
 pub mod mpsc;
 pub mod spsc;
+
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::{Pop, PopMany, PopStream, Push, PushSink};
 
 use std::fmt;
 

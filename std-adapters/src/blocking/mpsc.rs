@@ -94,8 +94,8 @@ pub fn from_ring<'a, T>(
     )
 }
 
-struct Shared {
-    signals: Signals,
+pub(super) struct Shared {
+    pub(super) signals: Signals,
     /// Live producer handles; the last one to go closes the buffer.
     producers: AtomicUsize,
 }
@@ -122,8 +122,8 @@ struct Shared {
 /// workers.into_iter().for_each(|w| w.join().unwrap());
 /// ```
 pub struct Producer<'a, T> {
-    ring: mpsc::Producer<'a, T>,
-    shared: Arc<Shared>,
+    pub(super) ring: mpsc::Producer<'a, T>,
+    pub(super) shared: Arc<Shared>,
 }
 
 /// The reading end of a blocking MPSC buffer. Dropping it closes the buffer.
@@ -140,8 +140,8 @@ pub struct Producer<'a, T> {
 /// assert_eq!(producer.push(2, Deadline::Forever), Err(PushError::Closed(2)));
 /// ```
 pub struct Consumer<'a, T> {
-    ring: mpsc::Consumer<'a, T>,
-    shared: Arc<Shared>,
+    pub(super) ring: mpsc::Consumer<'a, T>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl<T> Clone for Producer<'_, T> {
@@ -371,7 +371,7 @@ impl<T> Consumer<'_, T> {
 
 /// What a pop from the ring found: nothing, when the ring is closed and not finished, means a
 /// push that claimed its slot before the close is still writing.
-fn take<R, T>(taken: Option<R>, ring: &mpsc::Consumer<'_, T>) -> Take<R> {
+pub(super) fn take<R, T>(taken: Option<R>, ring: &mpsc::Consumer<'_, T>) -> Take<R> {
     match taken {
         Some(taken) => Take::Taken(taken),
         None if ring.is_closed() && !ring.is_finished() => Take::InFlight,

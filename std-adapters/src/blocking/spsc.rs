@@ -104,8 +104,8 @@ pub fn from_ring<'a, T>(
 /// writer.join().unwrap();
 /// ```
 pub struct Producer<'a, T> {
-    ring: spsc::Producer<'a, T>,
-    signals: Arc<Signals>,
+    pub(super) ring: spsc::Producer<'a, T>,
+    pub(super) signals: Arc<Signals>,
 }
 
 /// The reading end of a blocking SPSC buffer. Dropping it closes the buffer.
@@ -122,8 +122,8 @@ pub struct Producer<'a, T> {
 /// assert_eq!(producer.push(2, Deadline::Forever), Err(PushError::Closed(2)));
 /// ```
 pub struct Consumer<'a, T> {
-    ring: spsc::Consumer<'a, T>,
-    signals: Arc<Signals>,
+    pub(super) ring: spsc::Consumer<'a, T>,
+    pub(super) signals: Arc<Signals>,
 }
 
 impl<T> Producer<'_, T> {

@@ -37,7 +37,7 @@ use crate::wait::Deadline;
 #[must_use = "dropping an ack throws away the result of the mark: `wait` for it, or `let _ =` to say so"]
 pub struct Ack {
     /// `None`: acknowledged from the start (temporary consumer).
-    pending: Option<(Arc<Shared>, u64)>,
+    pub(super) pending: Option<(Arc<Shared>, u64)>,
 }
 
 impl Ack {

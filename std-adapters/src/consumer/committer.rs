@@ -82,6 +82,8 @@ pub(super) fn run(shared: &Shared, table: &Table, name: &str, timeout: Option<Du
             if state.ack_waiters > 0 {
                 shared.settled.notify_all();
             }
+            #[cfg(feature = "async")]
+            shared.wake_tasks();
             continue;
         }
         let wake = timeout

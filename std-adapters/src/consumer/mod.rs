@@ -90,6 +90,8 @@
 //! ```
 
 mod ack;
+#[cfg(feature = "async")]
+mod asynch;
 mod committer;
 mod config;
 mod marks;
@@ -97,6 +99,9 @@ mod marks;
 mod model;
 
 pub use ack::Ack;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::{AckFuture, Recv, RecvStream};
 pub use config::ConsumerConfig;
 
 use std::fmt;
@@ -263,6 +268,10 @@ struct Shared {
     settled: Condvar,
     /// Cancelled when the consumer stops: ends waits for the ledger's head.
     cancel: CancelToken,
+    /// Tasks waiting for room and for acks (feature `async`); locked after `state`, never
+    /// before it.
+    #[cfg(feature = "async")]
+    tasks: Mutex<asynch::Tasks>,
 }
 
 struct State {
@@ -312,6 +321,8 @@ impl Shared {
         self.room.notify_all();
         self.wake_committer();
         self.settled.notify_all();
+        #[cfg(feature = "async")]
+        self.wake_tasks();
     }
 }
 
@@ -383,6 +394,8 @@ impl Consumer {
             work: Waiters::parking(),
             settled: Condvar::new(),
             cancel: CancelToken::new(),
+            #[cfg(feature = "async")]
+            tasks: Mutex::new(asynch::Tasks::default()),
         });
         let committer = match &config.name {
             None => None,

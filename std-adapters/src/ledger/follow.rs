@@ -71,8 +71,11 @@ const PARK_SLICE: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub(super) struct Follow {
     /// The writer's page, when it could be mapped (at open; never replaced).
-    page: Option<Follower>,
+    page: Option<Arc<Follower>>,
     state: Mutex<State>,
+    /// Whether the thread that follows the writer for tasks runs (feature `async`).
+    #[cfg(feature = "async")]
+    for_tasks: crate::sync::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -120,8 +123,10 @@ impl Follow {
         }
         Ok((
             Follow {
-                page: page.ok(),
+                page: page.ok().map(Arc::new),
                 state: Mutex::new(state),
+                #[cfg(feature = "async")]
+                for_tasks: crate::sync::AtomicBool::new(false),
             },
             opened,
         ))
@@ -272,7 +277,7 @@ impl Ledger {
         let mut failures = 0u32;
         loop {
             // Read before the refresh looks at the head: a publication after it changes it.
-            let page = self.inner.follow.as_ref().and_then(|f| f.page.as_ref());
+            let page = self.inner.follow.as_ref().and_then(|f| f.page.as_deref());
             let seen = page.map(Follower::wake_word);
             if let Err(error) = self.refresh() {
                 failures += 1;
@@ -302,6 +307,51 @@ impl Ledger {
                 }
                 _ => std::thread::sleep(left.min(POLL)),
             }
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl Ledger {
+    /// Starts, once per read-only ledger, the thread that follows the writer for tasks: a
+    /// task cannot park on the writer's page, so this thread does (or polls, without a usable
+    /// page) and refreshes the view after each publication, which wakes the tasks waiting on
+    /// the head. It ends within a park of the ledger's last handle going.
+    pub(super) fn follow_for_tasks(&self) {
+        let Some(follow) = &self.inner.follow else {
+            return;
+        };
+        if follow.for_tasks.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        let page = follow.page.clone();
+        let started = std::thread::Builder::new()
+            .name("ringledger-follow".into())
+            .spawn(move || loop {
+                let seen = page.as_deref().map(Follower::wake_word);
+                let live = {
+                    let Some(inner) = inner.upgrade() else {
+                        return;
+                    };
+                    let ledger = Ledger { inner };
+                    if let Err(error) = ledger.refresh() {
+                        tracing::debug!(
+                            error = %crate::error_chain(&error),
+                            "a read-only ledger cannot follow its writer for tasks; it keeps trying"
+                        );
+                    }
+                    ledger.follow_mode() == FollowMode::Live
+                };
+                match (page.as_deref(), seen) {
+                    (Some(page), Some(seen)) if live => page.park(seen, PARK_SLICE),
+                    _ => std::thread::sleep(POLL),
+                }
+            });
+        if let Err(error) = started {
+            // Tasks then see only what other waits and refreshes bring in.
+            follow.for_tasks.store(false, Ordering::Release);
+            tracing::warn!(%error, "cannot start the thread that follows the writer for tasks");
         }
     }
 }

@@ -60,6 +60,8 @@
 //! assert_eq!((ledger.head(), ledger.tail(), ledger.len()), (5, 2, 1));
 //! ```
 
+#[cfg(feature = "async")]
+mod asynch;
 mod background;
 mod config;
 mod error;
@@ -90,6 +92,9 @@ use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
 use background::Background;
 use segment::Segment;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::WaitForHead;
 pub use config::LedgerConfig;
 pub use error::LedgerError;
 pub use follow::FollowMode;

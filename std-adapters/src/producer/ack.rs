@@ -51,21 +51,24 @@ use crate::wait::Deadline;
 #[derive(Clone)]
 #[must_use = "dropping an ack throws away the result of the write: `wait` for it, or `let _ =` to say so"]
 pub struct Ack {
-    slot: Arc<Slot>,
+    pub(super) slot: Arc<Slot>,
 }
 
 /// Where the worker puts an entry's result and its waiters find it.
-struct Slot {
-    state: Mutex<State>,
+pub(super) struct Slot {
+    pub(super) state: Mutex<State>,
     ready: Condvar,
 }
 
 /// The result, and whether a thread waits for it (only then does resolving notify: a
 /// condition variable's notify is a system call even when nobody listens).
 #[derive(Default)]
-struct State {
-    result: Option<Result<(), ProducerError>>,
+pub(super) struct State {
+    pub(super) result: Option<Result<(), ProducerError>>,
     waiting: bool,
+    /// Tasks waiting for the result (feature `async`).
+    #[cfg(feature = "async")]
+    pub(super) tasks: crate::wait::WakerSet,
 }
 
 impl Ack {
@@ -163,8 +166,12 @@ fn set(slot: &Slot, result: Result<(), ProducerError>) {
         state.result = Some(result);
     }
     let waiting = state.waiting;
+    #[cfg(feature = "async")]
+    let tasks = (!state.tasks.is_empty()).then(|| state.tasks.take());
     drop(state);
     if waiting {
         slot.ready.notify_all();
     }
+    #[cfg(feature = "async")]
+    tasks.into_iter().flatten().for_each(std::task::Waker::wake);
 }

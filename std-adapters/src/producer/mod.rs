@@ -68,6 +68,8 @@
 //! ```
 
 mod ack;
+#[cfg(feature = "async")]
+mod asynch;
 mod sink;
 mod worker;
 
@@ -82,6 +84,9 @@ use loom::thread;
 use std::thread;
 
 pub use ack::Ack;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::{AckFuture, EntrySink, Write};
 pub use sink::BatchSink;
 
 use crate::ledger::{Durability, Entry, Ledger, LedgerError};

@@ -39,12 +39,12 @@ pub(super) struct Settings {
 
 /// What the writers, the closers and the worker share.
 pub(super) struct Shared {
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     /// The worker waits here for entries (or close), and during a retry delay for close.
     worker_wake: Condvar,
     /// Writers wait here for room (or close).
     room: Condvar,
-    capacity: usize,
+    pub(super) capacity: usize,
     /// A batch's size: the most entries a run takes.
     run: usize,
 }
@@ -76,16 +76,19 @@ impl Item {
     }
 }
 
-struct State {
+pub(super) struct State {
     queue: VecDeque<Item>,
     /// Entries in `queue` (a group counts each of its entries).
-    queued: usize,
-    closed: bool,
+    pub(super) queued: usize,
+    pub(super) closed: bool,
     /// The worker waits for entries on `worker_wake`: the next write must notify it, and
     /// clears the flag, so that a burst of writes wakes it once.
     worker_waiting: bool,
-    /// Writers waiting on `room`: taking entries must notify them.
-    blocked_writers: usize,
+    /// Writers waiting on `room`: taking entries must notify them. Tasks waiting for room
+    /// (feature `async`) count here too, while registered in `room_tasks`.
+    pub(super) blocked_writers: usize,
+    #[cfg(feature = "async")]
+    pub(super) room_tasks: crate::wait::WakerSet,
     /// The most entries the run at the back may hold: a batch's size, or while the worker
     /// waits with a partial batch, the room left in it. A run is taken whole, so a run larger
     /// than that room could never join the batch: it would be cut off into the next one, and
@@ -150,6 +153,8 @@ impl Shared {
                 worker_waiting: false,
                 blocked_writers: 0,
                 run_limit: batch.max(1),
+                #[cfg(feature = "async")]
+                room_tasks: crate::wait::WakerSet::default(),
             }),
             worker_wake: Condvar::new(),
             room: Condvar::new(),
@@ -160,7 +165,12 @@ impl Shared {
 
     /// Queues `entry`, waiting for room until `deadline`; the writer's side.
     pub(super) fn push(&self, entry: Entry, deadline: Deadline) -> Result<Ack, ProducerError> {
-        let mut state = self.room_for(1, deadline)?;
+        let state = self.room_for(1, deadline)?;
+        Ok(self.enqueue(state, entry))
+    }
+
+    /// Queues `entry` in the locked `state`, which has room for it.
+    pub(super) fn enqueue(&self, mut state: MutexGuard<'_, State>, entry: Entry) -> Ack {
         let run_limit = state.run_limit;
         let ack = match state.queue.back_mut() {
             Some(Item::Run(entries, _, ack)) if entries.len() < run_limit => {
@@ -178,7 +188,7 @@ impl Shared {
             }
         };
         self.queued_in(state, 1);
-        Ok(ack)
+        ack
     }
 
     /// Queues `entries` as one group with one ack, waiting until `deadline` for room for all
@@ -188,12 +198,21 @@ impl Shared {
         entries: Vec<Entry>,
         deadline: Deadline,
     ) -> Result<Ack, ProducerError> {
+        let state = self.room_for(entries.len(), deadline)?;
+        Ok(self.enqueue_group(state, entries))
+    }
+
+    /// Queues `entries` as one group in the locked `state`, which has room for them.
+    pub(super) fn enqueue_group(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        entries: Vec<Entry>,
+    ) -> Ack {
         let n = entries.len();
-        let mut state = self.room_for(n, deadline)?;
         let (sender, ack) = ack::pair();
         state.queue.push_back(Item::Group(entries, sender));
         self.queued_in(state, n);
-        Ok(ack)
+        ack
     }
 
     /// Waits until `deadline` for room for `n` entries; returns the locked state to put them
@@ -238,6 +257,8 @@ impl Shared {
             let mut state = lock(&self.state);
             state.closed = true;
             state.queued = 0;
+            #[cfg(feature = "async")]
+            state.wake_room_tasks();
             mem::take(&mut state.queue)
         };
         self.worker_wake.notify_all();
@@ -299,6 +320,8 @@ impl Shared {
             }
             if took && state.blocked_writers > 0 {
                 self.room.notify_all();
+                #[cfg(feature = "async")]
+                state.wake_room_tasks();
             }
             if state.closed {
                 return Next::Closed(batch);

@@ -34,7 +34,7 @@ use crate::wait::{CancelToken, Deadline, WaitError};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Cursor {
-    reader: Box<dyn Reader>,
+    pub(super) reader: Box<dyn Reader>,
     filter: TagSet,
     /// Entries read ahead and not returned yet, newest first (returned from the back).
     ahead: Vec<Entry>,
@@ -42,17 +42,17 @@ pub struct Cursor {
     position: u64,
     /// Where the reader goes on: every entry below it is in `ahead`, was returned or was
     /// filtered out.
-    scanned: u64,
-    control: Arc<Control>,
-    cancel: CancelToken,
+    pub(super) scanned: u64,
+    pub(super) control: Arc<Control>,
+    pub(super) cancel: CancelToken,
 }
 
 /// What the cursor shares with its closers.
 #[derive(Debug)]
-struct Control {
-    closed: AtomicBool,
+pub(super) struct Control {
+    pub(super) closed: AtomicBool,
     /// Set while the cursor waits: a closer cancels the token only then (see `close`).
-    waiting: AtomicBool,
+    pub(super) waiting: AtomicBool,
 }
 
 /// Closes a [`Cursor`] from any thread, waking a [`next`](Cursor::next) blocked in it.
@@ -249,7 +249,10 @@ impl Cursor {
     }
 
     /// The next entry; waits until `deadline` if given, else returns `None` at once.
-    fn fetch(&mut self, deadline: Option<Deadline>) -> Result<Option<Entry>, StreamError> {
+    pub(super) fn fetch(
+        &mut self,
+        deadline: Option<Deadline>,
+    ) -> Result<Option<Entry>, StreamError> {
         loop {
             if self.control.closed.load(Ordering::Acquire) {
                 return Err(StreamError::Closed);

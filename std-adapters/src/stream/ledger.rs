@@ -213,4 +213,21 @@ impl Reader for LedgerReader {
             .wait_for_head_cancellable(target, deadline, Some(cancel))
             .map(|_| ())
     }
+
+    #[cfg(feature = "async")]
+    fn poll_wait(
+        &self,
+        from: u64,
+        cx: &mut std::task::Context<'_>,
+        slot: &mut crate::wait::TaskSlot,
+        cancel: &CancelToken,
+    ) -> std::task::Poll<Result<(), WaitError>> {
+        let target = match self.empty_below {
+            Some(head) if head >= from => head.saturating_add(1),
+            _ => from,
+        };
+        self.ledger
+            .poll_head(cx, slot, target, Some(cancel))
+            .map_ok(|_| ())
+    }
 }

@@ -281,4 +281,18 @@ impl Reader for MemoryReader {
             (head.load(Ordering::Acquire) >= from).then_some(())
         })
     }
+
+    #[cfg(feature = "async")]
+    fn poll_wait(
+        &self,
+        from: u64,
+        cx: &mut std::task::Context<'_>,
+        slot: &mut crate::wait::TaskSlot,
+        cancel: &CancelToken,
+    ) -> std::task::Poll<Result<(), WaitError>> {
+        let head = &self.shared.head;
+        self.shared.appended.poll_until(cx, slot, Some(cancel), || {
+            (head.load(Ordering::Acquire) >= from).then_some(())
+        })
+    }
 }

@@ -47,6 +47,8 @@
 //! assert!(matches!(cursor.next(Duration::from_millis(5)), Err(StreamError::Timeout)));
 //! ```
 
+#[cfg(feature = "async")]
+mod asynch;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod consumer;
@@ -61,6 +63,9 @@ use std::sync::Arc;
 use crate::ledger::{Entry, LedgerError};
 use crate::wait::{CancelToken, Deadline, WaitError};
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::{EntryStream, NextEntry};
 pub use consumer::{
     Backoff, ConcurrencyLimit, Consumer, ConsumerError, Handler, HandlerError, Permit, Stopped,
 };
@@ -368,4 +373,72 @@ pub trait Reader: Send {
     /// Waits until the stream may hold an entry at an offset `>= from`, the deadline passes
     /// or `cancel` is cancelled. Every waiting reader must wake on an append that gets there.
     fn wait(&self, from: u64, deadline: Deadline, cancel: &CancelToken) -> Result<(), WaitError>;
+
+    /// The async form of [`wait`](Self::wait), for a cursor read as a
+    /// [`Stream`](futures_core::Stream) (feature `async`): `Ready` when the stream may hold an
+    /// entry at an offset `>= from` or `cancel` is cancelled, else `Pending` with the task
+    /// registered in `slot` to be woken by an append that gets there (or the cancellation).
+    ///
+    /// Streams that wait on [`Waiters`](crate::wait::Waiters) implement it with
+    /// [`Waiters::poll_until`](crate::wait::Waiters::poll_until), as their `wait` uses
+    /// `wait_until`. The default is correct for any stream but polls in a loop while nothing
+    /// comes: it wakes the task at once and returns `Pending`, so the cursor reads again on
+    /// the next poll.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll};
+    /// # use ringledger::ledger::Entry;
+    /// # use ringledger::stream::{Reader, StreamError};
+    /// use ringledger::wait::{CancelToken, Deadline, TaskSlot, WaitError, Waiters};
+    ///
+    /// /// A stream that never gets an entry, waiting on its `Waiters`.
+    /// struct Quiet(Waiters);
+    ///
+    /// impl Reader for Quiet {
+    ///     fn wait(&self, _: u64, until: Deadline, cancel: &CancelToken) -> Result<(), WaitError> {
+    ///         self.0.wait_until(until, Some(cancel), || None)
+    ///     }
+    ///     fn poll_wait(
+    ///         &self,
+    ///         _from: u64,
+    ///         cx: &mut Context<'_>,
+    ///         slot: &mut TaskSlot,
+    ///         cancel: &CancelToken,
+    ///     ) -> Poll<Result<(), WaitError>> {
+    ///         self.0.poll_until(cx, slot, Some(cancel), || None)
+    ///     }
+    ///     // ...
+    /// #   fn truncated_to(&self) -> u64 {
+    /// #       0
+    /// #   }
+    /// #   fn read(&mut self, from: u64, _: &mut Vec<Entry>) -> Result<u64, StreamError> {
+    /// #       Ok(from)
+    /// #   }
+    /// }
+    ///
+    /// let quiet = Quiet(Waiters::new());
+    /// let token = CancelToken::new();
+    /// let mut slot = TaskSlot::new();
+    /// let mut cx = Context::from_waker(std::task::Waker::noop());
+    /// assert!(quiet.poll_wait(1, &mut cx, &mut slot, &token).is_pending());
+    /// token.cancel();
+    /// let cancelled = quiet.poll_wait(1, &mut cx, &mut slot, &token);
+    /// assert_eq!(cancelled, Poll::Ready(Err(WaitError::Cancelled)));
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    fn poll_wait(
+        &self,
+        from: u64,
+        cx: &mut std::task::Context<'_>,
+        slot: &mut crate::wait::TaskSlot,
+        cancel: &CancelToken,
+    ) -> std::task::Poll<Result<(), WaitError>> {
+        let _ = (from, slot);
+        if cancel.is_cancelled() {
+            return std::task::Poll::Ready(Err(WaitError::Cancelled));
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }

@@ -22,11 +22,37 @@
 //!
 //! [`blocking`](crate::blocking) endpoints and the [`dedupe`](crate::dedupe) buffer use these
 //! pieces; so should every later blocking API (streams, sources, ledger notifications).
+//!
+//! With the `async` feature, tasks wait on the same [`Waiters`] as threads
+//! (`Waiters::poll_until` with a `TaskSlot`): a task counts as a sleeper while its waker
+//! is registered, so [`notify`](Waiters::notify) stays one barrier and one load when nobody
+//! waits, and wakes threads and tasks alike when someone does.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "async")]
+mod asynch;
 mod barrier;
+
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::TaskSlot;
+#[cfg(feature = "async")]
+use asynch::Tasks;
+#[cfg(feature = "async")]
+pub(crate) use asynch::WakerSet;
+/// Without the `async` feature nothing but threads waits: the parking lock guards nothing.
+#[cfg(not(feature = "async"))]
+#[derive(Debug)]
+struct Tasks;
+
+#[cfg(not(feature = "async"))]
+impl Tasks {
+    fn empty() -> Self {
+        Tasks
+    }
+}
 
 use crate::sync::{lock, wait_on, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 
@@ -128,28 +154,36 @@ pub enum WaitError {
 }
 
 /// A mutex and condition variable that sleepers park on; shared with [`CancelToken`]s so that
-/// cancelling can wake a sleeper without knowing what it waits for.
+/// cancelling can wake a sleeper without knowing what it waits for. With the `async` feature
+/// the mutex also guards the wakers of the tasks that wait (see `asynch.rs`).
 #[derive(Debug)]
 struct Parking {
-    lock: Mutex<()>,
+    lock: Mutex<Tasks>,
     cond: Condvar,
 }
 
 impl Parking {
     fn new() -> Self {
         Parking {
-            lock: Mutex::new(()),
+            lock: Mutex::new(Tasks::empty()),
             cond: Condvar::new(),
         }
     }
 
+    /// Wakes every thread parked here (and, with the `async` feature, every task registered
+    /// here, which stays registered: what a cancellation does).
     #[cold]
     fn wake_all(&self) {
         // Taking (and releasing) the lock orders this notification after the re-check of any
         // sleeper we saw registered: it holds the lock until the condvar wait releases it.
         // Notifying after the release spares the woken thread an immediate block on it.
+        #[cfg(feature = "async")]
+        let tasks = lock(&self.lock).wakers();
+        #[cfg(not(feature = "async"))]
         drop(lock(&self.lock));
         self.cond.notify_all();
+        #[cfg(feature = "async")]
+        tasks.into_iter().for_each(std::task::Waker::wake);
     }
 }
 
@@ -258,7 +292,10 @@ impl Waiters {
     pub fn notify(&self) {
         barrier::light();
         if self.sleepers.load(Ordering::Relaxed) != 0 {
+            #[cfg(not(feature = "async"))]
             self.parking.wake_all();
+            #[cfg(feature = "async")]
+            self.wake_threads_and_tasks();
         }
     }
 
@@ -421,11 +458,26 @@ impl CancelToken {
     }
 
     fn register(&self, parking: &Arc<Parking>) -> Registration<'_> {
+        Registration {
+            token: self,
+            id: self.add(parking),
+        }
+    }
+
+    /// Adds `parking` to the places a cancel wakes; returns the id [`remove`](Self::remove) takes.
+    fn add(&self, parking: &Arc<Parking>) -> u64 {
         let mut registry = lock(&self.inner.registry);
         let id = registry.next_id;
         registry.next_id += 1;
         registry.parked.push((id, Arc::clone(parking)));
-        Registration { token: self, id }
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        let mut registry = lock(&self.inner.registry);
+        if let Some(i) = registry.parked.iter().position(|(each, _)| *each == id) {
+            registry.parked.swap_remove(i);
+        }
     }
 }
 
@@ -437,10 +489,7 @@ struct Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        let mut registry = lock(&self.token.inner.registry);
-        if let Some(i) = registry.parked.iter().position(|(id, _)| *id == self.id) {
-            registry.parked.swap_remove(i);
-        }
+        self.token.remove(self.id);
     }
 }
 
