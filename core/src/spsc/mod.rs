@@ -701,7 +701,9 @@ impl<T> Producer<'_, T> {
             let indices = unsafe { indices.as_ref() };
             let tail = indices.tail.load(Ordering::Relaxed);
             let slot: *const Slot<T> = self.ring.slot(tail);
-            if tail.wrapping_sub(indices.head.load(Ordering::Acquire)) > mask {
+            // Negative when the ring holds `mask + 1` items: one register for the test.
+            let free = mask.wrapping_sub(tail.wrapping_sub(indices.head.load(Ordering::Acquire)));
+            if (free as isize) < 0 {
                 return Err(Full(item));
             }
             // SAFETY: as below: the slot at `tail` is free, and only the producer writes it.
