@@ -58,9 +58,14 @@ impl Signals {
         slot: &mut TaskSlot,
         mut pop: impl FnMut() -> Take<R>,
     ) -> Poll<Result<R, PopError>> {
+        // Read before the pop: its notify's barrier would make the compiler reload it,
+        // where here it sees that a fresh future's slot is empty (nothing to undo).
+        let registered = slot.is_registered();
         match self.try_pop(&mut pop) {
             Ok(taken) => {
-                self.not_empty.unregister(slot);
+                if registered {
+                    self.not_empty.unregister(slot);
+                }
                 return Poll::Ready(Ok(taken));
             }
             Err(TryPopError::Closed) => {
@@ -119,9 +124,13 @@ impl Signals {
             self.not_full.unregister(slot);
             return Poll::Ready(Ok(()));
         };
+        // As in `poll_pop`: read before the push's barrier.
+        let registered = slot.is_registered();
         match self.try_push(item, &mut push) {
             Ok(()) => {
-                self.not_full.unregister(slot);
+                if registered {
+                    self.not_full.unregister(slot);
+                }
                 return Poll::Ready(Ok(()));
             }
             Err(TryPushError::Closed(item)) => {
