@@ -19,8 +19,13 @@
 //!   [`copy_baseline`] (a raw shared array with two atomic indices, copying whole chunks in
 //!   and out).
 //!
+//! - [`peers`]: the rings compared, one table per case, shared by the criterion bench and the
+//!   paired runner.
+//!
 //! Every driver keeps the ring's endpoints in their own threads and inlines the per-crate
 //! closures, so the only difference between two crates in one case is the ring itself.
+
+pub mod peers;
 
 use std::cell::UnsafeCell;
 use std::hint::{black_box, spin_loop};
