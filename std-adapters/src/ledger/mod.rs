@@ -463,6 +463,9 @@ struct Inner {
     /// Group commit's state; `sync_done` wakes the callers waiting for a sync.
     synced: Mutex<SyncState>,
     sync_done: Condvar,
+    /// Synced writes between their start and their wait for a sync: a sync's leader gives
+    /// them a moment to land so that the sync covers them (see `sync_through`).
+    synced_writes_in_flight: AtomicU64,
     poison: Arc<OnceLock<String>>,
     waiters: Waiters,
     subscribers: Mutex<Vec<SyncSender<u64>>>,
@@ -558,6 +561,7 @@ impl Ledger {
             writer: Mutex::new(Writer::new(opened.active, head)),
             synced: Mutex::new(SyncState::default()),
             sync_done: Condvar::new(),
+            synced_writes_in_flight: AtomicU64::new(0),
             poison,
             waiters: Waiters::parking(),
             subscribers: Mutex::new(Vec::new()),
