@@ -13,8 +13,15 @@ use ringledger::table::TableError;
 /// ```
 /// use ringledger_jetstream::Error;
 ///
-/// let error = Error::StreamMissing { stream: "EVENTS".into() };
-/// assert_eq!(error.to_string(), "stream EVENTS does not exist on the server");
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// // Nothing listens on port 1: the connection is refused at once.
+/// match runtime.block_on(ringledger_jetstream::connect("nats://app:secret@127.0.0.1:1")) {
+///     // The address as given, without the credentials: safe to log.
+///     Err(Error::Unreachable { server, .. }) => assert_eq!(server, "nats://127.0.0.1:1"),
+///     Err(other) => panic!("{other}"),
+///     Ok(_) => unreachable!("no server there"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

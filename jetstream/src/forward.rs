@@ -79,6 +79,17 @@ pub struct ForwardConfig {
 
 impl ForwardConfig {
     /// The default configuration for forwarding to `subject`, taken by `stream`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringledger_jetstream::ForwardConfig;
+    ///
+    /// let config = ForwardConfig::new("EVENTS", "events.host1");
+    /// assert_eq!((config.stream.as_str(), config.subject.as_str()), ("EVENTS", "events.host1"));
+    /// // Positions under the consumer `jetstream`; stop once caught up; give up after a minute.
+    /// assert_eq!((config.consumer.as_str(), config.follow), ("jetstream", false));
+    /// assert_eq!((config.in_flight, config.patience), (4096, Duration::from_secs(60)));
+    /// ```
     #[must_use]
     pub fn new(stream: impl Into<String>, subject: impl Into<String>) -> Self {
         Self {
@@ -160,6 +171,29 @@ impl ForwardProgress {
 }
 
 /// What a forwarder did, when it stopped.
+///
+/// ```no_run
+/// // no_run: it needs a NATS server with JetStream, and a stream EVENTS taking events.host1.
+/// use std::sync::Arc;
+/// use ringledger::queue::{Queue, QueueConfig};
+/// use ringledger_jetstream::{ForwardConfig, Forwarder};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let queue = Queue::open("/var/lib/app/events", QueueConfig::default())?;
+/// let client = ringledger_jetstream::connect("nats://127.0.0.1:4222").await?;
+/// let config = ForwardConfig::new("EVENTS", "events.host1"); // stops once caught up
+/// let ledger = queue.ledger().clone();
+/// let forwarder = Forwarder::open(client, ledger, Arc::clone(queue.table()), config).await?;
+/// let summary = forwarder.run(std::future::pending()).await?;
+/// // A run after a crash sends nothing the stream holds already: that is `already_there`.
+/// println!(
+///     "{} forwarded, {} already in the stream, up to {} ({} retries, {:?})",
+///     summary.forwarded, summary.already_there, summary.last_sequence, summary.retries,
+///     summary.elapsed,
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ForwardSummary {
@@ -240,6 +274,29 @@ impl Forwarder {
     ///
     /// Errors: [`Error::StreamMissing`], [`Error::SubjectNotInStream`],
     /// [`Error::NoJetStream`], [`Error::Consumer`] (the consumer name is in use, say).
+    ///
+    /// ```no_run
+    /// // no_run: it needs a NATS server with JetStream.
+    /// use std::sync::Arc;
+    /// use ringledger::queue::{Queue, QueueConfig};
+    /// use ringledger_jetstream::{Error, ForwardConfig, Forwarder};
+    ///
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let queue = Queue::open("/var/lib/app/events", QueueConfig::default())?;
+    /// let client = ringledger_jetstream::connect("nats://127.0.0.1:4222").await?;
+    /// let config = ForwardConfig::new("EVENTS", "events.host1").with_consumer("to-central");
+    /// let ledger = queue.ledger().clone();
+    /// match Forwarder::open(client, ledger, Arc::clone(queue.table()), config).await {
+    ///     Ok(forwarder) => drop(forwarder.run(std::future::pending()).await?),
+    ///     Err(Error::StreamMissing { stream }) => eprintln!("create the stream {stream} first"),
+    ///     Err(Error::SubjectNotInStream { subject, stream, .. }) => {
+    ///         eprintln!("add {subject} to the subjects of {stream}")
+    ///     }
+    ///     Err(error) => return Err(error.into()),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(
         client: async_nats::Client,
         ledger: Ledger,

@@ -71,6 +71,17 @@ pub struct ImportConfig {
 
 impl ImportConfig {
     /// The default configuration for importing `stream` through the durable `consumer`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringledger_jetstream::ImportConfig;
+    ///
+    /// let config = ImportConfig::new("EVENTS", "archive");
+    /// assert_eq!((config.stream.as_str(), config.consumer.as_str()), ("EVENTS", "archive"));
+    /// // Batches of 1024 at the ledger's durability; stop once caught up; give up after a minute.
+    /// assert_eq!((config.batch, config.durability, config.follow), (1024, None, false));
+    /// assert_eq!(config.patience, Duration::from_secs(60));
+    /// ```
     #[must_use]
     pub fn new(stream: impl Into<String>, consumer: impl Into<String>) -> Self {
         Self {
@@ -150,6 +161,26 @@ impl ImportProgress {
 }
 
 /// What an importer did, when it stopped.
+///
+/// ```no_run
+/// // no_run: it needs a NATS server with JetStream and a stream EVENTS.
+/// use ringledger::ledger::{Ledger, LedgerConfig};
+/// use ringledger_jetstream::{ImportConfig, Importer};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let ledger = Ledger::open("/var/lib/central/events", LedgerConfig::default())?;
+/// let client = ringledger_jetstream::connect("nats://127.0.0.1:4222").await?;
+/// let config = ImportConfig::new("EVENTS", "archive"); // stops once caught up
+/// let summary = Importer::open(client, ledger, config).await?.run(std::future::pending()).await?;
+/// // Messages redelivered after a crash that the ledger held already are `skipped`.
+/// println!(
+///     "{} imported in {} writes, {} skipped, head {} ({} retries, {:?})",
+///     summary.imported, summary.batches, summary.skipped, summary.last_sequence,
+///     summary.retries, summary.elapsed,
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImportSummary {
@@ -211,6 +242,25 @@ impl Importer {
     /// Checks that the stream exists; the consumer is set up when [`run`](Self::run) starts.
     ///
     /// Errors: [`Error::StreamMissing`], [`Error::NoJetStream`].
+    ///
+    /// ```no_run
+    /// // no_run: it needs a NATS server with JetStream.
+    /// use ringledger::ledger::{Ledger, LedgerConfig};
+    /// use ringledger_jetstream::{Error, ImportConfig, Importer};
+    ///
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ledger = Ledger::open("/var/lib/central/events", LedgerConfig::default())?;
+    /// let client = ringledger_jetstream::connect("nats://127.0.0.1:4222").await?;
+    /// let config = ImportConfig::new("EVENTS", "archive").with_follow(true);
+    /// match Importer::open(client, ledger, config).await {
+    ///     Ok(importer) => drop(importer.run(std::future::pending()).await?),
+    ///     Err(Error::StreamMissing { stream }) => eprintln!("no stream {stream} to import yet"),
+    ///     Err(Error::NoJetStream(reason)) => eprintln!("enable JetStream: {reason}"),
+    ///     Err(error) => return Err(error.into()),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(
         client: async_nats::Client,
         ledger: Ledger,

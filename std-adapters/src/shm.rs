@@ -268,6 +268,24 @@ impl Header {
 
 /// Creating shared rings; see [`create`](Self::create) and
 /// [`create_records`](Self::create_records).
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use ringledger::shm::{ShmError, ShmRing};
+///
+/// let dir = tempfile::tempdir()?;
+/// ShmRing::create::<u64>(dir.path().join("items"), 1024)?;
+/// ShmRing::create_records(dir.path().join("records"), 1 << 16)?;
+/// // Capacities are powers of two.
+/// let odd = ShmRing::create::<u64>(dir.path().join("odd"), 1000);
+/// assert!(matches!(odd, Err(ShmError::Capacity(1000))));
+/// // A ring a peer may have open is never replaced.
+/// match ShmRing::create::<u64>(dir.path().join("items"), 1024) {
+///     Err(ShmError::Io { source, .. }) => assert_eq!(source.kind(), ErrorKind::AlreadyExists),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ShmRing(());
 
@@ -545,11 +563,39 @@ impl<T: Pod> ShmProducer<T> {
     }
 
     /// Pushes `item`, or hands it back when the ring is full.
+    ///
+    /// ```
+    /// use ringledger::core::Full;
+    /// use ringledger::shm::{ShmProducer, ShmRing};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("ring");
+    /// ShmRing::create::<u64>(&path, 2)?;
+    /// let mut producer = ShmProducer::<u64>::open(&path)?;
+    /// producer.push(1).unwrap();
+    /// producer.push(2).unwrap();
+    /// // Full: nobody consumes. The handle never waits; the caller decides.
+    /// assert_eq!(producer.push(3), Err(Full(3)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&mut self, item: T) -> Result<(), Full<T>> {
         self.ring.push(item)
     }
 
     /// Pushes as many of `items` as fit, in order; returns how many.
+    ///
+    /// ```
+    /// use ringledger::shm::{ShmProducer, ShmRing};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("ring");
+    /// ShmRing::create::<u32>(&path, 4)?;
+    /// let mut producer = ShmProducer::<u32>::open(&path)?;
+    /// let items = [1, 2, 3, 4, 5, 6];
+    /// let pushed = producer.push_slice(&items);
+    /// assert_eq!(pushed, 4); // the rest, `&items[pushed..]`, waits for room
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_slice(&mut self, items: &[T]) -> usize {
         self.ring.push_slice(items)
     }
@@ -625,12 +671,51 @@ impl<T: Pod> ShmConsumer<T> {
     }
 
     /// Pops the oldest item, or `None` when the ring is empty.
+    ///
+    /// ```
+    /// use ringledger::shm::{ShmConsumer, ShmProducer, ShmRing};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("ring");
+    /// ShmRing::create::<u64>(&path, 8)?;
+    /// let mut producer = ShmProducer::<u64>::open(&path)?;
+    /// let mut consumer = ShmConsumer::<u64>::open(&path)?;
+    /// producer.push_slice(&[10, 20]);
+    /// let mut total = 0;
+    /// while let Some(item) = consumer.pop() {
+    ///     total += item; // oldest first
+    /// }
+    /// assert_eq!(total, 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use = "the popped item is lost unless used"]
     pub fn pop(&mut self) -> Option<T> {
         self.ring.pop()
     }
 
     /// Pops up to `out.len()` items into `out`; returns how many.
+    ///
+    /// ```
+    /// use ringledger::shm::{ShmConsumer, ShmProducer, ShmRing};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("ring");
+    /// ShmRing::create::<u32>(&path, 64)?;
+    /// let mut producer = ShmProducer::<u32>::open(&path)?;
+    /// let mut consumer = ShmConsumer::<u32>::open(&path)?;
+    /// producer.push_slice(&[1, 2, 3, 4, 5]);
+    /// let mut batch = [0; 2];
+    /// let mut seen = Vec::new();
+    /// loop {
+    ///     let n = consumer.pop_slice(&mut batch); // two at a time, at most
+    ///     if n == 0 {
+    ///         break;
+    ///     }
+    ///     seen.extend_from_slice(&batch[..n]);
+    /// }
+    /// assert_eq!(seen, [1, 2, 3, 4, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_slice(&mut self, out: &mut [T]) -> usize {
         self.ring.pop_slice(out)
     }
@@ -664,8 +749,30 @@ fn describe_records() -> String {
     "byte records".to_owned()
 }
 
-/// The producing end of a shared ring of byte records; see the [module documentation](self)
-/// and [`open`](Self::open) for an example.
+/// The producing end of a shared ring of byte records; see the [module documentation](self).
+///
+/// ```
+/// use ringledger::shm::{RecordError, ShmRecordConsumer, ShmRecordProducer, ShmRing};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("log");
+/// ShmRing::create_records(&path, 4096)?;
+/// let mut producer = ShmRecordProducer::open(&path)?;
+/// let mut sent = 0;
+/// for line in ["GET /", "GET /favicon.ico", "POST /login"].iter().cycle() {
+///     match producer.push(line.as_bytes()) {
+///         Ok(()) => sent += 1,
+///         Err(RecordError::Full) => break, // the consumer is behind: stop, or drop the record
+///         Err(error) => return Err(error.into()),
+///     }
+/// }
+/// assert!(sent > 100);
+/// let mut consumer = ShmRecordConsumer::open(&path)?;
+/// let mut record = Vec::new();
+/// consumer.pop(&mut record)?;
+/// assert_eq!(record, b"GET /");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ShmRecordProducer {
     ring: spsc::Producer<'static, u8>,
     attached: Attached,
@@ -694,6 +801,24 @@ impl ShmRecordProducer {
     }
 
     /// Writes `record` whole (its length, then its bytes), or nothing when it does not fit.
+    ///
+    /// ```
+    /// use ringledger::shm::{RecordError, ShmRecordConsumer, ShmRecordProducer, ShmRing};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log");
+    /// ShmRing::create_records(&path, 32)?;
+    /// let mut producer = ShmRecordProducer::open(&path)?;
+    /// let mut consumer = ShmRecordConsumer::open(&path)?;
+    /// producer.push(b"twenty bytes of data")?; // 24 of the 32 bytes
+    /// assert_eq!(producer.push(b"more data"), Err(RecordError::Full)); // nothing written
+    /// let mut record = Vec::new();
+    /// consumer.pop(&mut record)?;
+    /// producer.push(b"more data")?; // room again: this record wraps around the ring's end
+    /// assert_eq!(consumer.pop(&mut record)?, Some(9));
+    /// assert_eq!(record, b"more data");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&mut self, record: &[u8]) -> Result<(), RecordError> {
         let capacity = self.ring.capacity();
         let need = record.len().saturating_add(RECORD_HEADER);
@@ -748,8 +873,28 @@ impl ShmRecordProducer {
     }
 }
 
-/// The consuming end of a shared ring of byte records; see the [module documentation](self)
-/// and [`open`](Self::open) for an example.
+/// The consuming end of a shared ring of byte records; see the [module documentation](self).
+///
+/// ```
+/// use ringledger::shm::{ShmRecordConsumer, ShmRecordProducer, ShmRing};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("log");
+/// ShmRing::create_records(&path, 1 << 16)?;
+/// let mut producer = ShmRecordProducer::open(&path)?;
+/// for n in 0..100 {
+///     producer.push(format!("event {n}").as_bytes())?;
+/// }
+/// // Usually in another process; one buffer serves every record.
+/// let mut consumer = ShmRecordConsumer::open(&path)?;
+/// let (mut record, mut count) = (Vec::with_capacity(256), 0);
+/// while consumer.pop(&mut record)?.is_some() {
+///     assert!(record.starts_with(b"event "));
+///     count += 1;
+/// }
+/// assert_eq!(count, 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ShmRecordConsumer {
     ring: spsc::Consumer<'static, u8>,
     attached: Attached,
@@ -786,6 +931,27 @@ impl ShmRecordConsumer {
     /// Takes the oldest record into `out` (replacing what it held) and returns its length, or
     /// `None` when there is none. A length the ring cannot hold means something other than a
     /// producer wrote the memory: [`ShmError::BadRecord`], and nothing is taken.
+    ///
+    /// ```
+    /// use ringledger::shm::{ShmError, ShmRecordConsumer, ShmRecordProducer, ShmRing};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log");
+    /// ShmRing::create_records(&path, 256)?;
+    /// let mut consumer = ShmRecordConsumer::open(&path)?;
+    /// let mut record = Vec::new();
+    /// assert_eq!(consumer.pop(&mut record)?, None); // nothing yet: poll again later
+    ///
+    /// ShmRecordProducer::open(&path)?.push(b"{\"order\": 17}")?;
+    /// match consumer.pop(&mut record) {
+    ///     Ok(Some(len)) => assert_eq!((len, &record[..]), (13, &b"{\"order\": 17}"[..])),
+    ///     Ok(None) => unreachable!("the record was pushed"),
+    ///     // Something other than a producer wrote the ring's memory: stop reading it.
+    ///     Err(ShmError::BadRecord { len, capacity, .. }) => panic!("length {len} in {capacity}"),
+    ///     Err(error) => return Err(error.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&mut self, out: &mut Vec<u8>) -> Result<Option<usize>, ShmError> {
         let capacity = self.ring.capacity();
         let len = {

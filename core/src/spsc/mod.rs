@@ -399,6 +399,21 @@ pub struct RegionLayout {
 impl RegionLayout {
     /// The layout of a ring of `capacity` slots of `T`; `None` when `capacity` is not a power
     /// of two or the size overflows.
+    ///
+    /// ```
+    /// use ringledger_core::spsc::RegionLayout;
+    ///
+    /// // A `const fn`: the region can be sized at compile time (a linker section, a static).
+    /// const LAYOUT: Option<RegionLayout> = RegionLayout::new::<u32>(1024);
+    /// let layout = LAYOUT.unwrap();
+    /// assert_eq!(layout.capacity(), 1024);
+    /// // What to ask of an allocator or a mapping for the region:
+    /// let region = std::alloc::Layout::from_size_align(layout.size(), layout.align()).unwrap();
+    /// assert!(region.size() >= 1024 * 4);
+    ///
+    /// assert!(RegionLayout::new::<u32>(1000).is_none()); // not a power of two
+    /// assert!(RegionLayout::new::<u64>(1 << (usize::BITS - 1)).is_none()); // the size overflows
+    /// ```
     pub const fn new<T>(capacity: usize) -> Option<Self> {
         if !capacity.is_power_of_two() {
             return None;

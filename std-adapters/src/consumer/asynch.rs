@@ -229,6 +229,29 @@ impl Consumer {
 
 /// The future of [`Consumer::recv_async`]: the next entry. Polling it again after it
 /// completed receives the entry after that.
+///
+/// ```
+/// use std::sync::Arc;
+/// use futures::FutureExt;
+/// use ringledger::consumer::{Consumer, ConsumerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// let consumer = Consumer::open(ledger.clone(), table, ConsumerConfig::temporary())?;
+/// // Nothing to receive: the future is pending, and dropping it (a timeout, a `select!`)
+/// // loses nothing.
+/// assert!(consumer.recv_async().now_or_never().is_none());
+///
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+/// let mut recv = consumer.recv_async();
+/// let first = futures::executor::block_on(&mut recv)?;
+/// let second = futures::executor::block_on(&mut recv)?; // the same future, the next entry
+/// assert_eq!((first.sequence, second.sequence), (1, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Recv<'c> {
     consumer: &'c Consumer,
@@ -262,6 +285,29 @@ impl fmt::Debug for Recv<'_> {
 ///
 /// Entries are delivered only in the poll that yields them, so dropping the stream (or a
 /// `next()` future on it) loses none.
+///
+/// ```
+/// use std::sync::Arc;
+/// use futures::executor::block_on;
+/// use futures::stream::{FusedStream, StreamExt};
+/// use ringledger::consumer::{Consumer, ConsumerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let consumer = Consumer::open(ledger, table, ConsumerConfig::temporary())?;
+///
+/// let mut entries = consumer.stream();
+/// let first_two = (&mut entries).take(2).map(|entry| entry.unwrap().sequence);
+/// assert_eq!(block_on(first_two.collect::<Vec<_>>()), [1, 2]);
+/// consumer.close()?; // a closed consumer ends the stream: `None`, not an error
+/// assert!(block_on(entries.next()).is_none());
+/// assert!(entries.is_terminated());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct RecvStream<'c> {
     consumer: &'c Consumer,
@@ -320,6 +366,30 @@ impl fmt::Debug for RecvStream<'_> {
 ///
 /// Cancel-safe: it only looks at the result (dropping it does not undo the mark), and it
 /// leaves no waker registered.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::consumer::{Consumer, ConsumerConfig};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+/// use ringledger::table::{Table, TableConfig};
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let table = Arc::new(Table::open_in(Arc::new(SimStorage::new()), TableConfig::default())?);
+/// ledger.write(&[Entry::new(1, "a")])?;
+/// let consumer = Consumer::open(ledger, table.clone(), ConsumerConfig::named("audit"))?;
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// runtime.block_on(async {
+///     let entry = consumer.recv_async().await?;
+///     let ack = consumer.mark(entry.sequence, false)?;
+///     // The future has no deadline of its own: the runtime's timeout bounds it.
+///     tokio::time::timeout(Duration::from_secs(10), ack.wait_async()).await??;
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// assert_eq!(table.get("audit")?, [1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct AckFuture {
     pending: Option<(Arc<Shared>, u64)>,

@@ -74,6 +74,26 @@ impl Ledger {
 
 /// The future of [`Ledger::wait_for_head_async`]: the head, once it is at least the
 /// sequence asked for. Polling it again after it completed returns the head again.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// runtime.block_on(async {
+///     // No deadline of its own: a head that does not come is the runtime's timeout.
+///     let waited = tokio::time::timeout(Duration::from_millis(20), ledger.wait_for_head_async(1));
+///     assert!(waited.await.is_err());
+///
+///     ledger.write(&[Entry::new(7, "a")])?;
+///     assert_eq!(ledger.wait_for_head_async(1).await, 7); // already there: ready at once
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitForHead {
     ledger: Ledger,

@@ -197,6 +197,26 @@ impl Queued {
 /// The future of [`Producer::write_async`] and [`Producer::write_batch_async`]: the
 /// [`Ack`] once the entries are queued. Polling it again after it completed returns the same
 /// result.
+///
+/// ```
+/// use std::sync::Arc;
+/// use futures::executor::block_on;
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::producer::{Producer, ProducerConfig, ProducerError};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+/// // A future that is never polled queues nothing.
+/// drop(producer.write_async(Entry::new(1, "dropped")));
+/// block_on(async { producer.write_async(Entry::new(2, "kept")).await?.await })?;
+/// assert_eq!(ledger.read(1, 10)?.iter().map(|e| e.sequence).collect::<Vec<_>>(), [2]);
+///
+/// producer.close();
+/// let closed = block_on(producer.write_async(Entry::new(3, "late")));
+/// assert!(matches!(closed, Err(ProducerError::Closed)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled: the entries are queued by the poll that completes"]
 pub struct Write<'p> {
     producer: &'p Producer,
@@ -261,6 +281,26 @@ impl fmt::Debug for Write<'_> {
 /// # Cancel safety
 ///
 /// Cancel-safe: it only looks at the result, and dropping it leaves no waker registered.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::producer::{Producer, ProducerConfig};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// runtime.block_on(async {
+///     let ack = producer.write_async(Entry::new(1, "event")).await?;
+///     // The future has no deadline of its own: the runtime's timeout bounds it.
+///     tokio::time::timeout(Duration::from_secs(10), ack.wait_async()).await??;
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// assert_eq!(ledger.head(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct AckFuture {
     slot: Arc<Slot>,
@@ -358,6 +398,26 @@ impl fmt::Debug for AckFuture {
 /// at most one more per sink that raced. The sink keeps the [`Ack`]s of what it queued (one
 /// per run of entries that share one) until they resolve: `poll_flush` returns once all have,
 /// with the first error among them, and `poll_ready` reports an error already known.
+///
+/// ```
+/// use std::sync::Arc;
+/// use futures::{stream, SinkExt, StreamExt};
+/// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+/// use ringledger::producer::{Producer, ProducerConfig, ProducerError};
+/// use ringledger::storage::sim::SimStorage;
+///
+/// let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default())?;
+/// let producer = Producer::new(ledger.clone(), ProducerConfig::default())?;
+/// let mut sink = Producer::sink(&producer);
+/// futures::executor::block_on(async {
+///     let mut entries = stream::iter(1..=1000).map(|seq| Ok(Entry::new(seq, "event")));
+///     sink.send_all(&mut entries).await?; // queued in order, then flushed
+///     assert_eq!(sink.unresolved(), 0);
+///     Ok::<_, ProducerError>(())
+/// })?;
+/// assert_eq!(ledger.len(), 1000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "sinks do nothing unless entries are sent into them"]
 pub struct EntrySink<P: Deref<Target = Producer>> {
     producer: P,

@@ -123,6 +123,25 @@ impl Cursor {
 
 /// The future of [`Cursor::next_async`]: the next matching entry. Polling it again after it
 /// completed returns the entry after that.
+///
+/// ```
+/// use futures::FutureExt;
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{EventStream, MemoryStream, TagSet};
+///
+/// let stream = MemoryStream::new(100, TagSet::all());
+/// let mut cursor = stream.open(1, TagSet::all())?;
+/// // Nothing yet: pending, and dropping the future moves nothing.
+/// assert!(cursor.next_async().now_or_never().is_none());
+/// assert_eq!(cursor.position(), 1);
+///
+/// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b")])?;
+/// let mut next = cursor.next_async();
+/// let first = futures::executor::block_on(&mut next)?;
+/// let second = futures::executor::block_on(&mut next)?; // the same future, the next entry
+/// assert_eq!((first.sequence, second.sequence), (1, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct NextEntry<'c> {
     cursor: &'c mut Cursor,
@@ -158,6 +177,24 @@ impl fmt::Debug for NextEntry<'_> {
 ///
 /// Entries leave the cursor only in the poll that yields them, so dropping the stream, or a
 /// `next()` future on it, loses none: [`position`](Self::position) says where to reopen.
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// use ringledger::ledger::Entry;
+/// use ringledger::stream::{EventStream, MemoryStream, TagSet};
+///
+/// let stream = MemoryStream::new(100, TagSet::all());
+/// stream.append(&[Entry::new(1, "a"), Entry::new(2, "b"), Entry::new(3, "c")])?;
+/// let mut entries = stream.open(1, TagSet::all())?.into_stream();
+/// let first = futures::executor::block_on(entries.next()).unwrap()?;
+/// assert_eq!((first.sequence, entries.position()), (1, 2));
+///
+/// // Back to a cursor, to read on with a deadline from where the stream stopped.
+/// let mut cursor = entries.into_inner();
+/// assert_eq!(cursor.next(Duration::from_secs(1))?.sequence, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct EntryStream {
     cursor: Cursor,
     slot: TaskSlot,

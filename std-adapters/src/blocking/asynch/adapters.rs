@@ -21,6 +21,18 @@ use crate::wait::TaskSlot;
 /// Dropping the stream drops the consumer, which closes the buffer; use
 /// [`into_inner`](Self::into_inner) to keep it. Items are taken only in the poll that
 /// returns them, so dropping the stream (or a `next()` future on it) loses none.
+///
+/// ```
+/// use futures::StreamExt;
+/// use ringledger::blocking::{spsc, TryPushError};
+///
+/// let (mut producer, consumer) = spsc::channel::<u32>(4);
+/// producer.try_push(1).unwrap();
+/// let mut items = consumer.into_stream();
+/// assert_eq!(futures::executor::block_on(items.next()), Some(1));
+/// drop(items); // drops the consumer: the buffer is closed
+/// assert_eq!(producer.try_push(2), Err(TryPushError::Closed(2)));
+/// ```
 pub struct PopStream<C> {
     pub(super) end: C,
     pub(super) slot: TaskSlot,
@@ -88,6 +100,27 @@ impl<C> fmt::Debug for PopStream<C> {
 /// handed back in [`PushError::Closed`] by the poll that finds the buffer closed (later
 /// items stay in the sink: [`into_inner`](Self::into_inner) does not return them, so flush
 /// first). `poll_close` flushes, then closes the buffer.
+///
+/// ```
+/// use futures::SinkExt;
+/// use ringledger::blocking::{spsc, PushError};
+///
+/// let (producer, mut consumer) = spsc::channel::<u32>(2);
+/// let mut sink = producer.into_sink();
+/// futures::executor::block_on(async move {
+///     for i in 1..=3 {
+///         sink.feed(i).await.unwrap(); // the third does not fit: the sink holds it
+///     }
+///     assert_eq!(sink.held(), 1);
+///     assert_eq!(consumer.try_pop(), Ok(1));
+///     sink.flush().await.unwrap(); // pushes the held item into the room made
+///     assert_eq!(sink.held(), 0);
+///
+///     sink.feed(4).await.unwrap(); // full again: held
+///     drop(consumer); // closes the buffer
+///     assert_eq!(sink.flush().await, Err(PushError::Closed(4))); // the item comes back
+/// });
+/// ```
 pub struct PushSink<P, T> {
     pub(super) end: P,
     /// Items sent while the buffer was full, oldest first.

@@ -339,6 +339,27 @@ impl<T, P: PushEnd<T> + ?Sized> PushEnd<T> for &mut P {
 /// item, or [`PopError::Closed`] once the buffer is closed and empty.
 ///
 /// Polling it again after it completed pops the next item.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::blocking::{mpsc, PopError};
+///
+/// let (producer, mut consumer) = mpsc::channel::<u32>(4);
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// runtime.block_on(async {
+///     // Empty: the runtime's timeout drops the future, which took nothing.
+///     let idle = tokio::time::timeout(Duration::from_millis(10), consumer.pop_async()).await;
+///     assert!(idle.is_err());
+///
+///     producer.try_push(1).unwrap();
+///     producer.try_push(2).unwrap();
+///     drop(producer); // the last producer: the buffer closes
+///     let mut pop = consumer.pop_async();
+///     assert_eq!((&mut pop).await, Ok(1));
+///     assert_eq!((&mut pop).await, Ok(2)); // polled again: the next item
+///     assert_eq!(pop.await, Err(PopError::Closed));
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Pop<'b, C: ?Sized> {
     end: &'b mut C,
@@ -367,6 +388,20 @@ impl<C: ?Sized> fmt::Debug for Pop<'_, C> {
 /// once the item is in the buffer, or [`PushError::Closed`] with the item.
 ///
 /// Polling it again after it completed pushes nothing and returns `Ok(())`.
+///
+/// ```
+/// use ringledger::blocking::spsc;
+///
+/// let (mut producer, mut consumer) = spsc::channel::<u32>(1);
+/// futures::executor::block_on(async {
+///     producer.push_async(1).await.unwrap();
+///     let mut push = producer.push_async(2);
+///     assert!(futures::poll!(&mut push).is_pending()); // full: it waits for room
+///     assert_eq!(consumer.try_pop(), Ok(1)); // the pop wakes it
+///     assert_eq!(push.await, Ok(()));
+/// });
+/// assert_eq!(consumer.try_pop(), Ok(2));
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Push<P, T> {
     end: P,
@@ -514,6 +549,28 @@ impl<'a, T> mpsc::Consumer<'a, T> {
 /// The future of [`mpsc::Consumer::pop_many_async`]: how many items it handed to the
 /// function (at least one), or [`PopError::Closed`]. Polling it again after it completed pops
 /// the next batch.
+///
+/// ```
+/// use ringledger::blocking::mpsc;
+/// use ringledger::wait::Deadline;
+///
+/// let (producer, mut consumer) = mpsc::channel::<u32>(4);
+/// let writer = std::thread::spawn(move || {
+///     for i in 0..10 {
+///         producer.push(i, Deadline::Forever).unwrap();
+///     }
+/// }); // the last producer is dropped: the buffer closes
+/// let mut got = Vec::new();
+/// futures::executor::block_on(async {
+///     let mut batches = consumer.pop_many_async(3, |item| got.push(item));
+///     // One future, polled again for each batch, until the buffer is closed and empty.
+///     while let Ok(n) = (&mut batches).await {
+///         assert!((1..=3).contains(&n));
+///     }
+/// });
+/// writer.join().unwrap();
+/// assert_eq!(got, (0..10).collect::<Vec<_>>());
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct PopMany<'b, 'a, T, F> {
     end: &'b mut mpsc::Consumer<'a, T>,
