@@ -463,9 +463,11 @@ struct Inner {
     /// Group commit's state; `sync_done` wakes the callers waiting for a sync.
     synced: Mutex<SyncState>,
     sync_done: Condvar,
-    /// Synced writes between their start and their wait for a sync: a sync's leader gives
-    /// them a moment to land so that the sync covers them (see `sync_through`).
+    /// Synced writes between their start and their wait for a sync, and synced writers that
+    /// the last sync released and that have not started another write yet: a sync's leader
+    /// gives both a moment to land so that its sync covers them (`gather_synced_writes`).
     synced_writes_in_flight: AtomicU64,
+    synced_writers_returning: AtomicU64,
     poison: Arc<OnceLock<String>>,
     waiters: Waiters,
     subscribers: Mutex<Vec<SyncSender<u64>>>,
@@ -562,6 +564,7 @@ impl Ledger {
             synced: Mutex::new(SyncState::default()),
             sync_done: Condvar::new(),
             synced_writes_in_flight: AtomicU64::new(0),
+            synced_writers_returning: AtomicU64::new(0),
             poison,
             waiters: Waiters::parking(),
             subscribers: Mutex::new(Vec::new()),
