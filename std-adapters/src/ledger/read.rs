@@ -321,7 +321,9 @@ fn read_segment(
     let records = segment.records();
     let mut at = segment.seek(from);
     let mut seen = 0;
+    let mut ahead = Prefetch::new(at);
     while at < records.len() && seen < max {
+        ahead.up_to(&records, at);
         let record = segment
             .record_at(&records, at)
             .map_err(|reason| LedgerError::Corrupt {
@@ -336,6 +338,50 @@ fn read_segment(
         }
     }
     Ok(seen)
+}
+
+/// Bytes a sequential read asks the CPU for ahead of the record it checks.
+///
+/// A segment is read through a mapping of 4 KiB pages, and the hardware prefetchers stop at
+/// each page's end: without a hint every page starts with misses (and a TLB walk), which made
+/// a 1 GiB `visit` run at 0.55x `memcpy` while the same read of 8 MiB in cache ran at 0.95x
+/// (the checksums are not the limit).
+const PREFETCH_AHEAD: usize = 4096;
+
+/// How far ahead a sequential read has asked for its bytes.
+struct Prefetch {
+    until: usize,
+}
+
+impl Prefetch {
+    fn new(at: usize) -> Self {
+        Prefetch { until: at }
+    }
+
+    /// Asks for the cache lines up to [`PREFETCH_AHEAD`] past `at` that were not asked for yet.
+    #[inline(always)]
+    fn up_to(&mut self, records: &[u8], at: usize) {
+        let end = (at + PREFETCH_AHEAD).min(records.len());
+        while self.until < end {
+            prefetch(&records[self.until]);
+            self.until += 64;
+        }
+    }
+}
+
+/// A hint to load the cache line holding `byte`; nothing on targets without one here.
+#[inline(always)]
+fn prefetch(byte: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints the cache; it never faults and reads nothing into the
+    // program (and the address is a live reference's anyway). SSE is part of x86_64.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (byte as *const u8).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = byte;
 }
 
 /// Calls `f` on each entry `>= from` of `segment`, in order, until it returns `false`.
