@@ -111,3 +111,18 @@ pub(crate) const fn load_store_usize(value: usize) -> LoadStoreUsize {
 pub(crate) fn load_store_usize(value: usize) -> LoadStoreUsize {
     LoadStoreUsize::new(value)
 }
+
+/// Asks the processor to start fetching the cache line at `ptr` for reading. Only a hint: it
+/// reads nothing in the language's sense, so it cannot race, and it is a no-op where there is
+/// no such instruction (and under loom and Miri).
+#[inline(always)]
+pub(crate) fn prefetch_read<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch never faults and has no effect on memory, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast()) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = ptr;
+}

@@ -291,3 +291,23 @@ fn every_push_that_succeeds_before_a_racing_close_is_delivered() {
         let _ = pushed;
     }
 }
+
+/// A consumer that caught up after a stream waits a moment before it reports the ring empty
+/// (see `Consumer::pop`): that wait never changes an answer.
+#[test]
+fn catching_up_after_a_stream_changes_no_answer() {
+    let (producer, mut consumer) = ringledger_core::mpsc::channel::<u64>(16);
+    for round in 0..3u64 {
+        for i in 0..16 {
+            producer.push(round * 100 + i).unwrap();
+        }
+        for i in 0..16 {
+            assert_eq!(consumer.pop(), Some(round * 100 + i));
+        }
+        assert_eq!(consumer.pop(), None);
+        assert_eq!(consumer.pop(), None);
+        producer.push(7).unwrap();
+        assert_eq!(consumer.pop(), Some(7));
+        assert_eq!(consumer.pop(), None);
+    }
+}

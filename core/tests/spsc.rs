@@ -420,3 +420,26 @@ fn a_ring_in_a_region_works_like_the_others() {
         assert_eq!(consumer.pop(), None);
     }
 }
+
+/// A side that caught up after a stream waits a moment before it reports the ring empty or
+/// full (see the module's *Catching up*): that wait never changes an answer. Empty still means
+/// empty, full still means full, and a pop right after frees a slot for the next push.
+#[test]
+fn catching_up_after_a_stream_changes_no_answer() {
+    let (mut producer, mut consumer) = ringledger_core::spsc::channel::<u64>(16);
+    for round in 0..3u64 {
+        for i in 0..16 {
+            producer.push(round * 100 + i).unwrap();
+        }
+        assert_eq!(producer.push(999), Err(ringledger_core::Full(999)));
+        assert_eq!(producer.push(999), Err(ringledger_core::Full(999)));
+        for i in 0..16 {
+            assert_eq!(consumer.pop(), Some(round * 100 + i));
+        }
+        assert_eq!(consumer.pop(), None);
+        assert_eq!(consumer.pop(), None);
+        producer.push(7).unwrap();
+        assert_eq!(consumer.pop(), Some(7));
+        assert_eq!(consumer.pop(), None);
+    }
+}
