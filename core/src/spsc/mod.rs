@@ -18,7 +18,7 @@
 //! # Catching up
 //!
 //! When one side catches up with the other (a pop finds the ring empty, a push finds it
-//! full) after streaming (a run of [`STREAMING_RUN`] items or more since it last did), it
+//! full) after streaming (a run of a cache line of items or more since it last did), it
 //! waits a moment, a few cross-core transfers' worth of spin hints, and reads the other
 //! side's index once more before it reports the ring empty or full. Looking again at once
 //! keeps taking the cache lines the other side is writing, which hands them back and forth a
