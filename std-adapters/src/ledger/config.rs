@@ -82,7 +82,7 @@ impl Default for LedgerConfig {
 }
 
 impl LedgerConfig {
-    /// The default configuration with segments of `bytes` bytes.
+    /// This configuration with segments of `bytes` bytes.
     #[must_use]
     pub fn with_segment_size(mut self, bytes: usize) -> Self {
         self.segment_size = bytes;
