@@ -186,6 +186,21 @@ pub fn echo_rtt() -> Vec<Contender> {
     ]
 }
 
+/// Runs [`mpsc`] over a queue that every producer and the consumer share by reference
+/// (`push(v) -> Result`, `pop() -> Option`): crossbeam's and thingbuf's.
+macro_rules! shared_queue {
+    ($queue:expr, $each:expr, $producers:expr) => {{
+        let q = $queue;
+        mpsc(
+            $each,
+            vec![&q; $producers],
+            &q,
+            |q, v| q.push(v).is_ok(),
+            |q| q.pop(),
+        )
+    }};
+}
+
 /// `n` items in all from `producers` producers (`n / producers` each) to one consumer,
 /// capacity [`CAP`].
 pub fn mpsc_many(producers: usize) -> Vec<Contender> {
@@ -202,24 +217,14 @@ pub fn mpsc_many(producers: usize) -> Vec<Contender> {
             )
         }),
         Contender::new("crossbeam_array_queue", move |n| {
-            let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
-            mpsc(
+            shared_queue!(
+                crossbeam_queue::ArrayQueue::<u64>::new(CAP),
                 each(n),
-                vec![&q; producers],
-                &q,
-                |q, v| q.push(v).is_ok(),
-                |q| q.pop(),
+                producers
             )
         }),
         Contender::new("thingbuf", move |n| {
-            let q = thingbuf::ThingBuf::<u64>::new(CAP);
-            mpsc(
-                each(n),
-                vec![&q; producers],
-                &q,
-                |q, v| q.push(v).is_ok(),
-                |q| q.pop(),
-            )
+            shared_queue!(thingbuf::ThingBuf::<u64>::new(CAP), each(n), producers)
         }),
         Contender::new("std_sync_channel", move |n| {
             let (p, c) = sync_channel::<u64>(CAP);
