@@ -778,6 +778,10 @@ pub struct ShmRecordProducer {
     attached: Attached,
 }
 
+// SAFETY: as for `ShmProducer`: the handle moves bytes into shared memory it owns a mapping
+// of; nothing in it is tied to a thread.
+unsafe impl Send for ShmRecordProducer {}
+
 impl ShmRecordProducer {
     /// Opens the producing end of the record ring in `path` (made by
     /// [`ShmRing::create_records`]); errors as for [`ShmProducer::open`].
@@ -899,6 +903,9 @@ pub struct ShmRecordConsumer {
     ring: spsc::Consumer<'static, u8>,
     attached: Attached,
 }
+
+// SAFETY: as for `ShmProducer`.
+unsafe impl Send for ShmRecordConsumer {}
 
 impl ShmRecordConsumer {
     /// Opens the consuming end of the record ring in `path`; errors as for

@@ -225,6 +225,42 @@ fn records_cross_processes_whole() {
     finish_reading(child, lines);
 }
 
+/// Record ends move to other threads like the item ends: a record producer thread and a
+/// record consumer thread in one process.
+#[test]
+fn record_ends_move_to_other_threads() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("records");
+    ShmRing::create_records(&ring, 4096).unwrap();
+    let mut producer = ShmRecordProducer::open(&ring).unwrap();
+    let mut consumer = ShmRecordConsumer::open(&ring).unwrap();
+    let count = 10_000;
+    let writer = std::thread::spawn(move || {
+        for i in 0..count {
+            let record = record(i);
+            while let Err(ringledger::shm::RecordError::Full) = producer.push(&record) {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let reader = std::thread::spawn(move || {
+        let (mut i, mut got) = (0, Vec::new());
+        while i < count {
+            got.clear();
+            match consumer.pop(&mut got).unwrap() {
+                Some(_) => {
+                    assert_eq!(got, record(i), "record {i}");
+                    i += 1;
+                }
+                None => std::hint::spin_loop(),
+            }
+        }
+    });
+    writer.join().unwrap();
+    reader.join().unwrap();
+}
+
 #[test]
 fn a_killed_producer_is_replaced_and_nothing_is_torn_lost_or_repeated() {
     let _serial = serial();
