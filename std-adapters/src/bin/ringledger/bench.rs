@@ -50,6 +50,11 @@ pub fn run(suite: Suite) -> Outcome {
     if matches!(suite, Suite::Ledger | Suite::All) {
         ledger(&mut verdict)?;
     }
+    if PIN_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+        verdict.noisy.push(
+            "a thread could not be pinned (sched_setaffinity failed): threads ran unpinned".into(),
+        );
+    }
     verdict.print();
     Ok(ExitCode::SUCCESS)
 }
@@ -89,7 +94,7 @@ impl Machine {
 
     fn describe(&self) -> String {
         let pinning = match self.pair() {
-            Some((a, b)) => format!("threads pinned: producer CPU {a}, consumer CPU {b}"),
+            Some((a, b)) => format!("threads pinned to producer CPU {a}, consumer CPU {b}"),
             None => "one CPU: threads not pinned, cross-thread cases share it".into(),
         };
         format!(
@@ -132,15 +137,22 @@ fn pin(cpu: Option<usize>) {
     #[cfg(target_os = "linux")]
     if let Some(cpu) = cpu {
         // SAFETY: as in `allowed_cpus`; `cpu` came from the allowed set, below CPU_SETSIZE.
-        unsafe {
+        let rc = unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set)
+        };
+        if rc != 0 {
+            PIN_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cpu;
 }
+
+/// Set when a thread could not be pinned: the run's verdict says so (the header, printed
+/// before, can only say what was asked for).
+static PIN_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The rounds of one case.
 struct Samples {
