@@ -333,6 +333,29 @@ pub struct Stored {
     pub payload: bytes::Bytes,
 }
 
+/// Waits (bounded) until the stream's leader reports `messages`, whatever its replicas say
+/// (one may be down).
+pub async fn leader_holds(js: &jetstream::Context, name: &str, messages: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = js.get_stream(name).await {
+            if let Ok(info) = stream.info().await {
+                let led = info.cluster.as_ref().is_none_or(|c| c.leader.is_some());
+                if led && info.state.messages == messages {
+                    return;
+                }
+                last = format!(
+                    "{} messages, cluster {:?}",
+                    info.state.messages, info.cluster
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("stream {name}: the leader did not hold {messages} messages within 60 s: {last}");
+}
+
 /// Waits (bounded) until the stream's leader reports `messages` and every replica is current
 /// with no lag: after a node was killed, a replica catching up would serve a short read.
 pub async fn settle(js: &jetstream::Context, name: &str, messages: u64) {
