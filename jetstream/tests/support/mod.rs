@@ -333,16 +333,20 @@ pub struct Stored {
     pub payload: bytes::Bytes,
 }
 
-/// Waits (bounded) until the stream's leader reports `messages`, whatever its replicas say
-/// (one may be down).
-pub async fn leader_holds(js: &jetstream::Context, name: &str, messages: u64) {
+/// Polls the stream's info (bounded: 60 s) until `done` holds; panics saying `what` with the
+/// last info seen.
+async fn until_info(
+    js: &jetstream::Context,
+    name: &str,
+    what: &str,
+    done: impl Fn(&stream::Info) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = String::new();
     while Instant::now() < deadline {
         if let Ok(mut stream) = js.get_stream(name).await {
             if let Ok(info) = stream.info().await {
-                let led = info.cluster.as_ref().is_none_or(|c| c.leader.is_some());
-                if led && info.state.messages == messages {
+                if done(info) {
                     return;
                 }
                 last = format!(
@@ -351,64 +355,57 @@ pub async fn leader_holds(js: &jetstream::Context, name: &str, messages: u64) {
                 );
             }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("stream {name}: the leader did not hold {messages} messages within 60 s: {last}");
+    panic!("stream {name}: {what} within 60 s: {last}");
+}
+
+/// Whether the stream has a leader and every replica it lists is current with no lag.
+fn all_current(cluster: &async_nats::jetstream::stream::ClusterInfo) -> bool {
+    cluster.leader.is_some()
+        && cluster
+            .replicas
+            .iter()
+            .all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
+}
+
+/// Waits (bounded) until the stream's leader reports `messages`, whatever its replicas say
+/// (one may be down).
+pub async fn leader_holds(js: &jetstream::Context, name: &str, messages: u64) {
+    until_info(
+        js,
+        name,
+        &format!("the leader did not hold {messages} messages"),
+        |info| {
+            info.cluster.as_ref().is_none_or(|c| c.leader.is_some())
+                && info.state.messages == messages
+        },
+    )
+    .await;
 }
 
 /// Waits (bounded) until the stream's leader reports `messages` and every replica is current
 /// with no lag: after a node was killed, a replica catching up would serve a short read.
 pub async fn settle(js: &jetstream::Context, name: &str, messages: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = js.get_stream(name).await {
-            if let Ok(info) = stream.info().await {
-                let replicas_current = info.cluster.as_ref().is_none_or(|c| {
-                    c.leader.is_some()
-                        && c.replicas
-                            .iter()
-                            .all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
-                });
-                if info.state.messages == messages && replicas_current {
-                    return;
-                }
-                last = format!(
-                    "{} messages, cluster {:?}",
-                    info.state.messages, info.cluster
-                );
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("stream {name} did not settle at {messages} messages within 60 s: {last}");
+    until_info(
+        js,
+        name,
+        &format!("did not settle at {messages} messages"),
+        |info| info.state.messages == messages && info.cluster.as_ref().is_none_or(all_current),
+    )
+    .await;
 }
 
 /// Waits (bounded) until the stream has a leader and every replica is current with no lag:
 /// a node restarted after a kill has caught up. (nats-server 2.9.10 was seen to lose
 /// acknowledged messages when a leader was killed while a replica was still catching up.)
 pub async fn replicas_current(js: &jetstream::Context, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = js.get_stream(name).await {
-            if let Ok(info) = stream.info().await {
-                let current = info.cluster.as_ref().is_some_and(|c| {
-                    c.leader.is_some()
-                        && !c.replicas.is_empty()
-                        && c.replicas
-                            .iter()
-                            .all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
-                });
-                if current {
-                    return;
-                }
-                last = format!("{:?}", info.cluster);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name}: replicas not current within 60 s: {last}");
+    until_info(js, name, "replicas not current", |info| {
+        info.cluster
+            .as_ref()
+            .is_some_and(|c| !c.replicas.is_empty() && all_current(c))
+    })
+    .await;
 }
 
 /// Every message of the stream, read with an ordered consumer (bounded in time). A consumer
