@@ -39,17 +39,18 @@ pub struct LedgerConfig {
     /// Buffered writes of at least this many bytes (of frames: 40 bytes of header and the
     /// payload rounded up to 8, per entry) are staged, their frames built in a buffer and
     /// written with one `pwrite`; smaller ones are stored through the mapping. Synced writes
-    /// are always staged. Default `usize::MAX`: every buffered write goes through the mapping.
+    /// are always staged. Default 512: a write of two 256-byte entries or more is staged.
     ///
     /// A `pwrite` fills whole pages without the kernel zeroing them first, which a fault on a
     /// page of a fresh segment file must do (on the background thread, with
-    /// [`prefault`](Self::prefault)), but it is a system call per write, and the page cache's
-    /// own work per page stays on the writer. Measured on ext4 on 2 cores, 256 B entries
-    /// (`cargo bench -p ringledger-benches --bench ledger -- ledger_append_256B` and `--bench
-    /// queue` with `RINGLEDGER_STAGE_AT_LEAST`): writes of 100 at 5.5 M entries/s staged and
-    /// 6.5 M through the mapping; a producer-to-consumer pipeline at 3.0 and 4.3 M; single
-    /// entries at a tenth of the rate staged. Staging may pay where no core is free for the
-    /// prefault, or on a file system whose faults cost more; `0` stages every write.
+    /// [`prefault`](Self::prefault)), but it is a system call per write. Measured on ext4 on 2
+    /// cores, 256 B entries (`cargo run --release -p ringledger-benches --example
+    /// ledger_write` with `RINGLEDGER_BATCH` and `RINGLEDGER_STAGE_AT_LEAST`, and `cargo bench
+    /// -p ringledger-benches --bench queue`): single entries at 3.5 M entries/s through the
+    /// mapping and 1.6 M staged; writes of 4 at 3.9 and 3.4 M; of 8 at 3.6 and 4.0 M; of 16
+    /// at 3.6 and 4.6 M; a producer-to-consumer pipeline at 3.2-3.4 M with every write of
+    /// two entries or more staged, against 2.4-2.5 M with every write through the mapping.
+    /// `usize::MAX` sends every buffered write through the mapping; `0` stages every write.
     pub stage_at_least: usize,
     /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
     /// writer (in another process) has open. Recovery is worked out, not applied: the report
@@ -74,7 +75,7 @@ impl Default for LedgerConfig {
             index_interval: 4096,
             repair: false,
             prefault: true,
-            stage_at_least: usize::MAX,
+            stage_at_least: 512,
             read_only: false,
             manual_background: false,
         }

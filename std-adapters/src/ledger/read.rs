@@ -14,6 +14,9 @@ use ringledger_core::segment::CorruptReason;
 use super::segment::{Segment, TagRun};
 use super::{Entry, EntryRef, Ledger, LedgerError, Scanned};
 
+/// The most entries [`Ledger::read`] makes room for up front (a larger read grows its vector).
+const READ_ROOM: usize = 1 << 16;
+
 /// Entries of a segment's tag column a filtered read copies out at a time.
 const TAG_RUN: usize = 1024;
 
@@ -47,7 +50,14 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<Entry>, LedgerError> {
-        let mut out = Vec::with_capacity(max.min(1024));
+        // Room for every entry that can be there (sequences from `from` to the head), so that
+        // the vector never grows (and moves) while it fills; bounded, for a `max` of millions.
+        let at_most = self
+            .head()
+            .saturating_sub(from.max(self.tail().saturating_add(1)))
+            .saturating_add(1);
+        let room = usize::try_from(at_most).unwrap_or(usize::MAX).min(max);
+        let mut out = Vec::with_capacity(room.min(READ_ROOM));
         self.read_into(from, max, &mut out)?;
         Ok(out)
     }
