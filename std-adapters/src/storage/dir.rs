@@ -495,3 +495,38 @@ unsafe impl Region for Mapping {
 
 /// The page size we align advice to (the smallest page on the targets we run on).
 const PAGE: usize = 4096;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The `VmFlags` line of the mapping that starts at `ptr`, from `/proc/self/smaps`.
+    fn vm_flags(ptr: *mut u8) -> String {
+        let smaps = fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
+        let start = format!("{:x}-", ptr as usize);
+        let mut lines = smaps.lines().skip_while(|line| !line.starts_with(&start));
+        assert!(lines.next().is_some(), "no mapping starts at {ptr:p}");
+        lines
+            .find_map(|line| line.strip_prefix("VmFlags:").map(str::to_owned))
+            .expect("a VmFlags line")
+    }
+
+    #[test]
+    fn a_created_file_reads_nothing_ahead_and_an_opened_one_does() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = DirStorage::new(dir.path()).expect("storage");
+        for created in [
+            storage.create("fresh", 1 << 20).expect("create"),
+            storage
+                .create_written("written", 1 << 20)
+                .expect("create_written"),
+        ] {
+            // `rr`: VM_RAND_READ, what `MADV_RANDOM` sets.
+            let flags = vm_flags(created.as_ptr());
+            assert!(flags.split_whitespace().any(|f| f == "rr"), "{flags}");
+        }
+        let opened = storage.open("fresh", false).expect("open");
+        let flags = vm_flags(opened.as_ptr());
+        assert!(!flags.split_whitespace().any(|f| f == "rr"), "{flags}");
+    }
+}
