@@ -530,3 +530,155 @@ fn tagged_reads_agree_with_filtering_a_plain_read_as_the_ledger_grows() {
     }
     assert!(ledger.segments().len() > 3, "the run crossed segments");
 }
+
+/// A [`SimStorage`] whose regions' staged writes (`write_at`) can be made to fail once, part
+/// way: the first half of the bytes lands, then `ENOSPC`, as a full disk would.
+#[derive(Debug, Clone)]
+struct FailingWrites {
+    sim: SimStorage,
+    fail_next: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Debug)]
+struct FailingRegion {
+    inner: Box<dyn ringledger::storage::Region>,
+    fail_next: Arc<std::sync::atomic::AtomicBool>,
+}
+
+// SAFETY: every call goes to the wrapped region, which keeps its own promises.
+unsafe impl ringledger::storage::Region for FailingRegion {
+    fn as_ptr(&self) -> *mut u8 {
+        self.inner.as_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn write_at(&self, offset: usize, bytes: &[u8]) -> std::io::Result<()> {
+        if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.inner.write_at(offset, &bytes[..bytes.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.inner.write_at(offset, bytes)
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        self.inner.sync()
+    }
+}
+
+impl FailingWrites {
+    fn wrap(
+        &self,
+        region: std::io::Result<Box<dyn ringledger::storage::Region>>,
+    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
+        Ok(Box::new(FailingRegion {
+            inner: region?,
+            fail_next: Arc::clone(&self.fail_next),
+        }))
+    }
+}
+
+impl Storage for FailingWrites {
+    fn lock(&self) -> std::io::Result<Box<dyn ringledger::storage::LockGuard>> {
+        self.sim.lock()
+    }
+
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        self.sim.list()
+    }
+
+    fn create(
+        &self,
+        name: &str,
+        len: usize,
+    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
+        self.wrap(self.sim.create(name, len))
+    }
+
+    fn open(
+        &self,
+        name: &str,
+        writable: bool,
+    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
+        self.wrap(self.sim.open(name, writable))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        self.sim.rename(from, to)
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.sim.remove(name)
+    }
+
+    fn sync_dir(&self) -> std::io::Result<()> {
+        self.sim.sync_dir()
+    }
+
+    fn read(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+        self.sim.read(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.sim.write(name, bytes)
+    }
+}
+
+/// A staged write the disk refuses part way (a full disk) is an error from `write`: nothing of
+/// it is published or left in the file, nothing acknowledged is lost, the ledger is not
+/// poisoned, and the next write goes on from the same head. For both durabilities.
+#[test]
+fn a_staged_write_that_fails_part_way_is_an_error_and_loses_nothing() {
+    for durability in [Durability::Buffered, Durability::Synced] {
+        let storage = FailingWrites {
+            sim: SimStorage::new(),
+            fail_next: Arc::default(),
+        };
+        let config = config().with_durability(durability);
+        let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone()).unwrap();
+        // Writes of 4 entries of 200 bytes: staged in both modes (over `stage_at_least`).
+        let batch = |first: u64| -> Vec<Entry> {
+            (first..first + 4)
+                .map(|seq| Entry::new(seq, vec![seq as u8; 200]))
+                .collect()
+        };
+        ledger.write(&batch(1)).unwrap();
+        storage
+            .fail_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        match ledger.write(&batch(5)) {
+            Err(LedgerError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(28)),
+            other => panic!("{durability:?}: expected Io(ENOSPC), got {other:?}"),
+        }
+        assert!(ledger.poisoned().is_none(), "{durability:?}");
+        assert_eq!((ledger.head(), ledger.len()), (4, 4), "{durability:?}");
+        ledger.write(&batch(5)).unwrap();
+        ledger.sync().unwrap();
+        let seqs = |ledger: &Ledger| -> Vec<u64> {
+            let entries = ledger.read(0, 100).unwrap();
+            for e in &entries {
+                assert_eq!(e.payload, vec![e.sequence as u8; 200]);
+            }
+            entries.iter().map(|e| e.sequence).collect()
+        };
+        assert_eq!(seqs(&ledger), (1..=8).collect::<Vec<_>>(), "{durability:?}");
+        drop(ledger);
+        let reopened = Ledger::open_in(Arc::new(storage.sim.clone()), config).unwrap();
+        assert!(
+            reopened.recovery().cut.is_empty(),
+            "{durability:?}: {:?}",
+            reopened.recovery()
+        );
+        assert_eq!(
+            seqs(&reopened),
+            (1..=8).collect::<Vec<_>>(),
+            "{durability:?}"
+        );
+        assert_eq!(reopened.verify().unwrap(), 8, "{durability:?}");
+    }
+}

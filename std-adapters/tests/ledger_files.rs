@@ -481,7 +481,7 @@ fn assert_kib_entries(ledger: &Ledger, from: u64, to: u64) {
     }
 }
 
-/// Writes synced 1 KiB entries after `last` until one fails; returns the last acknowledged
+/// Writes 1 KiB entries after `last` until one fails; returns the last acknowledged
 /// sequence and the error.
 fn fill(ledger: &Ledger, mut last: u64) -> (u64, LedgerError) {
     loop {
@@ -504,6 +504,19 @@ fn assert_no_space(error: &LedgerError) {
 
 #[test]
 fn a_full_disk_is_an_error_and_loses_nothing() {
+    full_disk(Durability::Synced);
+}
+
+/// The same with buffered writes: 1 KiB entries are staged (`pwrite`), as synced ones are.
+#[test]
+fn a_full_disk_under_buffered_staged_writes_is_an_error_and_loses_nothing() {
+    full_disk(Durability::Buffered);
+}
+
+/// Fills a 4 MiB tmpfs with `durability` writes: the write that finds no room fails with
+/// `ENOSPC`, every acknowledged entry reads back (also after a reopen), and deleting makes
+/// room for more.
+fn full_disk(durability: Durability) {
     if !is_root() {
         eprintln!("skipping: mounting a 4 MiB tmpfs needs root");
         return;
@@ -519,7 +532,11 @@ fn a_full_disk_is_an_error_and_loses_nothing() {
     let path = dir.path().join("ledger");
     let config = LedgerConfig::default()
         .with_segment_size(1 << 20)
-        .with_durability(Durability::Synced);
+        .with_durability(durability);
+    assert!(
+        ringledger::core::segment::FRAME_HEADER_LEN + 1024 >= config.stage_at_least,
+        "these writes are staged"
+    );
 
     let ledger = Ledger::open(&path, config.clone()).unwrap();
     let (acked, error) = fill(&ledger, 0);
