@@ -18,7 +18,7 @@
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 
-use super::{barrier, CancelToken, Parking, WaitError, Waiters};
+use super::{CancelToken, Parking, WaitError, Waiters};
 use crate::sync::{lock, Arc, Ordering};
 
 /// Wakers a notify takes out per turn of the parking lock; they are woken with the lock released.
@@ -307,7 +307,7 @@ impl Waiters {
             id,
             cancel,
         });
-        barrier::heavy();
+        self.sleeper_fence();
     }
 
     /// [`notify`](Self::notify)'s slow path: wakes the threads parked here, and takes out and

@@ -211,6 +211,9 @@ pub struct Waiters {
     /// Whether a waiter spins for a moment before it parks (never under loom).
     #[cfg_attr(loom, allow(dead_code))]
     spin: bool,
+    /// Whether both sides use a full fence (see [`Waiters::parking`]) rather than the
+    /// asymmetric pair of `barrier.rs`.
+    symmetric: bool,
 }
 
 impl fmt::Debug for Waiters {
@@ -255,6 +258,7 @@ impl Waiters {
             sleepers: AtomicUsize::new(0),
             parking: Arc::new(Parking::new()),
             spin: true,
+            symmetric: false,
         }
     }
 
@@ -262,6 +266,12 @@ impl Waiters {
     /// changes only after its own wake-up (a ledger written by a producer's worker): there the
     /// spin holds a core the writer needs, and on two cores it doubles the median latency of
     /// a paced queue (`cargo run --release -p ringledger-benches --example paced`).
+    ///
+    /// Their two sides also fence alike (a full fence in [`notify`](Self::notify) and before
+    /// parking) instead of the asymmetric pair where the sleeper issues a `membarrier`: such
+    /// a condition is notified once per write, not once per item, so the notifier's fence
+    /// costs nothing worth saving, while a sleeper that parks after every write would
+    /// interrupt the writer's core with the barrier each time.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -281,8 +291,30 @@ impl Waiters {
     #[must_use]
     pub fn parking() -> Self {
         Waiters {
+            sleepers: AtomicUsize::new(0),
+            parking: Arc::new(Parking::new()),
             spin: false,
-            ..Self::new()
+            symmetric: true,
+        }
+    }
+
+    /// The notifier's store-load barrier: free (a compiler barrier) where sleepers pay with
+    /// `membarrier`, a full fence for [`parking`](Self::parking) waiters.
+    #[inline]
+    fn notifier_fence(&self) {
+        if self.symmetric {
+            barrier::full();
+        } else {
+            barrier::light();
+        }
+    }
+
+    /// The sleeper's store-load barrier, between registering and re-checking.
+    fn sleeper_fence(&self) {
+        if self.symmetric {
+            barrier::full();
+        } else {
+            barrier::heavy();
         }
     }
 
@@ -290,7 +322,7 @@ impl Waiters {
     /// wait for. With nobody asleep it costs a fence and a load of a line nobody writes.
     #[inline]
     pub fn notify(&self) {
-        barrier::light();
+        self.notifier_fence();
         if self.sleepers.load(Ordering::Relaxed) != 0 {
             #[cfg(not(feature = "async"))]
             self.parking.wake_all();
@@ -348,7 +380,7 @@ impl Waiters {
             // Register, then re-check: a notifier that published before seeing us is seen
             // here; one that publishes later sees us (see the module documentation).
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            barrier::heavy();
+            self.sleeper_fence();
             let value = ready();
             if value.is_none() && !cancel.is_some_and(CancelToken::is_cancelled) {
                 guard = wait_on(&self.parking.cond, guard, until);
