@@ -111,7 +111,7 @@ use std::time::{Duration, Instant};
 use crate::ledger::{Entry, Ledger, LedgerError};
 use crate::sync::{lock, wait_on, Arc, AtomicBool, Condvar, Mutex, Ordering};
 use crate::table::{Table, TableError};
-use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
+use crate::wait::{CancelToken, Deadline, Rare, WaitError, Waiters};
 
 use marks::{Marks, Offer};
 
@@ -263,7 +263,7 @@ struct Shared {
     work_flag: AtomicBool,
     /// The committer waits here: it spins a little before it parks, so a stream of marks
     /// rarely has to wake it.
-    work: Waiters,
+    work: Waiters<Rare>,
     /// [`Ack`]s wait here for their tickets to resolve.
     settled: Condvar,
     /// Cancelled when the consumer stops: ends waits for the ledger's head.

@@ -87,7 +87,7 @@ use crate::storage::DirStorage;
 pub use crate::storage::Durability;
 use crate::storage::{now_ns, LockGuard, Storage};
 use crate::sync::{lock, AtomicBool, AtomicU64, Condvar, Mutex, Ordering, RwLock};
-use crate::wait::{CancelToken, Deadline, WaitError, Waiters};
+use crate::wait::{CancelToken, Deadline, Rare, WaitError, Waiters};
 
 use background::Background;
 use segment::Segment;
@@ -469,7 +469,7 @@ struct Inner {
     synced_writes_in_flight: AtomicU64,
     synced_writers_returning: AtomicU64,
     poison: Arc<OnceLock<String>>,
-    waiters: Waiters,
+    waiters: Waiters<Rare>,
     subscribers: Mutex<Vec<SyncSender<u64>>>,
     /// Whether `subscribers` may be non-empty: spares writes the lock when nobody listens.
     has_subscribers: AtomicBool,

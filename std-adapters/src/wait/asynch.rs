@@ -18,7 +18,7 @@
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 
-use super::{CancelToken, Parking, WaitError, Waiters};
+use super::{CancelToken, Notified, Parking, WaitError, Waiters};
 use crate::sync::{lock, Arc, Ordering};
 
 /// Wakers a notify takes out per turn of the parking lock; they are woken with the lock released.
@@ -169,7 +169,7 @@ impl fmt::Debug for TaskSlot {
     }
 }
 
-impl Waiters {
+impl<N: Notified> Waiters<N> {
     /// Polls for `ready` to return `Some`: the async form of [`wait_until`](Self::wait_until),
     /// for a future's `poll` (feature `async`).
     ///
@@ -307,7 +307,7 @@ impl Waiters {
             id,
             cancel,
         });
-        self.sleeper_fence();
+        N::sleeper_fence();
     }
 
     /// [`notify`](Self::notify)'s slow path: wakes the threads parked here, and takes out and

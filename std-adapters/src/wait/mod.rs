@@ -205,18 +205,67 @@ impl Parking {
 /// assert_eq!(got, Ok(7));
 /// t.join().unwrap();
 /// ```
-pub struct Waiters {
+pub struct Waiters<N: Notified = Frequent> {
     sleepers: AtomicUsize,
     parking: Arc<Parking>,
-    /// Whether a waiter spins for a moment before it parks (never under loom).
-    #[cfg_attr(loom, allow(dead_code))]
-    spin: bool,
-    /// Whether both sides use a full fence (see [`Waiters::parking`]) rather than the
-    /// asymmetric pair of `barrier.rs`.
-    symmetric: bool,
+    notified: std::marker::PhantomData<N>,
 }
 
-impl fmt::Debug for Waiters {
+/// How often a [`Waiters`]' condition is notified, which decides how its two sides fence and
+/// whether a waiter spins before it parks: [`Frequent`] (the default, [`Waiters::new`]) or
+/// [`Rare`] ([`Waiters::parking`]). Sealed: only those two implement it.
+pub trait Notified: sealed::Sealed + Send + Sync + 'static {
+    /// Whether a waiter spins for a moment before it parks (never under loom).
+    #[doc(hidden)]
+    const SPIN: bool;
+    /// The notifier's store-load barrier, between publishing and reading the sleepers.
+    #[doc(hidden)]
+    fn notifier_fence();
+    /// The sleeper's store-load barrier, between registering and re-checking.
+    #[doc(hidden)]
+    fn sleeper_fence();
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Frequent {}
+    impl Sealed for super::Rare {}
+}
+
+/// A condition notified once per item (a ring's "not empty"): notifying costs a compiler
+/// barrier and a load, the sleeper pays with a `membarrier` (see the module documentation),
+/// and a waiter spins for a few microseconds before it parks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Frequent;
+
+/// A condition notified once per write of many items (a ledger's head): both sides use a full
+/// fence and a waiter parks at once; see [`Waiters::parking`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Rare;
+
+impl Notified for Frequent {
+    const SPIN: bool = true;
+    #[inline]
+    fn notifier_fence() {
+        barrier::light();
+    }
+    fn sleeper_fence() {
+        barrier::heavy();
+    }
+}
+
+impl Notified for Rare {
+    const SPIN: bool = false;
+    #[inline]
+    fn notifier_fence() {
+        barrier::full();
+    }
+    fn sleeper_fence() {
+        barrier::full();
+    }
+}
+
+impl<N: Notified> fmt::Debug for Waiters<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Waiters")
             .field("sleepers", &self.sleepers.load(Ordering::Relaxed))
@@ -257,8 +306,7 @@ impl Waiters {
         Waiters {
             sleepers: AtomicUsize::new(0),
             parking: Arc::new(Parking::new()),
-            spin: true,
-            symmetric: false,
+            notified: std::marker::PhantomData,
         }
     }
 
@@ -289,40 +337,21 @@ impl Waiters {
     /// });
     /// ```
     #[must_use]
-    pub fn parking() -> Self {
+    pub fn parking() -> Waiters<Rare> {
         Waiters {
             sleepers: AtomicUsize::new(0),
             parking: Arc::new(Parking::new()),
-            spin: false,
-            symmetric: true,
+            notified: std::marker::PhantomData,
         }
     }
+}
 
-    /// The notifier's store-load barrier: free (a compiler barrier) where sleepers pay with
-    /// `membarrier`, a full fence for [`parking`](Self::parking) waiters.
-    #[inline]
-    fn notifier_fence(&self) {
-        if self.symmetric {
-            barrier::full();
-        } else {
-            barrier::light();
-        }
-    }
-
-    /// The sleeper's store-load barrier, between registering and re-checking.
-    fn sleeper_fence(&self) {
-        if self.symmetric {
-            barrier::full();
-        } else {
-            barrier::heavy();
-        }
-    }
-
+impl<N: Notified> Waiters<N> {
     /// Wakes every sleeper, if there is one. Call it *after* publishing the change sleepers
     /// wait for. With nobody asleep it costs a fence and a load of a line nobody writes.
     #[inline]
     pub fn notify(&self) {
-        self.notifier_fence();
+        N::notifier_fence();
         if self.sleepers.load(Ordering::Relaxed) != 0 {
             #[cfg(not(feature = "async"))]
             self.parking.wake_all();
@@ -354,7 +383,7 @@ impl Waiters {
             return Ok(value);
         }
         #[cfg(not(loom))]
-        if self.spin && !deadline.has_passed() {
+        if N::SPIN && !deadline.has_passed() {
             for round in 0..SPIN_ROUNDS {
                 for _ in 0..1u32 << round {
                     std::hint::spin_loop();
@@ -380,7 +409,7 @@ impl Waiters {
             // Register, then re-check: a notifier that published before seeing us is seen
             // here; one that publishes later sees us (see the module documentation).
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            self.sleeper_fence();
+            N::sleeper_fence();
             let value = ready();
             if value.is_none() && !cancel.is_some_and(CancelToken::is_cancelled) {
                 guard = wait_on(&self.parking.cond, guard, until);
