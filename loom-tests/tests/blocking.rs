@@ -31,6 +31,28 @@ fn waiter_flag_protocol_never_loses_a_wakeup() {
     });
 }
 
+/// The same protocol for waiters of a rarely notified condition (`Waiters::parking`, a ledger's
+/// head): a full fence on both sides instead of the light/heavy pair.
+#[test]
+fn rare_waiters_never_lose_a_wakeup() {
+    loom::model(|| {
+        let ready = Arc::new(AtomicBool::new(false));
+        let waiters = Arc::new(Waiters::parking());
+        let notifier = {
+            let (ready, waiters) = (ready.clone(), waiters.clone());
+            thread::spawn(move || {
+                ready.store(true, Ordering::Relaxed);
+                waiters.notify();
+            })
+        };
+        let got = waiters.wait_until(Deadline::Forever, None, || {
+            ready.load(Ordering::Relaxed).then_some(())
+        });
+        assert_eq!(got, Ok(()));
+        notifier.join().unwrap();
+    });
+}
+
 #[test]
 fn cancel_wakes_a_registered_waiter() {
     loom::model(|| {

@@ -611,6 +611,43 @@ mod tests {
         token.cancel(); // idempotent
     }
 
+    /// Two threads hand a turn back and forth through two sets of waiters, each parking
+    /// until its turn comes: a lost wake-up would hang here (the deadline turns that into a
+    /// failure instead).
+    fn ping_pong<N: Notified>(make: fn() -> Waiters<N>) {
+        const ROUNDS: u64 = 2_000;
+        let turn = AtomicUsize::new(0);
+        let (ping, pong) = (make(), make());
+        let deadline = Deadline::Timeout(Duration::from_secs(30));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for round in 0..ROUNDS as usize {
+                    let mine = || (turn.load(Ordering::Acquire) == 2 * round + 1).then_some(());
+                    assert_eq!(pong.wait_until(deadline, None, mine), Ok(()));
+                    turn.store(2 * round + 2, Ordering::Release);
+                    ping.notify();
+                }
+            });
+            for round in 0..ROUNDS as usize {
+                turn.store(2 * round + 1, Ordering::Release);
+                pong.notify();
+                let mine = || (turn.load(Ordering::Acquire) == 2 * round + 2).then_some(());
+                assert_eq!(ping.wait_until(deadline, None, mine), Ok(()));
+            }
+        });
+        assert!(!ping.has_sleepers() && !pong.has_sleepers());
+    }
+
+    #[test]
+    fn frequent_waiters_hand_a_turn_back_and_forth_without_losing_one() {
+        ping_pong(Waiters::new);
+    }
+
+    #[test]
+    fn rare_waiters_hand_a_turn_back_and_forth_without_losing_one() {
+        ping_pong(Waiters::parking);
+    }
+
     #[test]
     fn a_huge_timeout_means_forever() {
         assert_eq!(Deadline::Timeout(Duration::MAX).instant(), None);
