@@ -15,6 +15,10 @@
 //! the two reads sees the other side's write (the store-buffering litmus test is forbidden).
 //! On Linux the notifier's fence is only a compiler barrier and the sleeper's a `membarrier`
 //! system call, which orders the same way at no cost to the hot path (see `barrier.rs`).
+//! That is [`Waiters<Frequent>`](Frequent), for conditions notified once per item. Waiters of
+//! a condition notified once per write of many items ([`Waiters<Rare>`](Rare), made by
+//! [`Waiters::parking`]: a ledger's head) use a full fence on both sides instead, since a
+//! `membarrier` interrupts every other running thread of the process each time one parks.
 //! If the notifier sees the sleeper it takes the sleeper's mutex, which the sleeper holds from
 //! registering until the condition variable releases it, so the notification lands in the
 //! wait; if it does not, the sleeper's re-check sees the published state and does not park.
