@@ -218,13 +218,28 @@ pub struct Waiters<N: Notified = Frequent> {
 /// How often a [`Waiters`]' condition is notified, which decides how its two sides fence and
 /// whether a waiter spins before it parks: [`Frequent`] (the default, [`Waiters::new`]) or
 /// [`Rare`] ([`Waiters::parking`]). Sealed: only those two implement it.
+///
+/// ```
+/// use ringledger::wait::{Frequent, Notified, Rare, Waiters};
+///
+/// /// Whoever holds waiters of either kind notifies them the same way.
+/// fn publish<N: Notified>(waiters: &Waiters<N>) {
+///     waiters.notify();
+/// }
+/// let per_item: Waiters<Frequent> = Waiters::new();
+/// let per_write: Waiters<Rare> = Waiters::parking();
+/// publish(&per_item);
+/// publish(&per_write);
+/// assert!(!per_item.has_sleepers() && !per_write.has_sleepers());
+/// ```
 pub trait Notified: sealed::Sealed + Send + Sync + 'static {
     /// Whether a waiter spins for a moment before it parks (never under loom).
     #[doc(hidden)]
     const SPIN: bool;
-    /// The notifier's store-load barrier, between publishing and reading the sleepers.
+    /// The notifier's store-load barrier, between publishing and reading the sleepers, and
+    /// that read.
     #[doc(hidden)]
-    fn notifier_fence();
+    fn notifier_load(sleepers: &AtomicUsize) -> usize;
     /// The sleeper's store-load barrier, between registering and re-checking.
     #[doc(hidden)]
     fn sleeper_fence();
@@ -239,19 +254,36 @@ mod sealed {
 /// A condition notified once per item (a ring's "not empty"): notifying costs a compiler
 /// barrier and a load, the sleeper pays with a `membarrier` (see the module documentation),
 /// and a waiter spins for a few microseconds before it parks.
+///
+/// ```
+/// use ringledger::wait::{Frequent, Waiters};
+///
+/// let not_empty: Waiters<Frequent> = Waiters::new(); // also plain `Waiters`
+/// not_empty.notify(); // nobody waits: a compiler barrier and a load
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Frequent;
 
 /// A condition notified once per write of many items (a ledger's head): both sides use a full
 /// fence and a waiter parks at once; see [`Waiters::parking`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringledger::wait::{Deadline, Rare, WaitError, Waiters};
+///
+/// let head: Waiters<Rare> = Waiters::parking();
+/// let waited = head.wait_until::<()>(Deadline::Timeout(Duration::from_millis(1)), None, || None);
+/// assert_eq!(waited, Err(WaitError::TimedOut));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Rare;
 
 impl Notified for Frequent {
     const SPIN: bool = true;
     #[inline]
-    fn notifier_fence() {
+    fn notifier_load(sleepers: &AtomicUsize) -> usize {
         barrier::light();
+        sleepers.load(Ordering::Relaxed)
     }
     fn sleeper_fence() {
         barrier::heavy();
@@ -260,9 +292,12 @@ impl Notified for Frequent {
 
 impl Notified for Rare {
     const SPIN: bool = false;
+    /// A read-modify-write that changes nothing: on the sleeper count itself it is the
+    /// store-load barrier and the load in one instruction (`lock xadd`, cheaper than a fence
+    /// and a load), and it orders against the sleeper's own increment of that count.
     #[inline]
-    fn notifier_fence() {
-        barrier::full();
+    fn notifier_load(sleepers: &AtomicUsize) -> usize {
+        sleepers.fetch_add(0, Ordering::SeqCst)
     }
     fn sleeper_fence() {
         barrier::full();
@@ -355,8 +390,7 @@ impl<N: Notified> Waiters<N> {
     /// wait for. With nobody asleep it costs a fence and a load of a line nobody writes.
     #[inline]
     pub fn notify(&self) {
-        N::notifier_fence();
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        if N::notifier_load(&self.sleepers) != 0 {
             #[cfg(not(feature = "async"))]
             self.parking.wake_all();
             #[cfg(feature = "async")]
