@@ -307,7 +307,15 @@ impl Worker {
                 // asks for a new one once it has used half the window: no polling while idle.
                 let mut idle = 0;
                 while at < len && !segment.is_sealed() && !self.shutdown.load(Ordering::Acquire) {
-                    let target = (segment.data_end() + PREFAULT_WINDOW).min(len);
+                    let end = segment.data_end();
+                    let target = (end + PREFAULT_WINDOW).min(len);
+                    // A writer that caught up faults its own next pages: a page this job is
+                    // reading in stays locked until it is filled, and a writer faulting on it
+                    // sleeps until then (and then waits to be woken), which cost writes of
+                    // one entry a third of their time. So the job leaps ahead of it.
+                    at = at
+                        .max((end + PREFAULT_LEAD) & !(PREFAULT_STEP - 1))
+                        .min(len);
                     if at < target {
                         let to = (at + PREFAULT_STEP).min(target);
                         segment.mapping.region().prefault(at..to, true);
@@ -329,6 +337,10 @@ impl Worker {
 
 /// How far ahead of the writer a buffered ledger's pages are faulted in writable.
 pub(super) const PREFAULT_WINDOW: usize = 16 << 20;
+
+/// How far ahead of the writer a prefault job resumes when the writer has caught up with it:
+/// the pages in between are the writer's to fault (see `Worker::run`'s prefault loop).
+const PREFAULT_LEAD: usize = 4 * PREFAULT_STEP;
 
 /// How many 200 µs naps a prefault job waits for an idle writer before it ends (10 ms).
 const IDLE_POLLS: u32 = 50;
@@ -365,5 +377,48 @@ fn run_when_idle() {
         let param = libc::sched_param { sched_priority: 0 };
         // SAFETY: `param` is a valid `sched_param` for the call; pid 0 is this thread.
         let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::ledger::{Entry, Ledger, LedgerConfig};
+
+    /// Whether the page holding byte `at` of `segment`'s file is in the page cache.
+    fn resident(segment: &Segment, at: usize) -> bool {
+        let region = segment.mapping.region();
+        let page = at & !4095;
+        let mut vec = 0u8;
+        // SAFETY: a page-aligned range of one page inside the live mapping, and one byte of
+        // result for it.
+        let rc = unsafe { libc::mincore(region.as_ptr().add(page).cast(), 4096, &mut vec) };
+        assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+        vec & 1 == 1
+    }
+
+    #[test]
+    fn a_prefault_job_leaves_the_pages_next_to_the_writer_to_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LedgerConfig {
+            manual_background: true,
+            ..LedgerConfig::default()
+        };
+        let ledger = Ledger::open(dir.path(), config).unwrap();
+        // One entry goes through the mapping, which asks for a prefault job.
+        ledger.write(&[Entry::new(1, vec![7u8; 100])]).unwrap();
+        let segment = Arc::clone(ledger.inner.segments().last().unwrap());
+        let end = segment.data_end();
+        assert!(ledger.run_background() > 0);
+        let leap = (end + PREFAULT_LEAD) & !(PREFAULT_STEP - 1);
+        assert!(leap > end + PREFAULT_STEP);
+        // The writer's next pages are left to it: the job never locks a page it is about to
+        // fault on; from the leap on, a window of pages is in.
+        assert!(!resident(&segment, end + 4096));
+        assert!(!resident(&segment, leap - 1));
+        assert!(resident(&segment, leap));
+        let target = (end + PREFAULT_WINDOW).min(segment.mapping.len());
+        assert!(resident(&segment, target - 1));
+        assert_eq!(segment.prefaulted(), target);
     }
 }
