@@ -7,15 +7,14 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use ringledger::blocking::{mpsc, spsc, PopError, PushError};
-use ringledger::wait::{CancelToken, Deadline, WaitError, Waiters};
+use ringledger::wait::{CancelToken, Deadline, Notified, WaitError, Waiters};
 
 /// publish; notify (fence, check sleepers) never loses the wake-up of a sleeper that
-/// registers, fences and re-checks.
-#[test]
-fn waiter_flag_protocol_never_loses_a_wakeup() {
-    loom::model(|| {
+/// registers, fences and re-checks, for waiters made by `make`.
+fn never_loses_a_wakeup<N: Notified>(make: fn() -> Waiters<N>) {
+    loom::model(move || {
         let ready = Arc::new(AtomicBool::new(false));
-        let waiters = Arc::new(Waiters::new());
+        let waiters = Arc::new(make());
         let notifier = {
             let (ready, waiters) = (ready.clone(), waiters.clone());
             thread::spawn(move || {
@@ -31,26 +30,16 @@ fn waiter_flag_protocol_never_loses_a_wakeup() {
     });
 }
 
-/// The same protocol for waiters of a rarely notified condition (`Waiters::parking`, a ledger's
-/// head): a full fence on both sides instead of the light/heavy pair.
+#[test]
+fn waiter_flag_protocol_never_loses_a_wakeup() {
+    never_loses_a_wakeup(Waiters::new);
+}
+
+/// The same for waiters of a rarely notified condition (`Waiters::parking`, a ledger's head):
+/// a read-modify-write of the sleeper count and a full fence instead of the light/heavy pair.
 #[test]
 fn rare_waiters_never_lose_a_wakeup() {
-    loom::model(|| {
-        let ready = Arc::new(AtomicBool::new(false));
-        let waiters = Arc::new(Waiters::parking());
-        let notifier = {
-            let (ready, waiters) = (ready.clone(), waiters.clone());
-            thread::spawn(move || {
-                ready.store(true, Ordering::Relaxed);
-                waiters.notify();
-            })
-        };
-        let got = waiters.wait_until(Deadline::Forever, None, || {
-            ready.load(Ordering::Relaxed).then_some(())
-        });
-        assert_eq!(got, Ok(()));
-        notifier.join().unwrap();
-    });
+    never_loses_a_wakeup(Waiters::parking);
 }
 
 #[test]
