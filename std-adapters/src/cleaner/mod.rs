@@ -313,8 +313,9 @@ fn run(
     cancel: &CancelToken,
     on_error: impl Fn(CleanerError),
 ) {
-    // Nobody notifies these waiters: the wait ends at the interval or when cancelled.
-    let waiters = Waiters::new();
+    // Nobody notifies these waiters: the wait ends at the interval or when cancelled. Parking
+    // ones: no spin and no `membarrier` before each wait.
+    let waiters = Waiters::parking();
     let interval = config.interval.max(MIN_INTERVAL);
     loop {
         let waited = waiters.wait_until::<()>(Deadline::Timeout(interval), Some(cancel), || None);

@@ -268,7 +268,9 @@ impl Ledger {
 
     /// The entry at position `i`: 0 is the oldest, -1 the newest. `None` when out of range.
     ///
-    /// Walks the frames of one segment: a cost in proportion to a segment's entries.
+    /// Walks the frame headers of one segment (a cost in proportion to a segment's entries,
+    /// a header's worth of reading each) and checks the record it returns whole: a damaged
+    /// payload is an error when its entry is asked for, not when it is walked over.
     ///
     /// ```
     /// use ringledger::ledger::{Entry, Ledger, LedgerConfig};
@@ -300,16 +302,29 @@ impl Ledger {
         for segment in self.inner.segments().iter() {
             let live = live_in(segment, tail)?;
             if k < live {
+                // Headers lead to the record; only the record handed out is checked whole.
+                let records = segment.records();
                 let mut found = None;
-                walk(segment, tail.saturating_add(1), |entry| {
+                walk_records(segment, &records, tail.saturating_add(1), false, |record| {
                     if k == 0 {
-                        found = Some(entry);
+                        found = Some(record.offset);
                         return false;
                     }
                     k -= 1;
                     true
                 })?;
-                return Ok(found);
+                let Some(offset) = found else {
+                    return Ok(None);
+                };
+                let record =
+                    segment
+                        .record_at(&records, offset)
+                        .map_err(|reason| LedgerError::Corrupt {
+                            segment: segment.name.clone(),
+                            offset,
+                            reason,
+                        })?;
+                return Ok(Some(shared_entry(&records, &record)));
             }
             k -= live;
         }
@@ -401,17 +416,40 @@ pub(super) fn walk(
     mut f: impl FnMut(Entry) -> bool,
 ) -> Result<(), LedgerError> {
     let records = segment.records();
+    walk_records(segment, &records, from, true, |record| {
+        f(shared_entry(&records, record))
+    })
+}
+
+/// Calls `f` on each record `>= from` of `segment` (whose image is `records`), in order, until
+/// it returns `false`, checking that sequences increase. `whole`: every record's checksums;
+/// otherwise only the headers' (for walks that count records or look for one, and never hand
+/// out a payload they did not check: see [`Ledger::index`]). A failed check is an error naming
+/// the segment and the offset.
+fn walk_records(
+    segment: &Segment,
+    records: &Bytes,
+    from: u64,
+    whole: bool,
+    mut f: impl FnMut(&ringledger_core::segment::Record<'_>) -> bool,
+) -> Result<(), LedgerError> {
     let mut at = segment.seek(from);
     let mut prev: Option<u64> = None;
+    let mut ahead = Prefetch::new(at);
     while at < records.len() {
         let corrupt = |offset, reason| LedgerError::Corrupt {
             segment: segment.name.clone(),
             offset,
             reason,
         };
-        let record = segment
-            .record_at(&records, at)
-            .map_err(|reason| corrupt(at, reason))?;
+        let record = if whole {
+            segment.record_at(records, at)
+        } else {
+            // Only the headers are read: the next ones are a record's length apart.
+            ahead.up_to(records, at);
+            segment.skim_at(records, at)
+        }
+        .map_err(|reason| corrupt(at, reason))?;
         if let Some(prev) = prev.filter(|&p| record.seq <= p) {
             return Err(corrupt(
                 at,
@@ -423,11 +461,28 @@ pub(super) fn walk(
         }
         prev = Some(record.seq);
         at = record.end();
-        if record.seq >= from && !f(shared_entry(&records, &record)) {
+        if record.seq >= from && !f(&record) {
             break;
         }
     }
     Ok(())
+}
+
+/// How many records `>= from` of `segment` satisfy `keep` (stopping at the first that
+/// does not), from their headers: see [`walk_records`].
+fn count_from(
+    segment: &Segment,
+    from: u64,
+    mut keep: impl FnMut(u64) -> bool,
+) -> Result<u64, LedgerError> {
+    let records = segment.records();
+    let mut n = 0;
+    walk_records(segment, &records, from, false, |record| {
+        let kept = keep(record.seq);
+        n += u64::from(kept);
+        kept
+    })?;
+    Ok(n)
 }
 
 /// Entries of `segment` with a sequence above `tail`.
@@ -439,12 +494,7 @@ pub(super) fn live_in(segment: &Segment, tail: u64) -> Result<u64, LedgerError> 
     if counts.first_seq > tail {
         return Ok(counts.count);
     }
-    let mut live = 0;
-    walk(segment, tail.saturating_add(1), |_| {
-        live += 1;
-        true
-    })?;
-    Ok(live)
+    count_from(segment, tail.saturating_add(1), |_| true)
 }
 
 /// Entries with a sequence in `(low, high]`.
@@ -463,13 +513,7 @@ pub(super) fn count_between(
             n += counts.count;
             continue;
         }
-        walk(segment, low.saturating_add(1), |entry| {
-            if entry.sequence > high {
-                return false;
-            }
-            n += 1;
-            true
-        })?;
+        n += count_from(segment, low.saturating_add(1), |seq| seq <= high)?;
     }
     Ok(n as usize)
 }
