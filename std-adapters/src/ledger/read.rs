@@ -442,11 +442,10 @@ fn walk_records(
             offset,
             reason,
         };
+        ahead.up_to(records, at);
         let record = if whole {
             segment.record_at(records, at)
         } else {
-            // Only the headers are read: the next ones are a record's length apart.
-            ahead.up_to(records, at);
             segment.skim_at(records, at)
         }
         .map_err(|reason| corrupt(at, reason))?;

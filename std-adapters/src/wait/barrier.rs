@@ -97,9 +97,9 @@ mod imp {
 
 pub(crate) use imp::{heavy, light, prepare};
 
-/// A full `SeqCst` fence, for waiters whose notifier is not hot (one notification per ledger
-/// write, not per item): there a fence on both sides is cheaper than a sleeper's `membarrier`,
-/// which interrupts every other running thread of the process each time it parks.
+/// A full `SeqCst` fence: the sleeper's side for waiters whose notifier is not hot (one
+/// notification per ledger write, not per item), where it is cheaper than a `membarrier`,
+/// which interrupts every other running thread of the process each time one parks.
 #[inline]
 pub(crate) fn full() {
     crate::sync::fence(crate::sync::Ordering::SeqCst);

@@ -342,11 +342,7 @@ impl Waiters {
     #[must_use]
     pub fn new() -> Self {
         barrier::prepare();
-        Waiters {
-            sleepers: AtomicUsize::new(0),
-            parking: Arc::new(Parking::new()),
-            notified: std::marker::PhantomData,
-        }
+        Waiters::empty()
     }
 
     /// Waiters that park at once instead of spinning first. For a condition another thread
@@ -354,8 +350,9 @@ impl Waiters {
     /// spin holds a core the writer needs, and on two cores it doubles the median latency of
     /// a paced queue (`cargo run --release -p ringledger-benches --example paced`).
     ///
-    /// Their two sides also fence alike (a full fence in [`notify`](Self::notify) and before
-    /// parking) instead of the asymmetric pair where the sleeper issues a `membarrier`: such
+    /// Their two sides also fence alike (a read-modify-write of the sleeper count in
+    /// [`notify`](Self::notify), a full fence before parking) instead of the asymmetric pair
+    /// where the sleeper issues a `membarrier`: such
     /// a condition is notified once per write, not once per item, so the notifier's fence
     /// costs nothing worth saving, while a sleeper that parks after every write would
     /// interrupt the writer's core with the barrier each time.
@@ -377,17 +374,23 @@ impl Waiters {
     /// ```
     #[must_use]
     pub fn parking() -> Waiters<Rare> {
+        Waiters::empty()
+    }
+}
+
+impl<N: Notified> Waiters<N> {
+    /// No sleepers yet (the `membarrier` registration, where `N` needs it, is the caller's).
+    fn empty() -> Self {
         Waiters {
             sleepers: AtomicUsize::new(0),
             parking: Arc::new(Parking::new()),
             notified: std::marker::PhantomData,
         }
     }
-}
 
-impl<N: Notified> Waiters<N> {
     /// Wakes every sleeper, if there is one. Call it *after* publishing the change sleepers
-    /// wait for. With nobody asleep it costs a fence and a load of a line nobody writes.
+    /// wait for. With nobody asleep it costs a load of a line nobody writes, after a compiler
+    /// barrier ([`Frequent`]) or as a read-modify-write ([`Rare`]).
     #[inline]
     pub fn notify(&self) {
         if N::notifier_load(&self.sleepers) != 0 {
