@@ -385,18 +385,6 @@ mod tests {
     use super::*;
     use crate::ledger::{Entry, Ledger, LedgerConfig};
 
-    /// Whether the page holding byte `at` of `segment`'s file is in the page cache.
-    fn resident(segment: &Segment, at: usize) -> bool {
-        let region = segment.mapping.region();
-        let page = at & !4095;
-        let mut vec = 0u8;
-        // SAFETY: a page-aligned range of one page inside the live mapping, and one byte of
-        // result for it.
-        let rc = unsafe { libc::mincore(region.as_ptr().add(page).cast(), 4096, &mut vec) };
-        assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
-        vec & 1 == 1
-    }
-
     #[test]
     fn a_prefault_job_leaves_the_pages_next_to_the_writer_to_the_writer() {
         let dir = tempfile::tempdir().unwrap();
@@ -414,11 +402,11 @@ mod tests {
         assert!(leap > end + PREFAULT_STEP);
         // The writer's next pages are left to it: the job never locks a page it is about to
         // fault on; from the leap on, a window of pages is in.
-        assert!(!resident(&segment, end + 4096));
-        assert!(!resident(&segment, leap - 1));
-        assert!(resident(&segment, leap));
+        assert!(!segment.resident(end + 4096));
+        assert!(!segment.resident(leap - 1));
+        assert!(segment.resident(leap));
         let target = (end + PREFAULT_WINDOW).min(segment.mapping.len());
-        assert!(resident(&segment, target - 1));
+        assert!(segment.resident(target - 1));
         assert_eq!(segment.prefaulted(), target);
     }
 }

@@ -39,17 +39,18 @@ pub struct LedgerConfig {
     /// Buffered writes of at least this many bytes (of frames: 40 bytes of header and the
     /// payload rounded up to 8, per entry) are staged, their frames built in a buffer and
     /// written with one `pwrite`; smaller ones are stored through the mapping. Synced writes
-    /// are always staged. Default 512: a write of two 256-byte entries or more is staged.
+    /// are always staged. Default 2048: a write of eight 256-byte entries or more is staged.
     ///
     /// A `pwrite` fills whole pages without the kernel zeroing them first, which a fault on a
     /// page of a fresh segment file must do (on the background thread, with
     /// [`prefault`](Self::prefault)), but it is a system call per write. Measured on ext4 on 2
     /// cores, 256 B entries (`cargo run --release -p ringledger-benches --example
-    /// ledger_write` with `RINGLEDGER_BATCH` and `RINGLEDGER_STAGE_AT_LEAST`, and `cargo bench
-    /// -p ringledger-benches --bench queue`): single entries at 3.5 M entries/s through the
-    /// mapping and 1.6 M staged; writes of 4 at 3.9 and 3.4 M; of 8 at 3.6 and 4.0 M; of 16
-    /// at 3.6 and 4.6 M; a producer-to-consumer pipeline at 3.2-3.4 M with every write of
-    /// two entries or more staged, against 2.4-2.5 M with every write through the mapping.
+    /// ledger_write` with `RINGLEDGER_BATCH` and `RINGLEDGER_STAGE_AT_LEAST`), in M entries/s
+    /// through the mapping and staged: single entries 7.1-7.4 and (staged) lower; writes of 2
+    /// at 7.6 and 3.7; of 4 at 7.3 and 5.7; of 6 at 7.6 and 6.8; of 8 at 6.8 and 7.5; of 10
+    /// at 7.5 and 7.9; of 30 at 7.5 and 9.7; of 100 at 7.3 and 10.5. A producer-to-consumer
+    /// pipeline (`cargo bench -p ringledger-benches --bench queue`) ran at 4.4-4.5 M with the
+    /// threshold at 512 or 2048 alike.
     /// `usize::MAX` sends every buffered write through the mapping; `0` stages every write.
     pub stage_at_least: usize,
     /// Open without the lock and change nothing on disk: for inspecting a ledger, also one a
@@ -75,7 +76,7 @@ impl Default for LedgerConfig {
             index_interval: 4096,
             repair: false,
             prefault: true,
-            stage_at_least: 512,
+            stage_at_least: 2048,
             read_only: false,
             manual_background: false,
         }

@@ -304,6 +304,20 @@ impl Segment {
         self.prefaulting.store(false, Ordering::Release);
     }
 
+    /// Whether the page holding byte `at` of the file is in the page cache (for tests of
+    /// what the writer and the background jobs leave there).
+    #[cfg(all(test, target_os = "linux"))]
+    pub(super) fn resident(&self, at: usize) -> bool {
+        let region = self.mapping.region();
+        let page = at & !4095;
+        let mut vec = 0u8;
+        // SAFETY: a page-aligned range of one page inside the live mapping, and one byte of
+        // result for it.
+        let rc = unsafe { libc::mincore(region.as_ptr().add(page).cast(), 4096, &mut vec) };
+        assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+        vec & 1 == 1
+    }
+
     /// The committed end of the records.
     pub(super) fn data_end(&self) -> usize {
         self.data_end.load(Ordering::Acquire)

@@ -54,6 +54,9 @@ pub(super) struct Writer {
     last_seq: u64,
     /// Where staged writes build their frames (reused).
     staging: Vec<u8>,
+    /// How far the active segment's file has been written, zeros past the records included
+    /// (see [`STAGE_PAD`]).
+    padded_to: usize,
     /// Writes and seals not yet published, oldest first: synced writes waiting for their
     /// sync, and whatever was written after them.
     pending: VecDeque<Publication>,
@@ -141,6 +144,7 @@ impl Writer {
             ticket: 0,
             last_seq: head,
             staging: Vec::new(),
+            padded_to: 0,
             pending: VecDeque::new(),
             unpublished: 0,
             synced_writes: 0,
@@ -506,7 +510,10 @@ impl Inner {
         staged: bool,
     ) -> Result<(Arc<Segment>, usize, Counts), AppendError> {
         let Writer {
-            active, staging, ..
+            active,
+            staging,
+            padded_to,
+            ..
         } = writer;
         let Some((segment, appender)) = active.as_mut() else {
             return Err(AppendError::Format(WriteError::Sealed));
@@ -519,8 +526,21 @@ impl Inner {
                 .iter()
                 .map(|e| frame_len(e.payload.len()))
                 .sum::<usize>();
+            let end = start + bytes;
+            // A buffered write that reaches past what the file has been written to also
+            // writes the zeros after it up to the next `STAGE_PAD` boundary (past the records
+            // the file is zeros: nothing there changes). The next writes then land in pages
+            // the cache already holds, dirty and in larger folios, instead of pages the
+            // kernel must allocate, reserve and zero part of.
+            let pad = if self.config.durability == Durability::Buffered && end > *padded_to {
+                let to = (end.next_multiple_of(STAGE_PAD)).min(segment.mapping.len());
+                *padded_to = to;
+                to.saturating_sub(end)
+            } else {
+                0
+            };
             staging.clear();
-            staging.resize(bytes, 0);
+            staging.resize(bytes + pad, 0);
             let mut at = 0;
             for (i, entry) in entries.iter().enumerate() {
                 let appended = appender.append_staged(
@@ -741,6 +761,7 @@ impl Inner {
         // writes through the mapping (see `append_to_active`).
         self.background.prepare_spare();
         writer.active = Some((segment, appender));
+        writer.padded_to = 0;
         Ok(())
     }
 
@@ -871,5 +892,83 @@ impl Inner {
         if subscribers.is_empty() {
             self.has_subscribers.store(false, Ordering::Release);
         }
+    }
+}
+
+/// The granule up to which a buffered staged write also writes the zeros after its records.
+///
+/// A page a write fills only in part costs the kernel an allocation, a delayed-allocation
+/// reservation and the zeroing of the rest, and the next write pays again for the same page;
+/// a page written before is an overwrite, and a run of pages written at once comes in larger
+/// folios. Measured on ext4 (Linux 6.18, 2 vCPUs), `pwrite`s of 28,800 bytes one after
+/// another into a fresh preallocated file: 3.4 GB/s as they are, 4.4-4.5 GB/s with the zeros
+/// up to the next 16 KiB written too, 4.6-4.9 GB/s up to 32 KiB, 4.0-4.1 GB/s up to 64 KiB;
+/// the ledger's writes of 100 × 256 B (`cargo run --release -p ringledger-benches --example
+/// ledger_write`) 8.2-8.7 M entries/s without, 10.4-10.7 M with 32 KiB, and writes of 10
+/// 5.5 → 7.8 M.
+pub(super) const STAGE_PAD: usize = 32 << 10;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::ledger::{Entry, Ledger, LedgerConfig};
+
+    #[test]
+    fn a_buffered_staged_write_also_writes_the_zeros_up_to_the_next_pad_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LedgerConfig {
+            manual_background: true,
+            stage_at_least: 0,
+            ..LedgerConfig::default()
+        };
+        let ledger = Ledger::open(dir.path(), config).unwrap();
+        ledger.write(&[Entry::new(1, vec![7u8; 1000])]).unwrap();
+        let segment = Arc::clone(ledger.inner.segments().last().unwrap());
+        let end = segment.data_end();
+        let padded = end.next_multiple_of(STAGE_PAD);
+        assert!(padded - end > 4096);
+        // The pages up to the boundary are in the cache, written; the next one is not.
+        assert!(segment.resident(end + 4096));
+        assert!(segment.resident(padded - 1));
+        assert!(!segment.resident(padded));
+        // A write inside the padded pages writes no zeros again; one past them pads again.
+        ledger.write(&[Entry::new(2, vec![7u8; 1000])]).unwrap();
+        assert!(!segment.resident(padded));
+        let big = vec![7u8; STAGE_PAD];
+        ledger.write(&[Entry::new(3, big)]).unwrap();
+        let end = segment.data_end();
+        assert!(end > padded);
+        assert!(segment.resident(end.next_multiple_of(STAGE_PAD) - 1));
+        // The file is still frames, then zeros, and reads back.
+        ledger.sync().unwrap();
+        let file = std::fs::read(dir.path().join(&segment.name)).unwrap();
+        assert!(file[end..].iter().all(|&b| b == 0));
+        let entries = ledger.read(1, 10).unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.payload.len()).collect::<Vec<_>>(),
+            [1000, 1000, STAGE_PAD]
+        );
+        drop(ledger);
+        let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
+        assert_eq!(ledger.head(), 3);
+    }
+
+    #[test]
+    fn the_zeros_after_a_staged_write_stop_at_the_end_of_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment_size = 64 << 10;
+        let config = LedgerConfig {
+            manual_background: true,
+            stage_at_least: 0,
+            ..LedgerConfig::default().with_segment_size(segment_size)
+        };
+        let ledger = Ledger::open(dir.path(), config).unwrap();
+        // Writes that fill the segment to near its end (a pad past the file would fail).
+        let mut seq = 0;
+        while ledger.inner.segments().len() < 2 {
+            seq += 1;
+            ledger.write(&[Entry::new(seq, vec![1u8; 3000])]).unwrap();
+        }
+        assert_eq!(ledger.read(1, 1000).unwrap().len() as u64, seq);
     }
 }
