@@ -251,6 +251,13 @@ impl Worker {
                     self.storage.create_written(&name, self.segment_size)
                 };
                 if let Ok(region) = created {
+                    // A buffered ledger's file gets its first page written (zeros), so that
+                    // the writer's header there at the roll is an overwrite: its sync then
+                    // converts no unwritten extent (a roll's sync 0.7-1.4 ms -> 0.6 ms here).
+                    // A failure leaves that to the roll.
+                    if self.buffered {
+                        let _ = region.write_at(0, &[0u8; HEADER_PAGE]);
+                    }
                     // Make the allocation durable now, so that the writer's sync of the new
                     // header at the roll has a single page to write. (A failure here is not
                     // a lost write: the writer's own sync will report it.)
@@ -334,6 +341,9 @@ impl Worker {
         }
     }
 }
+
+/// The first page of a segment file, which holds its header.
+const HEADER_PAGE: usize = 4096;
 
 /// How far ahead of the writer a buffered ledger's pages are faulted in writable.
 pub(super) const PREFAULT_WINDOW: usize = 16 << 20;

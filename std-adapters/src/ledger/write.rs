@@ -539,12 +539,18 @@ impl Inner {
             } else {
                 0
             };
-            staging.clear();
-            staging.resize(bytes + pad, 0);
+            // The buffer is not cleared between writes: a frame writes every byte of its own
+            // (the padding after the payload included), and the zeros after them are written
+            // afresh.
+            let image = bytes + pad;
+            if staging.len() < image {
+                staging.resize(image, 0);
+            }
+            staging[bytes..image].fill(0);
             let mut at = 0;
             for (i, entry) in entries.iter().enumerate() {
                 let appended = appender.append_staged(
-                    &mut staging[at..],
+                    &mut staging[at..bytes],
                     entry.sequence,
                     entry.timestamp,
                     entry.tag,
@@ -557,13 +563,14 @@ impl Inner {
                 }
                 at += frame_len(entry.payload.len());
             }
-            if let Err(e) = segment.mapping.region().write_at(start, staging) {
+            let image = &mut staging[..image];
+            if let Err(e) = segment.mapping.region().write_at(start, image) {
                 *appender = saved;
                 // A write that failed part way may have left bytes past the end: zero them,
                 // so the image stays "frames, then zeros". If even that fails, the file can
                 // no longer be trusted to end where the ledger thinks.
-                staging.fill(0);
-                if let Err(zeroing) = segment.mapping.region().write_at(start, staging) {
+                image.fill(0);
+                if let Err(zeroing) = segment.mapping.region().write_at(start, image) {
                     return Err(AppendError::Poison(format!(
                         "writing {}: {e}; then zeroing it: {zeroing}",
                         segment.name
