@@ -639,7 +639,8 @@ fn a_staged_write_that_fails_part_way_is_an_error_and_loses_nothing() {
             sim: SimStorage::new(),
             fail_next: Arc::default(),
         };
-        let config = config().with_durability(durability);
+        let mut config = config().with_durability(durability);
+        config.stage_at_least = 512;
         let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone()).unwrap();
         // Writes of 4 entries of 200 bytes: staged in both modes (over `stage_at_least`).
         let batch = |first: u64| -> Vec<Entry> {

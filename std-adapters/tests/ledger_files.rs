@@ -531,9 +531,10 @@ fn full_disk(durability: Durability) {
         }
     };
     let path = dir.path().join("ledger");
-    let config = LedgerConfig::default()
+    let mut config = LedgerConfig::default()
         .with_segment_size(1 << 20)
         .with_durability(durability);
+    config.stage_at_least = 1024;
     assert!(
         ringledger::core::segment::FRAME_HEADER_LEN + 1024 >= config.stage_at_least,
         "these writes are staged"
