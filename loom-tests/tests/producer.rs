@@ -19,7 +19,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// A sink that records the sequences of each write, or refuses every write as full.
 struct Recorder {
-    writes: Arc<Mutex<Vec<Vec<u64>>>>,
+    writes: Writes,
     full: bool,
 }
 
@@ -42,7 +42,10 @@ impl BatchSink for Recorder {
     }
 }
 
-fn producer(config: ProducerConfig, full: bool) -> (Arc<Producer>, Arc<Mutex<Vec<Vec<u64>>>>) {
+/// The sequences of each write the sink took, in order.
+type Writes = Arc<Mutex<Vec<Vec<u64>>>>;
+
+fn producer(config: ProducerConfig, full: bool) -> (Arc<Producer>, Writes) {
     let writes = Arc::new(Mutex::new(Vec::new()));
     let sink = Recorder {
         writes: writes.clone(),
