@@ -363,14 +363,20 @@ impl Inner {
         let synced = durability == Durability::Synced;
         // Synced and large writes are staged, small buffered ones go through the mapping (see
         // `append_to_active`).
-        let staged = synced || bytes >= self.config.stage_at_least;
+        let path = if !synced && bytes < self.config.stage_at_least {
+            WritePath::Mapped
+        } else if !synced && self.config.durability == Durability::Buffered {
+            WritePath::StagedPadded
+        } else {
+            WritePath::Staged
+        };
         let mut rolled = false;
         let (segment, end, counts) = loop {
             if writer.active.is_none() {
                 self.roll(writer)?;
                 rolled = true;
             }
-            match self.append_to_active(writer, entries, staged) {
+            match self.append_to_active(writer, entries, path) {
                 Ok(written) => break written,
                 // A write that does not fit in an empty segment never will.
                 Err(AppendError::Format(WriteError::Full { .. }))
@@ -507,7 +513,7 @@ impl Inner {
         &self,
         writer: &mut Writer,
         entries: &[Entry],
-        staged: bool,
+        path: WritePath,
     ) -> Result<(Arc<Segment>, usize, Counts), AppendError> {
         let Writer {
             active,
@@ -521,18 +527,18 @@ impl Inner {
         let start = appender.end();
         let saved = appender.clone();
         let last = entries.len() - 1;
-        if staged {
+        if path != WritePath::Mapped {
             let bytes = entries
                 .iter()
                 .map(|e| frame_len(e.payload.len()))
                 .sum::<usize>();
             let end = start + bytes;
-            // A buffered write that reaches past what the file has been written to also
+            // An unsynced write that reaches past what the file has been written to also
             // writes the zeros after it up to the next `STAGE_PAD` boundary (past the records
             // the file is zeros: nothing there changes). The next writes then land in pages
             // the cache already holds, dirty and in larger folios, instead of pages the
             // kernel must allocate, reserve and zero part of.
-            let pad = if self.config.durability == Durability::Buffered && end > *padded_to {
+            let pad = if path == WritePath::StagedPadded && end > *padded_to {
                 let to = (end.next_multiple_of(STAGE_PAD)).min(segment.mapping.len());
                 *padded_to = to;
                 to.saturating_sub(end)
@@ -629,7 +635,7 @@ impl Inner {
         // has used half of what lies ahead. Staged writes need none: prefaulting for them
         // would zero pages a full-page `pwrite` does not need zeroed, and map them, which
         // makes writeback flush TLBs for them.
-        if !staged
+        if path == WritePath::Mapped
             && self.config.prefault
             && appender.end() + background::PREFAULT_WINDOW / 2 > segment.prefaulted()
             && segment.prefaulted() < segment.mapping.len()
@@ -902,6 +908,19 @@ impl Inner {
     }
 }
 
+/// How a write reaches the segment file (see `Inner::append_to_active`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WritePath {
+    /// Stored through the mapping (small buffered writes).
+    Mapped,
+    /// Built in the staging buffer and written with one `pwrite` (synced writes, and those of
+    /// a synced ledger).
+    Staged,
+    /// Staged, with the zeros after the records up to the next [`STAGE_PAD`] written too
+    /// (large unsynced writes of a buffered ledger).
+    StagedPadded,
+}
+
 /// The granule up to which a buffered staged write also writes the zeros after its records.
 ///
 /// A page a write fills only in part costs the kernel an allocation, a delayed-allocation
@@ -958,6 +977,25 @@ mod tests {
         drop(ledger);
         let ledger = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
         assert_eq!(ledger.head(), 3);
+    }
+
+    #[test]
+    fn a_synced_write_writes_no_zeros_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LedgerConfig {
+            manual_background: true,
+            stage_at_least: 0,
+            ..LedgerConfig::default()
+        };
+        let ledger = Ledger::open(dir.path(), config).unwrap();
+        // Its sync would write them too: only unsynced writes pad.
+        ledger
+            .write_with(&[Entry::new(1, vec![7u8; 1000])], Durability::Synced)
+            .unwrap();
+        let segment = Arc::clone(ledger.inner.segments().last().unwrap());
+        let end = segment.data_end();
+        assert!(segment.resident(end - 1));
+        assert!(!segment.resident(end.next_multiple_of(4096)));
     }
 
     #[test]
