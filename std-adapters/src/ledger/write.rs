@@ -939,8 +939,9 @@ mod tests {
     use super::*;
     use crate::ledger::{Entry, Ledger, LedgerConfig};
 
-    #[test]
-    fn a_buffered_staged_write_also_writes_the_zeros_up_to_the_next_pad_boundary() {
+    /// A buffered ledger in a new directory that stages every write, with no background
+    /// thread (no spare file, no prefault): what is in the page cache is the writer's doing.
+    fn staging_ledger() -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().unwrap();
         let config = LedgerConfig {
             manual_background: true,
@@ -948,6 +949,12 @@ mod tests {
             ..LedgerConfig::default()
         };
         let ledger = Ledger::open(dir.path(), config).unwrap();
+        (dir, ledger)
+    }
+
+    #[test]
+    fn a_buffered_staged_write_also_writes_the_zeros_up_to_the_next_pad_boundary() {
+        let (dir, ledger) = staging_ledger();
         ledger.write(&[Entry::new(1, vec![7u8; 1000])]).unwrap();
         let segment = Arc::clone(ledger.inner.segments().last().unwrap());
         let end = segment.data_end();
@@ -981,13 +988,7 @@ mod tests {
 
     #[test]
     fn a_synced_write_writes_no_zeros_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = LedgerConfig {
-            manual_background: true,
-            stage_at_least: 0,
-            ..LedgerConfig::default()
-        };
-        let ledger = Ledger::open(dir.path(), config).unwrap();
+        let (_dir, ledger) = staging_ledger();
         // Its sync would write them too: only unsynced writes pad.
         ledger
             .write_with(&[Entry::new(1, vec![7u8; 1000])], Durability::Synced)
