@@ -532,17 +532,30 @@ fn tagged_reads_agree_with_filtering_a_plain_read_as_the_ledger_grows() {
 }
 
 /// A [`SimStorage`] whose regions' staged writes (`write_at`) can be made to fail once, part
-/// way: the first half of the bytes lands, then `ENOSPC`, as a full disk would.
+/// way: the first half of the bytes lands, then `ENOSPC`, as a full disk would; or fail from
+/// an offset on (`full_at`): what lies before it lands, then `ENOSPC`.
 #[derive(Debug, Clone)]
 struct FailingWrites {
     sim: SimStorage,
     fail_next: Arc<std::sync::atomic::AtomicBool>,
+    full_at: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FailingWrites {
+    fn new() -> Self {
+        Self {
+            sim: SimStorage::new(),
+            fail_next: Arc::default(),
+            full_at: Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX)),
+        }
+    }
 }
 
 #[derive(Debug)]
 struct FailingRegion {
     inner: Box<dyn ringledger::storage::Region>,
     fail_next: Arc<std::sync::atomic::AtomicBool>,
+    full_at: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 // SAFETY: every call goes to the wrapped region, which keeps its own promises.
@@ -563,6 +576,12 @@ unsafe impl ringledger::storage::Region for FailingRegion {
             self.inner.write_at(offset, &bytes[..bytes.len() / 2])?;
             return Err(std::io::Error::from_raw_os_error(28));
         }
+        let full_at = self.full_at.load(std::sync::atomic::Ordering::SeqCst);
+        if offset + bytes.len() > full_at {
+            let room = full_at.saturating_sub(offset).min(bytes.len());
+            self.inner.write_at(offset, &bytes[..room])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
         self.inner.write_at(offset, bytes)
     }
 
@@ -579,6 +598,7 @@ impl FailingWrites {
         Ok(Box::new(FailingRegion {
             inner: region?,
             fail_next: Arc::clone(&self.fail_next),
+            full_at: Arc::clone(&self.full_at),
         }))
     }
 }
@@ -635,10 +655,7 @@ impl Storage for FailingWrites {
 #[test]
 fn a_staged_write_that_fails_part_way_is_an_error_and_loses_nothing() {
     for durability in [Durability::Buffered, Durability::Synced] {
-        let storage = FailingWrites {
-            sim: SimStorage::new(),
-            fail_next: Arc::default(),
-        };
+        let storage = FailingWrites::new();
         let mut config = config().with_durability(durability);
         config.stage_at_least = 512;
         let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone()).unwrap();
@@ -682,4 +699,42 @@ fn a_staged_write_that_fails_part_way_is_an_error_and_loses_nothing() {
         );
         assert_eq!(reopened.verify().unwrap(), 8, "{durability:?}");
     }
+}
+
+/// A buffered staged write also writes the zeros after its records up to the next 32 KiB (for
+/// speed). A disk that is full inside those zeros but has room for the records is no error:
+/// the write lands without them, and nothing is lost or poisoned.
+#[test]
+fn a_disk_full_only_inside_the_zeros_after_a_write_is_no_error() {
+    let storage = FailingWrites::new();
+    let mut config = config();
+    config.stage_at_least = 0;
+    let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone()).unwrap();
+    ledger.write(&[Entry::new(1, vec![1u8; 200])]).unwrap();
+    // The next write's records end short of 40 KiB, its zeros would reach 64 KiB.
+    storage
+        .full_at
+        .store(40 << 10, std::sync::atomic::Ordering::SeqCst);
+    ledger.write(&[Entry::new(2, vec![2u8; 34 << 10])]).unwrap();
+    assert!(ledger.poisoned().is_none());
+    assert_eq!(ledger.head(), 2);
+    storage
+        .full_at
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    ledger.write(&[Entry::new(3, vec![3u8; 8 << 10])]).unwrap();
+    ledger.sync().unwrap();
+    drop(ledger);
+    let reopened = Ledger::open_in(Arc::new(storage.sim.clone()), config).unwrap();
+    assert!(
+        reopened.recovery().cut.is_empty(),
+        "{:?}",
+        reopened.recovery()
+    );
+    let entries = reopened.read(0, 10).unwrap();
+    let lens: Vec<_> = entries
+        .iter()
+        .map(|e| (e.sequence, e.payload.len()))
+        .collect();
+    assert_eq!(lens, [(1, 200), (2, 34 << 10), (3, 8 << 10)]);
+    assert_eq!(reopened.verify().unwrap(), 3);
 }

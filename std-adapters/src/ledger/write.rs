@@ -538,13 +538,12 @@ impl Inner {
             // the file is zeros: nothing there changes). The next writes then land in pages
             // the cache already holds, dirty and in larger folios, instead of pages the
             // kernel must allocate, reserve and zero part of.
-            let pad = if path == WritePath::StagedPadded && end > *padded_to {
-                let to = (end.next_multiple_of(STAGE_PAD)).min(segment.mapping.len());
-                *padded_to = to;
-                to.saturating_sub(end)
+            let mut padded = if path == WritePath::StagedPadded && end > *padded_to {
+                end.next_multiple_of(STAGE_PAD).min(segment.mapping.len())
             } else {
-                0
+                end
             };
+            let pad = padded.saturating_sub(end);
             // The buffer is not cleared between writes: a frame writes every byte of its own
             // (the padding after the payload included), and the zeros after them are written
             // afresh.
@@ -569,14 +568,23 @@ impl Inner {
                 }
                 at += frame_len(entry.payload.len());
             }
-            let image = &mut staging[..image];
-            if let Err(e) = segment.mapping.region().write_at(start, image) {
+            let region = segment.mapping.region();
+            let mut written = region.write_at(start, &staging[..image]);
+            if written.is_err() && pad > 0 {
+                // The zeros are there for speed only: a disk that refuses them (full) gets the
+                // frames alone. (What landed of them went over zeros.)
+                written = region.write_at(start, &staging[..bytes]);
+                padded = end;
+            }
+            if let Err(e) = written {
                 *appender = saved;
-                // A write that failed part way may have left bytes past the end: zero them,
-                // so the image stays "frames, then zeros". If even that fails, the file can
-                // no longer be trusted to end where the ledger thinks.
-                image.fill(0);
-                if let Err(zeroing) = segment.mapping.region().write_at(start, image) {
+                // A write that failed part way may have left frames past the end: zero them,
+                // so the image stays "frames, then zeros" (the zeros after them went over
+                // zeros: a disk that refused them is not asked again). If even that fails,
+                // the file can no longer be trusted to end where the ledger thinks.
+                let frames = &mut staging[..bytes];
+                frames.fill(0);
+                if let Err(zeroing) = segment.mapping.region().write_at(start, frames) {
                     return Err(AppendError::Poison(format!(
                         "writing {}: {e}; then zeroing it: {zeroing}",
                         segment.name
@@ -584,6 +592,7 @@ impl Inner {
                 }
                 return Err(AppendError::Io(e));
             }
+            *padded_to = (*padded_to).max(padded);
         } else {
             for (i, entry) in entries.iter().enumerate() {
                 let at = appender.end();
@@ -941,6 +950,8 @@ mod tests {
 
     /// A buffered ledger in a new directory that stages every write, with no background
     /// thread (no spare file, no prefault): what is in the page cache is the writer's doing.
+    /// (The directory is on the disk, where a preallocated file has no pages cached; on
+    /// tmpfs, preallocation caches them all and the tests' "not resident" checks would fail.)
     fn staging_ledger() -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().unwrap();
         let config = LedgerConfig {
@@ -1002,15 +1013,25 @@ mod tests {
     #[test]
     fn the_zeros_after_a_staged_write_stop_at_the_end_of_the_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let segment_size = 64 << 10;
+        // Not a multiple of the pad: a write past 32 KiB pads up to the file's end, no further.
+        let segment_size = 40 << 10;
         let config = LedgerConfig {
             manual_background: true,
             stage_at_least: 0,
             ..LedgerConfig::default().with_segment_size(segment_size)
         };
         let ledger = Ledger::open(dir.path(), config).unwrap();
-        // Writes that fill the segment to near its end (a pad past the file would fail).
-        let mut seq = 0;
+        let segment = Arc::clone(&{
+            ledger.write(&[Entry::new(1, vec![1u8; 3000])]).unwrap();
+            ledger.inner.segments().last().cloned().unwrap()
+        });
+        let mut seq = 1;
+        while segment.data_end() <= STAGE_PAD {
+            seq += 1;
+            ledger.write(&[Entry::new(seq, vec![1u8; 3000])]).unwrap();
+        }
+        // (A pad past the end would fail and the write would go in without it.)
+        assert!(segment.resident(segment_size - 1));
         while ledger.inner.segments().len() < 2 {
             seq += 1;
             ledger.write(&[Entry::new(seq, vec![1u8; 3000])]).unwrap();
