@@ -542,6 +542,17 @@ struct FailingWrites {
 }
 
 impl FailingWrites {
+    /// Reopens what the storage holds (without the failures) and checks recovery cut nothing.
+    fn reopen_clean(&self, config: LedgerConfig) -> Ledger {
+        let reopened = Ledger::open_in(Arc::new(self.sim.clone()), config).unwrap();
+        assert!(
+            reopened.recovery().cut.is_empty(),
+            "{:?}",
+            reopened.recovery()
+        );
+        reopened
+    }
+
     fn new() -> Self {
         Self {
             sim: SimStorage::new(),
@@ -686,12 +697,7 @@ fn a_staged_write_that_fails_part_way_is_an_error_and_loses_nothing() {
         };
         assert_eq!(seqs(&ledger), (1..=8).collect::<Vec<_>>(), "{durability:?}");
         drop(ledger);
-        let reopened = Ledger::open_in(Arc::new(storage.sim.clone()), config).unwrap();
-        assert!(
-            reopened.recovery().cut.is_empty(),
-            "{durability:?}: {:?}",
-            reopened.recovery()
-        );
+        let reopened = storage.reopen_clean(config);
         assert_eq!(
             seqs(&reopened),
             (1..=8).collect::<Vec<_>>(),
@@ -724,12 +730,7 @@ fn a_disk_full_only_inside_the_zeros_after_a_write_is_no_error() {
     ledger.write(&[Entry::new(3, vec![3u8; 8 << 10])]).unwrap();
     ledger.sync().unwrap();
     drop(ledger);
-    let reopened = Ledger::open_in(Arc::new(storage.sim.clone()), config).unwrap();
-    assert!(
-        reopened.recovery().cut.is_empty(),
-        "{:?}",
-        reopened.recovery()
-    );
+    let reopened = storage.reopen_clean(config);
     let entries = reopened.read(0, 10).unwrap();
     let lens: Vec<_> = entries
         .iter()

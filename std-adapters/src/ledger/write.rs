@@ -952,12 +952,12 @@ mod tests {
     /// thread (no spare file, no prefault): what is in the page cache is the writer's doing.
     /// (The directory is on the disk, where a preallocated file has no pages cached; on
     /// tmpfs, preallocation caches them all and the tests' "not resident" checks would fail.)
-    fn staging_ledger() -> (tempfile::TempDir, Ledger) {
+    fn staging_ledger(segment_size: usize) -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().unwrap();
         let config = LedgerConfig {
             manual_background: true,
             stage_at_least: 0,
-            ..LedgerConfig::default()
+            ..LedgerConfig::default().with_segment_size(segment_size)
         };
         let ledger = Ledger::open(dir.path(), config).unwrap();
         (dir, ledger)
@@ -965,7 +965,7 @@ mod tests {
 
     #[test]
     fn a_buffered_staged_write_also_writes_the_zeros_up_to_the_next_pad_boundary() {
-        let (dir, ledger) = staging_ledger();
+        let (dir, ledger) = staging_ledger(64 << 20);
         ledger.write(&[Entry::new(1, vec![7u8; 1000])]).unwrap();
         let segment = Arc::clone(ledger.inner.segments().last().unwrap());
         let end = segment.data_end();
@@ -999,7 +999,7 @@ mod tests {
 
     #[test]
     fn a_synced_write_writes_no_zeros_after_it() {
-        let (_dir, ledger) = staging_ledger();
+        let (_dir, ledger) = staging_ledger(64 << 20);
         // Its sync would write them too: only unsynced writes pad.
         ledger
             .write_with(&[Entry::new(1, vec![7u8; 1000])], Durability::Synced)
@@ -1012,19 +1012,11 @@ mod tests {
 
     #[test]
     fn the_zeros_after_a_staged_write_stop_at_the_end_of_the_segment() {
-        let dir = tempfile::tempdir().unwrap();
         // Not a multiple of the pad: a write past 32 KiB pads up to the file's end, no further.
         let segment_size = 40 << 10;
-        let config = LedgerConfig {
-            manual_background: true,
-            stage_at_least: 0,
-            ..LedgerConfig::default().with_segment_size(segment_size)
-        };
-        let ledger = Ledger::open(dir.path(), config).unwrap();
-        let segment = Arc::clone(&{
-            ledger.write(&[Entry::new(1, vec![1u8; 3000])]).unwrap();
-            ledger.inner.segments().last().cloned().unwrap()
-        });
+        let (_dir, ledger) = staging_ledger(segment_size);
+        ledger.write(&[Entry::new(1, vec![1u8; 3000])]).unwrap();
+        let segment = Arc::clone(ledger.inner.segments().last().unwrap());
         let mut seq = 1;
         while segment.data_end() <= STAGE_PAD {
             seq += 1;
