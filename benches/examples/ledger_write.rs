@@ -1,9 +1,11 @@
 //! A quick look at the ledger's unsynced append rate outside criterion: writes `N` million
 //! 256-byte entries in batches (`RINGLEDGER_BATCH`, default 100) to a ledger in a temporary
-//! directory and prints entries per second (`RINGLEDGER_PREFAULT=0`: without the background
-//! prefault; `RINGLEDGER_STAGE_AT_LEAST=N`: `LedgerConfig::stage_at_least`; `RINGLEDGER_SYNCED=1`: synced writes). `cargo run --release -p ringledger-benches
-//! --example ledger_write -- 4`
-use std::time::Instant;
+//! directory and prints entries per second, and the writes that took over 2 ms (a roll's
+//! sync behind the disk's writeback, or the kernel throttling a writer past its dirty limit).
+//! `RINGLEDGER_PREFAULT=0`: without the background prefault; `RINGLEDGER_STAGE_AT_LEAST=N`:
+//! `LedgerConfig::stage_at_least`; `RINGLEDGER_SYNCED=1`: synced writes.
+//! `cargo run --release -p ringledger-benches --example ledger_write -- 4`
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringledger::ledger::{Entry, Ledger, LedgerConfig};
@@ -36,14 +38,30 @@ fn main() {
     let total = millions * 1_000_000;
     let mut seq = 0;
     let start = Instant::now();
+    let mut slow: Vec<Duration> = Vec::new();
     while seq < total {
         for e in entries.iter_mut() {
             seq += 1;
             e.sequence = seq;
         }
+        let t = Instant::now();
         ledger.write(&entries).expect("write");
+        let took = t.elapsed();
+        if took > Duration::from_millis(2) {
+            slow.push(took);
+        }
     }
     let elapsed = start.elapsed();
+    slow.sort();
+    println!(
+        "writes over 2 ms: {} (over 10 ms: {}), worst {:?}, sum {:?}",
+        slow.len(),
+        slow.iter()
+            .filter(|d| **d > Duration::from_millis(10))
+            .count(),
+        slow.last(),
+        slow.iter().sum::<Duration>()
+    );
     println!(
         "{total} entries of 256 B in batches of {batch}: {:.2?}, {:.2} M entries/s, {:.2} GB/s",
         elapsed,
