@@ -65,7 +65,7 @@ fn make_ledger() -> Made {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path(), config()).unwrap();
     let mut last = 0;
-    while segment_names(dir.path()).len() < 3 {
+    while ledger.segments().len() < 3 {
         last += 1;
         ledger.write(&[entry(last)]).unwrap();
     }
@@ -593,7 +593,7 @@ fn a_read_only_open_of_a_segment_sealed_without_footer_writes_nothing() {
     writer_config.manual_background = true;
     let ledger = Ledger::open(dir.path(), writer_config).unwrap();
     let mut last = 0;
-    while segment_names(dir.path()).len() < 3 {
+    while ledger.segments().len() < 3 {
         last += 1;
         ledger.write(&[entry(last)]).unwrap();
     }

@@ -1,7 +1,9 @@
 //! The ledger's background threads: one prepares the next segment file ahead of the writer
-//! (allocated, its allocation synced, its pages faulted in) and faults in the active one; the
-//! other finishes sealed segments (syncs the seal, then writes the footer). Two threads, so
-//! that a slow sync of a sealed segment never holds up the next file the writer needs.
+//! (allocated, its allocation synced, its pages faulted in) and faults in the active one; one
+//! finishes sealed segments (syncs the seal, then writes the footer); one gives the newest
+//! segment its name once its header is synced (see `naming`). Three threads, so that a slow
+//! sync never holds up the next file the writer needs, and a finish waiting for its time
+//! never holds up a name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ringledger_core::segment::encode_footer;
 
+use super::naming::Naming;
 use super::segment::Segment;
 use super::LedgerConfig;
 use crate::storage::{random_u64, Region, Storage};
@@ -27,12 +30,14 @@ enum Job {
     Finish(Arc<Segment>, Instant),
     /// Fault in a segment's pages from this offset on.
     Prefault(Arc<Segment>, usize),
+    /// Sync the newest segment and give it its name (see `naming`).
+    Name,
 }
 
 /// The handle on the background threads; dropping it finishes the queued jobs and joins them.
 pub(super) struct Background {
-    /// To the preparing thread, and to the syncing thread.
-    senders: Option<(Sender<Job>, Sender<Job>)>,
+    /// To the preparing thread, to the syncing thread and to the naming thread.
+    senders: Option<(Sender<Job>, Sender<Job>, Sender<Job>)>,
     spare: Arc<Mutex<Option<Spare>>>,
     threads: Vec<JoinHandle<()>>,
     storage: Arc<dyn Storage>,
@@ -43,6 +48,8 @@ pub(super) struct Background {
     finish_delay: Duration,
     /// A read-only ledger's: no threads, and every job is dropped (a reader never writes).
     inert: bool,
+    /// The newest segment's name, given by the naming thread.
+    naming: Arc<Naming>,
 }
 
 impl Background {
@@ -50,6 +57,7 @@ impl Background {
         storage: Arc<dyn Storage>,
         config: &LedgerConfig,
         poison: Arc<OnceLock<String>>,
+        naming: Arc<Naming>,
     ) -> Self {
         let spare: Arc<Mutex<Option<Spare>>> = Arc::new(Mutex::new(None));
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -65,6 +73,7 @@ impl Background {
             poison,
             segment_size: config.segment_size,
             prefault: config.prefault,
+            naming: Arc::clone(&naming),
         });
         if config.read_only || config.manual_background {
             return Self {
@@ -76,6 +85,7 @@ impl Background {
                 shutdown,
                 finish_delay,
                 inert: config.read_only,
+                naming,
             };
         }
         let spawn = |name: &str| {
@@ -95,20 +105,25 @@ impl Background {
                 .ok()
                 .map(|thread| (sender, thread))
         };
-        match (spawn("ringledger-prepare"), spawn("ringledger-sync")) {
-            (Some((prepare, t1)), Some((sync, t2))) => Self {
-                senders: Some((prepare, sync)),
+        match (
+            spawn("ringledger-prepare"),
+            spawn("ringledger-sync"),
+            spawn("ringledger-name"),
+        ) {
+            (Some((prepare, t1)), Some((sync, t2)), Some((name, t3))) => Self {
+                senders: Some((prepare, sync, name)),
                 spare,
-                threads: vec![t1, t2],
+                threads: vec![t1, t2, t3],
                 storage,
                 manual: None,
                 shutdown,
                 finish_delay,
                 inert: false,
+                naming,
             },
             // No threads (the system refused): the writer does the work inline.
-            (a, b) => {
-                let threads = [a, b].into_iter().flatten().map(|(s, t)| {
+            (a, b, c) => {
+                let threads = [a, b, c].into_iter().flatten().map(|(s, t)| {
                     drop(s);
                     t
                 });
@@ -124,6 +139,7 @@ impl Background {
                     shutdown,
                     finish_delay,
                     inert: false,
+                    naming,
                 }
             }
         }
@@ -169,6 +185,15 @@ impl Background {
         }
     }
 
+    /// Asks for the newest segment to be synced and named; with no thread for it, names it
+    /// here. An error names the segment in the poison reason.
+    pub(super) fn name(&self) -> Result<(), String> {
+        if self.try_send(Job::Name).is_err() {
+            return self.naming.name().map_err(|e| crate::error_chain(&e));
+        }
+        Ok(())
+    }
+
     /// Asks for a segment's pages from `from` on to be faulted in, unless a job already
     /// follows the writer there.
     pub(super) fn prefault(&self, segment: Arc<Segment>, from: usize) {
@@ -190,11 +215,11 @@ impl Background {
             return Ok(());
         }
         match &self.senders {
-            Some((prepare, sync)) => {
-                let sender = if matches!(job, Job::Finish(..)) {
-                    sync
-                } else {
-                    prepare
+            Some((prepare, sync, name)) => {
+                let sender = match job {
+                    Job::Finish(..) => sync,
+                    Job::Name => name,
+                    Job::Spare | Job::Prefault(..) => prepare,
                 };
                 sender.send(job).map_err(|e| e.0)
             }
@@ -209,6 +234,12 @@ impl Drop for Background {
         drop(self.senders.take());
         for thread in self.threads.drain(..) {
             let _ = thread.join();
+        }
+        // In manual mode (or after a failed job), the newest segment may still be unnamed: a
+        // closed ledger leaves every segment under its name. (A failure leaves the file to
+        // the next open, which adopts it.)
+        if !self.inert {
+            let _ = self.naming.name();
         }
         if let Some((name, region)) = lock(&self.spare).take() {
             drop(region);
@@ -228,6 +259,7 @@ struct Worker {
     poison: Arc<OnceLock<String>>,
     segment_size: usize,
     prefault: bool,
+    naming: Arc<Naming>,
 }
 
 /// The start of a spare segment's temporary name: `spare-<16 hex digits>.tmp`.
@@ -288,6 +320,14 @@ impl Worker {
                             segment.name,
                             crate::error_chain(&e)
                         ),
+                    );
+                }
+            }
+            Job::Name => {
+                if let Err(e) = self.naming.name() {
+                    super::poison(
+                        &self.poison,
+                        format!("naming the newest segment: {}", crate::error_chain(&e)),
                     );
                 }
             }

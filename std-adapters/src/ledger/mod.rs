@@ -68,6 +68,7 @@ mod error;
 mod follow;
 mod live;
 mod meta;
+mod naming;
 mod open;
 mod read;
 mod segment;
@@ -104,9 +105,11 @@ use write::{SyncState, Writer};
 /// What a file name in a ledger directory is to the ledger, if anything.
 ///
 /// Tools that look at a ledger directory (the `ringledger verify` command, a backup script)
-/// use it to tell the ledger's own files from foreign ones. Temporary files are what an
-/// interrupted writer leaves behind (a segment being created, a spare segment prepared in
-/// advance, a metadata file being replaced); the next writable [`Ledger::open`] removes them.
+/// use it to tell the ledger's own files from foreign ones. Temporary files are a writer's
+/// work in progress (a segment being created, a spare segment prepared in advance, the newest
+/// segment until its header is synced and it gets its name, a metadata file being replaced);
+/// after a crash, the next writable [`Ledger::open`] names the newest segment if it was one
+/// of them and removes the rest.
 ///
 /// ```
 /// use ringledger::ledger::{ledger_file_kind, LedgerFileKind};
@@ -147,6 +150,9 @@ pub fn ledger_file_kind(name: &str) -> Option<LedgerFileKind> {
 /// let dir = tempfile::tempdir()?;
 /// let ledger = Ledger::open(dir.path(), LedgerConfig::default())?;
 /// ledger.write(&[Entry::new(1, "a")])?;
+/// // The newest segment gets its name once its header is synced: by a background thread
+/// // shortly after the write, or by a sync (until then it is a temporary file).
+/// ledger.sync()?;
 /// std::fs::write(dir.path().join("README"), "put here by someone else")?;
 /// let (mut segments, mut foreign) = (0, Vec::new());
 /// for file in std::fs::read_dir(dir.path())? {
@@ -172,7 +178,8 @@ pub enum LedgerFileKind {
     /// `ledger.live`, where the writer shows readers in other processes its head (never
     /// needed for recovery).
     Live,
-    /// A leftover of an interrupted writer, removed by the next writable open.
+    /// A writer's work in progress (see [`ledger_file_kind`]); after a crash, the next
+    /// writable open names it (the newest segment, not named yet) or removes it.
     Temporary,
 }
 
@@ -364,6 +371,10 @@ pub struct SegmentInfo {
 pub struct RecoveryReport {
     /// Leftover temporary files that were removed.
     pub removed_temporary: Vec<String>,
+    /// The newest segment, found under a temporary name: the writer had rolled to it and
+    /// stopped (a crash) before giving it its name. Named (read-only: read where it is) and
+    /// recovered like any segment.
+    pub adopted: Vec<String>,
     /// Where the log was cut: the segment, the offset and what was found there. A
     /// [`Damage::TornTail`] is the expected trace of a crash; a [`Damage::Corrupt`] may be
     /// damage to data that had been synced.
@@ -412,6 +423,9 @@ fn trace_recovery(report: &RecoveryReport, read_only: bool) {
     }
     if let Some(why) = &report.rebuilt_meta {
         tracing::warn!(%why, "ledger.meta {applied} rebuilt from the segments");
+    }
+    if !report.adopted.is_empty() {
+        tracing::info!(segments = ?report.adopted, "the newest segment {applied} given its name");
     }
     if !report.removed_temporary.is_empty() {
         tracing::debug!(files = ?report.removed_temporary, "leftover temporary files");
@@ -478,6 +492,8 @@ struct Inner {
     /// The writer's page for readers in other processes (a writable ledger, when the page
     /// could be made).
     live: Option<live::Publisher>,
+    /// The newest segment's name, when a roll left it to the background (see `naming`).
+    naming: Arc<naming::Naming>,
     /// How a read-only ledger follows its writer.
     follow: Option<follow::Follow>,
     _lock: Box<dyn LockGuard>,
@@ -548,7 +564,13 @@ impl Ledger {
             }
         };
         let poison = Arc::new(OnceLock::new());
-        let background = Background::start(Arc::clone(&storage), &config, Arc::clone(&poison));
+        let naming = Arc::new(naming::Naming::new(Arc::clone(&storage)));
+        let background = Background::start(
+            Arc::clone(&storage),
+            &config,
+            Arc::clone(&poison),
+            Arc::clone(&naming),
+        );
         for segment in &opened.unfinished {
             background.finish(Arc::clone(segment));
         }
@@ -572,6 +594,7 @@ impl Ledger {
             background,
             report: opened.report,
             live,
+            naming,
             follow,
             _lock: opened.lock,
             storage,

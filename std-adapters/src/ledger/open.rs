@@ -1,8 +1,11 @@
 //! Opening a ledger directory: the recovery rule of `core/FORMAT.md`, with files.
 //!
-//! 1. Lock the directory; remove leftover `*.tmp` files.
-//! 2. Read `ledger.meta` (create it for a new ledger). Check every segment's header: the
-//!    magic, the version, the checksum, the name, the ledger id, the size.
+//! 1. Lock the directory. Read `ledger.meta` (create it for a new ledger).
+//! 2. Leftover `*.tmp` files: the newest segment, if the writer stopped before it gave it its
+//!    name (see `naming`: a temporary file whose header is valid, of this ledger, and based
+//!    after every named segment), is synced and named; the others are removed.
+//!    Check every segment's header: the magic, the version, the checksum, the name, the
+//!    ledger id, the size.
 //! 3. Walk the segments in order. A segment with a footer must open through its seal (no
 //!    scan); its last sequence must lead to the next segment's base (else one is missing).
 //!    Damage there is an error, or with `repair` the log is cut there.
@@ -17,8 +20,8 @@ use std::io;
 use std::sync::Arc;
 
 use ringledger_core::segment::{
-    decode_footer, parse_file_name, recover, recovery_plan, Appender, FileHeader, Footer,
-    OpenSealedError, Scanner, SealedSegment, FOOTER_LEN,
+    decode_footer, file_name, parse_file_name, recover, recovery_plan, Appender, FileHeader,
+    Footer, OpenSealedError, Scanner, SealedSegment, FOOTER_LEN,
 };
 
 use super::meta::{Meta, META_FILE};
@@ -88,17 +91,6 @@ pub(super) fn open(
     let names = storage
         .list()
         .map_err(io_error("listing the ledger directory"))?;
-    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
-        if !ro {
-            storage
-                .remove(name)
-                .map_err(io_error(format!("removing {name}")))?;
-        }
-        report.removed_temporary.push(name.clone());
-    }
-    if !report.removed_temporary.is_empty() {
-        sync_dir(storage, ro)?;
-    }
     let mut files = Vec::new();
     for name in names.iter().filter(|n| n.ends_with(".seg")) {
         let base = parse_file_name(name).map_err(|e| {
@@ -154,6 +146,8 @@ pub(super) fn open(
             })
         }
     };
+
+    temporary_files(storage, &names, &meta, &mut files, limit, &mut report, ro)?;
 
     // Map every segment and check its header.
     let mut mapped = Vec::with_capacity(files.len());
@@ -404,6 +398,113 @@ fn rebuild_meta(
     Ok(meta)
 }
 
+/// Adopts the newest segment if a crash left it under its temporary name (see the module's
+/// step 2), adding it to `files`, and removes every other `*.tmp` file.
+fn temporary_files(
+    storage: &dyn Storage,
+    names: &[String],
+    meta: &Meta,
+    files: &mut Vec<(u64, String)>,
+    limit: Option<u64>,
+    report: &mut RecoveryReport,
+    ro: bool,
+) -> Result<(), LedgerError> {
+    let newest = files.last().map_or(0, |(base, _)| *base);
+    let wanted = |base: u64| base > newest && limit.is_none_or(|limit| base <= limit);
+    let temporary: Vec<&String> = names.iter().filter(|n| n.ends_with(".tmp")).collect();
+    let mut vanished = false;
+    let adopt = temporary
+        .iter()
+        .filter_map(|name| match unnamed_base(storage, name, meta.ledger_id) {
+            Unnamed::Base(base) => Some((base, *name)),
+            Unnamed::Vanished => {
+                vanished = true;
+                None
+            }
+            Unnamed::Not => None,
+        })
+        .filter(|(base, _)| wanted(*base))
+        .max();
+    if vanished && ro {
+        // A live writer named its newest segment between the listing and now: it is there
+        // under its name.
+        let again = storage
+            .list()
+            .map_err(io_error("listing the ledger directory"))?;
+        for name in again {
+            if let Ok(base) = parse_file_name(&name) {
+                if wanted(base) && !files.iter().any(|(_, known)| *known == name) {
+                    files.push((base, name));
+                }
+            }
+        }
+        files.sort();
+    }
+    for name in &temporary {
+        if adopt.is_some_and(|(_, adopted)| adopted == *name) {
+            continue;
+        }
+        if !ro {
+            storage
+                .remove(name)
+                .map_err(io_error(format!("removing {name}")))?;
+        }
+        report.removed_temporary.push((*name).clone());
+    }
+    if let Some((base, tmp)) = adopt {
+        let name = file_name(base).as_str().to_owned();
+        if ro {
+            // Read where it is: a read-only open changes nothing.
+            files.push((base, tmp.clone()));
+        } else {
+            // Its header on disk before its name, as the naming thread would have done.
+            storage
+                .open(tmp, true)
+                .and_then(|region| region.sync())
+                .map_err(io_error(format!("syncing {tmp}")))?;
+            storage
+                .rename(tmp, &name)
+                .map_err(io_error(format!("renaming {tmp} to {name}")))?;
+            files.push((base, name.clone()));
+        }
+        report.adopted.push(name);
+    }
+    if !temporary.is_empty() {
+        sync_dir(storage, ro)?;
+    }
+    Ok(())
+}
+
+/// What a temporary file holds.
+enum Unnamed {
+    /// A segment whose name was not given yet, based here: its header is valid, of this
+    /// ledger, and fits the file.
+    Base(u64),
+    /// Nothing that can be read: a spare not used yet (its first page is zeros), a header
+    /// that never reached the disk whole, a file that cannot be mapped.
+    Not,
+    /// Nothing any more: a live writer renamed (or removed) it since the listing.
+    Vanished,
+}
+
+fn unnamed_base(storage: &dyn Storage, name: &str, ledger_id: u64) -> Unnamed {
+    let region = match storage.open(name, false) {
+        Ok(region) => region,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Unnamed::Vanished,
+        Err(_) => return Unnamed::Not,
+    };
+    let mapping = Mapping::new(region);
+    // SAFETY: a fresh mapping nobody else uses; a live writer (for a read-only open) wrote
+    // the header before anything else, and a torn read of it does not decode.
+    let image = unsafe { mapping.slice(0, mapping.len()) };
+    match FileHeader::decode(image) {
+        Ok(header) if header.ledger_id == ledger_id && header.capacity == mapping.len() as u64 => {
+            Unnamed::Base(header.base_seq)
+        }
+        _ => Unnamed::Not,
+    }
+}
+
 fn map_segment(
     storage: &dyn Storage,
     name: &str,
@@ -563,24 +664,47 @@ pub(super) fn next_segment(
     after: Option<u64>,
     head: u64,
 ) -> Result<Option<Arc<Segment>>, LedgerError> {
-    let names = storage
-        .list()
-        .map_err(io_error("listing the ledger directory"))?;
-    let next = names
-        .iter()
-        .filter_map(|name| Some((parse_file_name(name).ok()?, name)))
-        .filter(|(base, _)| after.is_none_or(|after| *base > after) && *base <= head)
-        .min();
-    let Some((base, name)) = next else {
-        return Ok(None);
-    };
-    let m = map_segment(storage, name, base, ledger_id, false)?;
-    Ok(Some(Arc::new(Segment::new(
-        m.name,
-        m.header,
-        m.mapping,
-        config.index_interval as usize,
-    ))))
+    let wanted = |base: u64| after.is_none_or(|after| base > after) && base <= head;
+    // Twice at most: a segment found under its temporary name (the newest, which the writer
+    // has not named yet: see `naming`) may be renamed before it is mapped.
+    for _ in 0..2 {
+        let names = storage
+            .list()
+            .map_err(io_error("listing the ledger directory"))?;
+        let named = names
+            .iter()
+            .filter_map(|name| Some((parse_file_name(name).ok()?, name)))
+            .filter(|(base, _)| wanted(*base))
+            .min();
+        let next = named.or_else(|| {
+            names
+                .iter()
+                .filter(|name| name.ends_with(".tmp"))
+                .filter_map(|name| match unnamed_base(storage, name, ledger_id) {
+                    Unnamed::Base(base) => Some((base, name)),
+                    Unnamed::Not | Unnamed::Vanished => None,
+                })
+                .filter(|(base, _)| wanted(*base))
+                .min()
+        });
+        let Some((base, name)) = next else {
+            return Ok(None);
+        };
+        match map_segment(storage, name, base, ledger_id, false) {
+            Ok(m) => {
+                return Ok(Some(Arc::new(Segment::new(
+                    m.name,
+                    m.header,
+                    m.mapping,
+                    config.index_interval as usize,
+                ))))
+            }
+            // Renamed meanwhile: it is there under its name now.
+            Err(_) if name.ends_with(".tmp") => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// Seals a segment whose records are complete but whose seal was lost, durably.

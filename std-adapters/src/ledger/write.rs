@@ -30,6 +30,7 @@ use crate::storage::{now_ns, random_u64, Durability};
 use crate::sync::{lock, wait_on};
 
 use super::meta::{Meta, META_FILE};
+use super::naming::Unnamed;
 use super::read::count_between;
 use super::segment::{Counts, Mapping, Segment};
 #[cfg(doc)]
@@ -659,6 +660,14 @@ impl Inner {
 
     /// Seals the active segment (if any) and starts a new one after the head.
     fn roll(&self, writer: &mut Writer) -> Result<(), LedgerError> {
+        // The previous segment gets its name first: only the newest may be without one (the
+        // recovery rule), and a roll rarely finds it so (its naming took a whole segment).
+        if let Err(e) = self.naming.name() {
+            return Err(self.poison(format!(
+                "naming the newest segment: {}",
+                crate::error_chain(&e)
+            )));
+        }
         // The base chains to the previous segment (its last sequence + 1), which lets open
         // notice a missing segment. The head can be above that last sequence (entries lost
         // in a crash after a delete recorded the head), so it is not used while a previous
@@ -708,19 +717,24 @@ impl Inner {
             return Err(LedgerError::io(format!("writing the header of {name}"), e));
         }
         // The header (and the file's allocation) must be durable before the name is: a
-        // segment name on disk always has a valid header behind it.
-        if let Err(e) = mapping.region().sync() {
-            let _ = self.storage.remove(&spare_name);
-            return Err(self.poison(format!(
-                "syncing new segment {name}: {}",
-                crate::error_chain(&e)
-            )));
+        // segment name on disk always has a valid header behind it. A buffered ledger leaves
+        // the sync and the rename to the naming thread (see `naming`); a synced one, whose
+        // next write syncs anyway, does both here.
+        let defer = self.config.durability == Durability::Buffered;
+        if !defer {
+            if let Err(e) = mapping.region().sync() {
+                let _ = self.storage.remove(&spare_name);
+                return Err(self.poison(format!(
+                    "syncing new segment {name}: {}",
+                    crate::error_chain(&e)
+                )));
+            }
+            self.storage
+                .rename(&spare_name, &name)
+                .map_err(|e| LedgerError::io(format!("renaming {spare_name} to {name}"), e))?;
+            writer.dir_dirty = true;
         }
-        self.storage
-            .rename(&spare_name, &name)
-            .map_err(|e| LedgerError::io(format!("renaming {spare_name} to {name}"), e))?;
-        writer.dir_dirty = true;
-        tracing::debug!(segment = %name, base, "segment rolled");
+        tracing::debug!(segment = %name, base, deferred_name = defer, "segment rolled");
         let appender = Appender::create(&header, self.config.index_interval).map_err(|e| {
             LedgerError::BadSegment {
                 segment: name.clone(),
@@ -733,6 +747,12 @@ impl Inner {
             mapping,
             self.config.index_interval as usize,
         ));
+        if defer {
+            self.naming.defer(Unnamed {
+                tmp: spare_name,
+                segment: Arc::clone(&segment),
+            });
+        }
 
         if let Some((old, appender)) = writer.active.take() {
             let end = appender.end();
@@ -779,6 +799,11 @@ impl Inner {
         let mut segments = Vec::clone(&self.segments());
         segments.push(Arc::clone(&segment));
         self.set_segments(segments);
+        if defer {
+            self.background
+                .name()
+                .map_err(|reason| self.poison(format!("naming the newest segment: {reason}")))?;
+        }
         // Make the next file. This one's pages are faulted in ahead of the writer once it
         // writes through the mapping (see `append_to_active`).
         self.background.prepare_spare();
@@ -865,6 +890,15 @@ impl Inner {
             )
         };
         let started = std::time::Instant::now();
+        // A segment still without its name gets it now (or this waits for the naming thread
+        // to give it): its records may be among those this sync makes durable.
+        if let Err(e) = self.naming.name() {
+            return Err(self.poison(format!(
+                "naming the newest segment: {}",
+                crate::error_chain(&e)
+            )));
+        }
+        let dir_dirty = dir_dirty | self.naming.take_renamed();
         for segment in &segments {
             if let Err(e) = segment.mapping.region().sync() {
                 return Err(self.poison(format!(

@@ -42,6 +42,8 @@ struct Recovery {
     cut: Vec<Cut>,
     reseal: Vec<String>,
     remove: Vec<String>,
+    /// The newest segment under a temporary name (a writer stopped before naming it).
+    name: Vec<String>,
     leftover_temporary: Vec<String>,
 }
 
@@ -97,6 +99,7 @@ fn inspect(dir: &Path) -> Result<Inspection, String> {
             .collect(),
         reseal: report.resealed.clone(),
         remove: report.removed_segments.clone(),
+        name: report.adopted.clone(),
         leftover_temporary: report.removed_temporary.clone(),
     };
     let table_dir = dir.join("table");
@@ -172,6 +175,9 @@ impl Report for Inspection {
         }
         for name in &self.recovery.remove {
             say!("  recovery would remove {name}");
+        }
+        for name in &self.recovery.name {
+            say!("  recovery would give the newest segment its name, {name}");
         }
         for name in &self.recovery.leftover_temporary {
             say!("  leftover temporary file {name}");
