@@ -43,7 +43,7 @@ struct Recovery {
     reseal: Vec<String>,
     remove: Vec<String>,
     /// The newest segment under a temporary name (a writer stopped before naming it).
-    name: Vec<String>,
+    adopt: Vec<String>,
     leftover_temporary: Vec<String>,
 }
 
@@ -99,7 +99,7 @@ fn inspect(dir: &Path) -> Result<Inspection, String> {
             .collect(),
         reseal: report.resealed.clone(),
         remove: report.removed_segments.clone(),
-        name: report.adopted.clone(),
+        adopt: report.adopted.clone(),
         leftover_temporary: report.removed_temporary.clone(),
     };
     let table_dir = dir.join("table");
@@ -176,7 +176,7 @@ impl Report for Inspection {
         for name in &self.recovery.remove {
             say!("  recovery would remove {name}");
         }
-        for name in &self.recovery.name {
+        for name in &self.recovery.adopt {
             say!("  recovery would give the newest segment its name, {name}");
         }
         for name in &self.recovery.leftover_temporary {
