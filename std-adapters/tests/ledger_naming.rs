@@ -116,6 +116,25 @@ fn a_roll_does_not_sync_and_the_background_names_the_segment() {
 }
 
 #[test]
+fn a_name_once_given_survives_any_power_loss() {
+    // Naming syncs the directory: only the newest segment can ever be found under a
+    // temporary name, so open never has two to choose from.
+    for seed in 0..100 {
+        let sim = SimStorage::new();
+        let (ledger, _) = unnamed_second(&sim);
+        let first = ledger.segments()[0].name.clone();
+        let crashed = sim.crash(seed);
+        drop(ledger);
+        assert!(
+            crashed.file_names().contains(&first),
+            "seed {seed}: {first} lost its name: {:?}",
+            crashed.file_names()
+        );
+        Ledger::open_in(Arc::new(crashed), config()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+#[test]
 fn the_next_roll_and_the_drop_name_a_segment_the_background_has_not() {
     let sim = SimStorage::new();
     let ledger = open(&sim, config());

@@ -326,7 +326,9 @@ pub struct EntryRef<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SegmentInfo {
-    /// The file's name.
+    /// The file's name. A buffered writer's newest segment may not have it on disk yet (it
+    /// is written under a temporary name until its header is synced; `Ledger::sync` names
+    /// it); a read-only ledger that found it so shows the temporary name.
     pub name: String,
     /// The base sequence (the previous segment's last sequence + 1).
     pub base: u64,

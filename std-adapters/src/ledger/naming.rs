@@ -39,8 +39,10 @@ pub(super) struct Naming {
     storage: Arc<dyn Storage>,
     /// Held through a whole naming, so that whoever asks for it returns once it is done.
     unnamed: Mutex<Option<Unnamed>>,
-    /// Names given since the last directory sync took note (see [`take_renamed`](Self::take_renamed)).
-    renamed: AtomicBool,
+    /// Set when a naming failed: a failed `fdatasync` is reported once, so a retry could
+    /// "succeed" and name a file whose header never reached the disk. Every later naming
+    /// fails too (the ledger is poisoned by then; the next open sorts the file out).
+    failed: AtomicBool,
 }
 
 impl Naming {
@@ -48,7 +50,7 @@ impl Naming {
         Self {
             storage,
             unnamed: Mutex::new(None),
-            renamed: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -60,25 +62,35 @@ impl Naming {
         *slot = Some(unnamed);
     }
 
-    /// Syncs the unnamed segment (its header, and whatever is written in it) and renames it;
-    /// nothing if every segment is named.
-    /// Returns once that is done, also when another thread is doing it. On an error the
-    /// segment stays unnamed (the caller poisons the ledger).
+    /// Syncs the unnamed segment (its header, and whatever is written in it), renames it and
+    /// syncs the directory; nothing if every segment is named. Returns once that is done,
+    /// also when another thread is doing it. On an error the segment stays unnamed (the
+    /// caller poisons the ledger).
+    ///
+    /// The directory sync makes the name durable before the next segment can be made and
+    /// rolled to (a roll asks for this first): a power loss never finds two segments under
+    /// temporary names, only the newest, so open has one candidate to adopt.
     pub(super) fn name(&self) -> io::Result<()> {
         let mut slot = lock(&self.unnamed);
-        let Some(unnamed) = slot.as_ref() else {
+        if slot.is_none() {
             return Ok(());
-        };
-        unnamed.segment.mapping.region().sync()?;
-        self.storage.rename(&unnamed.tmp, &unnamed.segment.name)?;
-        self.renamed.store(true, Ordering::Release);
-        tracing::debug!(segment = %unnamed.segment.name, "segment named");
-        *slot = None;
-        Ok(())
-    }
-
-    /// Whether a name was given since the last call: the directory needs a sync for it.
-    pub(super) fn take_renamed(&self) -> bool {
-        self.renamed.swap(false, Ordering::AcqRel)
+        }
+        if self.failed.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "an earlier attempt to name the newest segment failed",
+            ));
+        }
+        let named = slot.as_ref().map_or(Ok(()), |unnamed| {
+            unnamed.segment.mapping.region().sync()?;
+            self.storage.rename(&unnamed.tmp, &unnamed.segment.name)?;
+            self.storage.sync_dir()?;
+            tracing::debug!(segment = %unnamed.segment.name, "segment named");
+            Ok(())
+        });
+        match named {
+            Ok(()) => *slot = None,
+            Err(_) => self.failed.store(true, Ordering::Release),
+        }
+        named
     }
 }

@@ -152,7 +152,21 @@ pub(super) fn open(
     // Map every segment and check its header.
     let mut mapped = Vec::with_capacity(files.len());
     for (i, (base, name)) in files.iter().enumerate() {
-        match map_segment(storage, name, *base, meta.ledger_id, !ro) {
+        let found = map_segment(storage, name, *base, meta.ledger_id, !ro).or_else(|e| {
+            // Read-only, with a live writer: it may have named the newest segment since.
+            if ro && name.ends_with(".tmp") {
+                map_segment(
+                    storage,
+                    file_name(*base).as_str(),
+                    *base,
+                    meta.ledger_id,
+                    false,
+                )
+            } else {
+                Err(e)
+            }
+        });
+        match found {
             Ok(m) => mapped.push(m),
             Err(e) if !config.repair => return Err(e),
             Err(_) => {
@@ -665,9 +679,9 @@ pub(super) fn next_segment(
     head: u64,
 ) -> Result<Option<Arc<Segment>>, LedgerError> {
     let wanted = |base: u64| after.is_none_or(|after| base > after) && base <= head;
-    // Twice at most: a segment found under its temporary name (the newest, which the writer
-    // has not named yet: see `naming`) may be renamed before it is mapped.
-    for _ in 0..2 {
+    // A few times at most: a segment found under its temporary name (the newest, which the
+    // writer has not named yet: see `naming`) may be renamed before it is mapped.
+    for _ in 0..3 {
         let names = storage
             .list()
             .map_err(io_error("listing the ledger directory"))?;
@@ -676,18 +690,27 @@ pub(super) fn next_segment(
             .filter_map(|name| Some((parse_file_name(name).ok()?, name)))
             .filter(|(base, _)| wanted(*base))
             .min();
+        let mut vanished = false;
         let next = named.or_else(|| {
             names
                 .iter()
                 .filter(|name| name.ends_with(".tmp"))
                 .filter_map(|name| match unnamed_base(storage, name, ledger_id) {
                     Unnamed::Base(base) => Some((base, name)),
-                    Unnamed::Not | Unnamed::Vanished => None,
+                    Unnamed::Vanished => {
+                        vanished = true;
+                        None
+                    }
+                    Unnamed::Not => None,
                 })
                 .filter(|(base, _)| wanted(*base))
                 .min()
         });
         let Some((base, name)) = next else {
+            if vanished {
+                // Renamed (or removed) since the listing: look again.
+                continue;
+            }
             return Ok(None);
         };
         match map_segment(storage, name, base, ledger_id, false) {
@@ -704,7 +727,11 @@ pub(super) fn next_segment(
             Err(e) => return Err(e),
         }
     }
-    Ok(None)
+    // Not `Ok(None)`: that would let the head pass records the view does not have.
+    Err(LedgerError::io(
+        "finding the segment after the last one read",
+        io::Error::other("it was renamed while being looked for, three times in a row"),
+    ))
 }
 
 /// Seals a segment whose records are complete but whose seal was lost, durably.

@@ -736,6 +736,10 @@ impl Inner {
         }
         tracing::debug!(segment = %name, base, deferred_name = defer, "segment rolled");
         let appender = Appender::create(&header, self.config.index_interval).map_err(|e| {
+            if defer {
+                // Not this ledger's segment after all: no valid header left behind to adopt.
+                let _ = self.storage.remove(&spare_name);
+            }
             LedgerError::BadSegment {
                 segment: name.clone(),
                 reason: crate::error_chain(&e),
@@ -898,7 +902,6 @@ impl Inner {
                 crate::error_chain(&e)
             )));
         }
-        let dir_dirty = dir_dirty | self.naming.take_renamed();
         for segment in &segments {
             if let Err(e) = segment.mapping.region().sync() {
                 return Err(self.poison(format!(
