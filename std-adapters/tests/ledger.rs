@@ -602,61 +602,18 @@ unsafe impl ringledger::storage::Region for FailingRegion {
 }
 
 impl FailingWrites {
-    fn wrap(
-        &self,
-        region: std::io::Result<Box<dyn ringledger::storage::Region>>,
-    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
-        Ok(Box::new(FailingRegion {
-            inner: region?,
-            fail_next: Arc::clone(&self.fail_next),
-            full_at: Arc::clone(&self.full_at),
-        }))
-    }
-}
-
-impl Storage for FailingWrites {
-    fn lock(&self) -> std::io::Result<Box<dyn ringledger::storage::LockGuard>> {
-        self.sim.lock()
-    }
-
-    fn list(&self) -> std::io::Result<Vec<String>> {
-        self.sim.list()
-    }
-
-    fn create(
-        &self,
-        name: &str,
-        len: usize,
-    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
-        self.wrap(self.sim.create(name, len))
-    }
-
-    fn open(
-        &self,
-        name: &str,
-        writable: bool,
-    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
-        self.wrap(self.sim.open(name, writable))
-    }
-
-    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
-        self.sim.rename(from, to)
-    }
-
-    fn remove(&self, name: &str) -> std::io::Result<()> {
-        self.sim.remove(name)
-    }
-
-    fn sync_dir(&self) -> std::io::Result<()> {
-        self.sim.sync_dir()
-    }
-
-    fn read(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
-        self.sim.read(name)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.sim.write(name, bytes)
+    /// The storage a ledger under test opens: the simulated one, its regions failing.
+    fn storage(&self) -> Arc<support::Hooked> {
+        let (fail_next, full_at) = (Arc::clone(&self.fail_next), Arc::clone(&self.full_at));
+        let mut hooked = support::Hooked::new(&self.sim);
+        hooked.wrap = Box::new(move |inner| {
+            Box::new(FailingRegion {
+                inner,
+                fail_next: Arc::clone(&fail_next),
+                full_at: Arc::clone(&full_at),
+            })
+        });
+        Arc::new(hooked)
     }
 }
 
@@ -669,7 +626,7 @@ fn a_staged_write_that_fails_part_way_is_an_error_and_loses_nothing() {
         let storage = FailingWrites::new();
         let mut config = config().with_durability(durability);
         config.stage_at_least = 512;
-        let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone()).unwrap();
+        let ledger = Ledger::open_in(storage.storage(), config.clone()).unwrap();
         // Writes of 4 entries of 200 bytes: staged in both modes (over `stage_at_least`).
         let batch = |first: u64| -> Vec<Entry> {
             (first..first + 4)
@@ -715,7 +672,7 @@ fn a_disk_full_only_inside_the_zeros_after_a_write_is_no_error() {
     let storage = FailingWrites::new();
     let mut config = config();
     config.stage_at_least = 0;
-    let ledger = Ledger::open_in(Arc::new(storage.clone()), config.clone()).unwrap();
+    let ledger = Ledger::open_in(storage.storage(), config.clone()).unwrap();
     ledger.write(&[Entry::new(1, vec![1u8; 200])]).unwrap();
     // The next write's records end short of 40 KiB, its zeros would reach 64 KiB.
     storage

@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use ringledger::ledger::{Entry, Ledger, LedgerConfig};
 use ringledger::storage::sim::SimStorage;
+use ringledger::storage::Storage;
+
+mod support;
 
 /// Small segments: about 25 entries each.
 const SEGMENT_SIZE: usize = 16 * 1024;
@@ -265,96 +268,44 @@ fn a_reader_in_another_process_reads_the_unnamed_segment() {
     assert_eq!(reader.segments().len(), 3);
 }
 
-/// A view of a [`SimStorage`] in which the writer's naming thread renames the unnamed
-/// segment at the worst moment for a reader: just before the reader's `n`th open of a
-/// temporary file from the time it is armed (its header check is the first, its mapping
-/// the second).
-#[derive(Debug)]
-struct RenamedUnderfoot {
-    sim: SimStorage,
-    /// The temporary name, the name it gets, and the opens left before the rename.
-    armed: std::sync::Mutex<Option<(String, String, usize)>>,
-}
+/// When the writer's naming thread renames the unnamed segment (the second), as a reader
+/// sees it: the temporary name, the name, and the reader's opens of temporary files left
+/// before the rename (its header check is the first, its mapping the second).
+type Armed = Arc<std::sync::Mutex<Option<(String, String, usize)>>>;
 
-impl RenamedUnderfoot {
-    fn new(sim: &SimStorage) -> Self {
-        Self {
-            sim: sim.clone(),
-            armed: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// Renames the writer's unnamed segment (the second) just before the `nth` open of a
-    /// temporary file.
-    fn arm(&self, writer: &Ledger, nth: usize) {
-        let name = writer.segments()[1].name.clone();
-        let tmp = files(&self.sim)
-            .1
-            .into_iter()
-            .find(|t| {
-                self.sim
-                    .contents(t)
-                    .is_some_and(|bytes| bytes.len() > 8 && bytes[..8] != [0; 8])
-            })
-            .expect("the unnamed segment's file");
-        *self.armed.lock().unwrap() = Some((tmp, name, nth));
-    }
-}
-
-impl ringledger::storage::Storage for RenamedUnderfoot {
-    fn lock(&self) -> std::io::Result<Box<dyn ringledger::storage::LockGuard>> {
-        self.sim.lock()
-    }
-
-    fn list(&self) -> std::io::Result<Vec<String>> {
-        self.sim.list()
-    }
-
-    fn create(
-        &self,
-        name: &str,
-        len: usize,
-    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
-        self.sim.create(name, len)
-    }
-
-    fn open(
-        &self,
-        name: &str,
-        writable: bool,
-    ) -> std::io::Result<Box<dyn ringledger::storage::Region>> {
+/// A view of `sim` that renames as [`arm`] says.
+fn renamed_underfoot(sim: &SimStorage) -> (Arc<support::Hooked>, Armed) {
+    let armed: Armed = Arc::default();
+    let mut hooked = support::Hooked::new(sim);
+    let (renamer, inner) = (Arc::clone(&armed), sim.clone());
+    hooked.before_open = Box::new(move |name| {
         if name.ends_with(".tmp") {
-            let mut armed = self.armed.lock().unwrap();
+            let mut armed = renamer.lock().unwrap();
             if let Some((tmp, to, left)) = armed.as_mut() {
                 *left -= 1;
                 if *left == 0 {
-                    self.sim.rename(tmp, to)?;
+                    inner.rename(tmp, to)?;
                     *armed = None;
                 }
             }
         }
-        self.sim.open(name, writable)
-    }
+        Ok(())
+    });
+    (Arc::new(hooked), armed)
+}
 
-    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
-        self.sim.rename(from, to)
-    }
-
-    fn remove(&self, name: &str) -> std::io::Result<()> {
-        self.sim.remove(name)
-    }
-
-    fn sync_dir(&self) -> std::io::Result<()> {
-        self.sim.sync_dir()
-    }
-
-    fn read(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
-        self.sim.read(name)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.sim.write(name, bytes)
-    }
+/// Arms the rename of `writer`'s unnamed segment before the `nth` open of a temporary file.
+fn arm(armed: &Armed, sim: &SimStorage, writer: &Ledger, nth: usize) {
+    let name = writer.segments()[1].name.clone();
+    let tmp = files(sim)
+        .1
+        .into_iter()
+        .find(|t| {
+            sim.contents(t)
+                .is_some_and(|bytes| bytes.len() > 8 && bytes[..8] != [0; 8])
+        })
+        .expect("the unnamed segment's file");
+    *armed.lock().unwrap() = Some((tmp, name, nth));
 }
 
 #[test]
@@ -364,8 +315,8 @@ fn readers_find_the_segment_renamed_while_they_look() {
         // A reader opening the directory.
         let sim = SimStorage::new();
         let (writer, last) = unnamed_second(&sim);
-        let storage = Arc::new(RenamedUnderfoot::new(&sim));
-        storage.arm(&writer, nth);
+        let (storage, armed) = renamed_underfoot(&sim);
+        arm(&armed, &sim, &writer, nth);
         let reader = Ledger::open_in(storage, config().with_read_only(true))
             .unwrap_or_else(|e| panic!("open, renamed before open {nth}: {e}"));
         assert_eq!(reader.head(), last);
@@ -378,11 +329,11 @@ fn readers_find_the_segment_renamed_while_they_look() {
         let writer = open(&sim, config());
         let last = write_until(&writer, 0, 1);
         writer.run_background();
-        let storage = Arc::new(RenamedUnderfoot::new(&sim));
-        let reader = Ledger::open_in(storage.clone(), config().with_read_only(true)).unwrap();
+        let (storage, armed) = renamed_underfoot(&sim);
+        let reader = Ledger::open_in(storage, config().with_read_only(true)).unwrap();
         assert_eq!(reader.head(), last);
         let last = write_until(&writer, last, 2);
-        storage.arm(&writer, nth);
+        arm(&armed, &sim, &writer, nth);
         reader
             .refresh()
             .unwrap_or_else(|e| panic!("refresh, renamed before open {nth}: {e}"));

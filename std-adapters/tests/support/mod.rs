@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ringledger::ledger::{Ledger, LedgerConfig};
 use ringledger::storage::sim::SimStorage;
+use ringledger::storage::{LockGuard, Region, Storage};
 
 /// The splitmix64 finalizer: a well-mixed 64-bit function of `z`, for payloads and sequences
 /// derived from a seed.
@@ -103,4 +104,74 @@ pub fn spawn_self(
         .expect("spawn the child");
     let lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     (child, lines)
+}
+
+/// A [`SimStorage`] seen through two hooks: `before_open` runs before every open (with the
+/// file's name; an error fails the open), and `wrap` wraps every region created or opened.
+/// The tests' way to make the storage misbehave at one chosen moment.
+pub struct Hooked {
+    pub sim: SimStorage,
+    pub before_open: BeforeOpen,
+    pub wrap: WrapRegion,
+}
+
+/// [`Hooked::before_open`].
+pub type BeforeOpen = Box<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
+/// [`Hooked::wrap`].
+pub type WrapRegion = Box<dyn Fn(Box<dyn Region>) -> Box<dyn Region> + Send + Sync>;
+
+impl Hooked {
+    /// `sim` with hooks that do nothing.
+    pub fn new(sim: &SimStorage) -> Self {
+        Self {
+            sim: sim.clone(),
+            before_open: Box::new(|_| Ok(())),
+            wrap: Box::new(|region| region),
+        }
+    }
+}
+
+impl std::fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooked").finish_non_exhaustive()
+    }
+}
+
+impl Storage for Hooked {
+    fn lock(&self) -> std::io::Result<Box<dyn LockGuard>> {
+        self.sim.lock()
+    }
+
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        self.sim.list()
+    }
+
+    fn create(&self, name: &str, len: usize) -> std::io::Result<Box<dyn Region>> {
+        Ok((self.wrap)(self.sim.create(name, len)?))
+    }
+
+    fn open(&self, name: &str, writable: bool) -> std::io::Result<Box<dyn Region>> {
+        (self.before_open)(name)?;
+        Ok((self.wrap)(self.sim.open(name, writable)?))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        self.sim.rename(from, to)
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.sim.remove(name)
+    }
+
+    fn sync_dir(&self) -> std::io::Result<()> {
+        self.sim.sync_dir()
+    }
+
+    fn read(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+        self.sim.read(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.sim.write(name, bytes)
+    }
 }
