@@ -109,9 +109,11 @@ fn a_roll_does_not_sync_and_the_background_names_the_segment() {
     assert_eq!(named.len(), 1, "{named:?}");
     assert_holds(&ledger, last);
 
-    // A sync gives the name, and the directory entry is synced with it.
-    let dir_syncs = sim.dir_syncs();
+    // A sync gives the name, and the directory entry is synced with it. The two segments
+    // written since the last sync are synced once each (the new one by its naming).
+    let (syncs, dir_syncs) = (sim.syncs(), sim.dir_syncs());
     ledger.sync().unwrap();
+    assert_eq!(sim.syncs() - syncs, 2);
     assert!(sim.dir_syncs() > dir_syncs);
     let (named, _) = files(&sim);
     let expected: Vec<String> = ledger.segments().into_iter().map(|s| s.name).collect();

@@ -189,7 +189,11 @@ impl Background {
     /// here. An error names the segment in the poison reason.
     pub(super) fn name(&self) -> Result<(), String> {
         if self.try_send(Job::Name).is_err() {
-            return self.naming.name().map_err(|e| crate::error_chain(&e));
+            return self
+                .naming
+                .name()
+                .map(drop)
+                .map_err(|e| crate::error_chain(&e));
         }
         Ok(())
     }

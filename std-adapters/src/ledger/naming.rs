@@ -64,16 +64,17 @@ impl Naming {
 
     /// Syncs the unnamed segment (its header, and whatever is written in it), renames it and
     /// syncs the directory; nothing if every segment is named. Returns once that is done,
-    /// also when another thread is doing it. On an error the segment stays unnamed (the
-    /// caller poisons the ledger).
+    /// also when another thread is doing it, with the segment if this call synced it (its
+    /// writes so far are durable). On an error the segment stays unnamed (the caller poisons
+    /// the ledger).
     ///
     /// The directory sync makes the name durable before the next segment can be made and
     /// rolled to (a roll asks for this first): a power loss never finds two segments under
     /// temporary names, only the newest, so open has one candidate to adopt.
-    pub(super) fn name(&self) -> io::Result<()> {
+    pub(super) fn name(&self) -> io::Result<Option<Arc<Segment>>> {
         let mut slot = lock(&self.unnamed);
         if slot.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         if self.failed.load(Ordering::Acquire) {
             return Err(io::Error::other(
@@ -87,10 +88,10 @@ impl Naming {
             tracing::debug!(segment = %unnamed.segment.name, "segment named");
             Ok(())
         });
-        match named {
-            Ok(()) => *slot = None,
-            Err(_) => self.failed.store(true, Ordering::Release),
+        if let Err(e) = named {
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
         }
-        named
+        Ok(slot.take().map(|unnamed| unnamed.segment))
     }
 }

@@ -884,7 +884,7 @@ impl Inner {
     /// Syncs every write so far and publishes those that waited for it; returns the ticket it
     /// covered and whether anything was published. A failure poisons the ledger.
     fn sync_all_written(&self) -> Result<(u64, bool), LedgerError> {
-        let (segments, dir_dirty, upto, released) = {
+        let (mut segments, dir_dirty, upto, released) = {
             let mut writer = lock(&self.writer);
             (
                 std::mem::take(&mut writer.unsynced),
@@ -895,12 +895,18 @@ impl Inner {
         };
         let started = std::time::Instant::now();
         // A segment still without its name gets it now (or this waits for the naming thread
-        // to give it): its records may be among those this sync makes durable.
-        if let Err(e) = self.naming.name() {
-            return Err(self.poison(format!(
-                "naming the newest segment: {}",
-                crate::error_chain(&e)
-            )));
+        // to give it): its records may be among those this sync makes durable. If this call
+        // synced it, every write this sync covers is durable there already (they were all
+        // written before it started), so it is not synced again.
+        match self.naming.name() {
+            Ok(Some(named)) => segments.retain(|s| !Arc::ptr_eq(s, &named)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(self.poison(format!(
+                    "naming the newest segment: {}",
+                    crate::error_chain(&e)
+                )))
+            }
         }
         for segment in &segments {
             if let Err(e) = segment.mapping.region().sync() {
