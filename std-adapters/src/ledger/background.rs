@@ -243,7 +243,12 @@ impl Drop for Background {
         // closed ledger leaves every segment under its name. (A failure leaves the file to
         // the next open, which adopts it.)
         if !self.inert {
-            let _ = self.naming.name();
+            if let Err(e) = self.naming.name() {
+                tracing::warn!(
+                    error = %crate::error_chain(&e),
+                    "closing the ledger: the newest segment keeps its temporary name (the next open adopts it)"
+                );
+            }
         }
         if let Some((name, region)) = lock(&self.spare).take() {
             drop(region);

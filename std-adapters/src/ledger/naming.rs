@@ -41,7 +41,9 @@ pub(super) struct Naming {
     unnamed: Mutex<Option<Unnamed>>,
     /// Set when a naming failed: a failed `fdatasync` is reported once, so a retry could
     /// "succeed" and name a file whose header never reached the disk. Every later naming
-    /// fails too (the ledger is poisoned by then; the next open sorts the file out).
+    /// fails too (the ledger is poisoned by then). The file is left to the next open, which
+    /// syncs it again through a new descriptor: a disk that lost the header for good cannot
+    /// be told apart from one that did not, there or anywhere else.
     failed: AtomicBool,
 }
 
@@ -65,8 +67,8 @@ impl Naming {
     /// Syncs the unnamed segment (its header, and whatever is written in it), renames it and
     /// syncs the directory; nothing if every segment is named. Returns once that is done,
     /// also when another thread is doing it, with the segment if this call synced it (its
-    /// writes so far are durable). On an error the segment stays unnamed (the caller poisons
-    /// the ledger).
+    /// writes so far are durable). On an error (the caller poisons the ledger) this and every
+    /// later call fail; the file may have its name already (a failed directory sync).
     ///
     /// The directory sync makes the name durable before the next segment can be made and
     /// rolled to (a roll asks for this first): a power loss never finds two segments under

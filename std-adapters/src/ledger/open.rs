@@ -162,6 +162,7 @@ pub(super) fn open(
                     meta.ledger_id,
                     false,
                 )
+                .map_err(|_| e)
             } else {
                 Err(e)
             }
@@ -426,20 +427,19 @@ fn temporary_files(
     let newest = files.last().map_or(0, |(base, _)| *base);
     let wanted = |base: u64| base > newest && limit.is_none_or(|limit| base <= limit);
     let temporary: Vec<&String> = names.iter().filter(|n| n.ends_with(".tmp")).collect();
-    let mut vanished = false;
-    let adopt = temporary
-        .iter()
-        .filter_map(|name| match unnamed_base(storage, name, meta.ledger_id) {
-            Unnamed::Base(base) => Some((base, *name)),
-            Unnamed::Vanished => {
-                vanished = true;
-                None
-            }
-            Unnamed::Not => None,
-        })
-        .filter(|(base, _)| wanted(*base))
-        .max();
-    if vanished && ro {
+    let mut vanished = Vec::new();
+    let mut candidates = Vec::new();
+    for name in &temporary {
+        match unnamed_base(storage, name, meta.ledger_id) {
+            Unnamed::Base(base) if wanted(base) => candidates.push((base, *name)),
+            Unnamed::Base(_) | Unnamed::Not => {}
+            Unnamed::Vanished => vanished.push(*name),
+            // Not knowing whether it is the newest segment, open cannot remove it.
+            Unnamed::Error(e) => return Err(LedgerError::io(format!("reading {name}"), e)),
+        }
+    }
+    let adopt = candidates.into_iter().max();
+    if !vanished.is_empty() && ro {
         // A live writer named its newest segment between the listing and now: it is there
         // under its name.
         let again = storage
@@ -455,7 +455,7 @@ fn temporary_files(
         files.sort();
     }
     for name in &temporary {
-        if adopt.is_some_and(|(_, adopted)| adopted == *name) {
+        if adopt.is_some_and(|(_, adopted)| adopted == *name) || vanished.contains(name) {
             continue;
         }
         if !ro {
@@ -499,13 +499,25 @@ enum Unnamed {
     Not,
     /// Nothing any more: a live writer renamed (or removed) it since the listing.
     Vanished,
+    /// It could not be read (too many open files, no memory to map it...): it may be the
+    /// newest segment.
+    Error(io::Error),
 }
 
 fn unnamed_base(storage: &dyn Storage, name: &str, ledger_id: u64) -> Unnamed {
     let region = match storage.open(name, false) {
         Ok(region) => region,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Unnamed::Vanished,
-        Err(_) => return Unnamed::Not,
+        // Empty, or too large to map: no segment of this ledger.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Unnamed::Not
+        }
+        Err(e) => return Unnamed::Error(e),
     };
     let mapping = Mapping::new(region);
     // SAFETY: a fresh mapping nobody else uses; a live writer (for a read-only open) wrote
@@ -691,6 +703,7 @@ pub(super) fn next_segment(
             .filter(|(base, _)| wanted(*base))
             .min();
         let mut vanished = false;
+        let mut failed = None;
         let next = named.or_else(|| {
             names
                 .iter()
@@ -702,10 +715,18 @@ pub(super) fn next_segment(
                         None
                     }
                     Unnamed::Not => None,
+                    Unnamed::Error(e) => {
+                        failed.get_or_insert(e);
+                        None
+                    }
                 })
                 .filter(|(base, _)| wanted(*base))
                 .min()
         });
+        if let (None, Some(e)) = (&next, failed) {
+            // It may have been the next segment: not knowing is an error, not an end.
+            return Err(LedgerError::io("reading a temporary file of the ledger", e));
+        }
         let Some((base, name)) = next else {
             if vanished {
                 // Renamed (or removed) since the listing: look again.

@@ -47,8 +47,6 @@ pub(super) struct Writer {
     active: Option<(Arc<Segment>, Appender)>,
     /// Segments written since the last sync.
     unsynced: Vec<Arc<Segment>>,
-    /// Names created or renamed since the last directory sync.
-    dir_dirty: bool,
     /// Counts writes; a sync makes every write up to some ticket durable.
     ticket: u64,
     /// The last sequence written (the head, as the writer knows it).
@@ -141,7 +139,6 @@ impl Writer {
         Self {
             active,
             unsynced: Vec::new(),
-            dir_dirty: false,
             ticket: 0,
             last_seq: head,
             staging: Vec::new(),
@@ -732,7 +729,14 @@ impl Inner {
             self.storage
                 .rename(&spare_name, &name)
                 .map_err(|e| LedgerError::io(format!("renaming {spare_name} to {name}"), e))?;
-            writer.dir_dirty = true;
+            // The name durable before the next segment can be made: only the newest segment
+            // is ever found under a temporary name (open adopts one), as with `naming`.
+            if let Err(e) = self.storage.sync_dir() {
+                return Err(self.poison(format!(
+                    "syncing the ledger directory after naming {name}: {}",
+                    crate::error_chain(&e)
+                )));
+            }
         }
         tracing::debug!(segment = %name, base, deferred_name = defer, "segment rolled");
         let appender = Appender::create(&header, self.config.index_interval).map_err(|e| {
@@ -884,11 +888,11 @@ impl Inner {
     /// Syncs every write so far and publishes those that waited for it; returns the ticket it
     /// covered and whether anything was published. A failure poisons the ledger.
     fn sync_all_written(&self) -> Result<(u64, bool), LedgerError> {
-        let (mut segments, dir_dirty, upto, released) = {
+        // No directory sync here: a segment's name is synced when it is given (see `naming`).
+        let (mut segments, upto, released) = {
             let mut writer = lock(&self.writer);
             (
                 std::mem::take(&mut writer.unsynced),
-                std::mem::take(&mut writer.dir_dirty),
                 writer.ticket,
                 std::mem::take(&mut writer.synced_writes),
             )
@@ -917,20 +921,11 @@ impl Inner {
                 )));
             }
         }
-        if dir_dirty {
-            if let Err(e) = self.storage.sync_dir() {
-                return Err(self.poison(format!(
-                    "syncing the ledger directory: {}",
-                    crate::error_chain(&e)
-                )));
-            }
-        }
         let took = started.elapsed();
         if took >= SLOW_SYNC {
             tracing::warn!(
                 ?took,
                 segments = segments.len(),
-                dir = dir_dirty,
                 "a ledger sync took longer than {SLOW_SYNC:?}"
             );
         }
