@@ -1,7 +1,8 @@
 //! Loom models of the ledger's publication (`ringledger::ledger`), on the real ledger over
 //! `SimStorage` with the background work run by hand (no threads of its own): the head that
 //! readers follow, the durable point a synced write waits for, and the delete seqlock that
-//! `index` reads the length and the tail through. Payload bytes live in plain memory, which
+//! `index` reads the length and the tail through, and the newest segment's naming that a
+//! roll and a sync share (`ledger::naming`). Payload bytes live in plain memory, which
 //! loom does not track; what it checks is every interleaving (and every weak-memory outcome)
 //! of the atomics and locks that publish them.
 #![cfg(loom)]
@@ -167,5 +168,44 @@ fn racing_writers_publish_whole_writes_in_order() {
         assert_eq!(all, want);
         assert!(want.starts_with(&seen), "seen {seen:?} of {want:?}");
         assert!(seen.len() % 2 == 0, "never half a write: {seen:?}");
+    });
+}
+
+/// A sync racing a writer whose writes roll to new segments. A roll names the segment before
+/// it (waiting for a naming under way), a sync names the one it finds: whoever comes first
+/// does it and the other waits, with the writer's lock and the naming's taken in one order
+/// (loom would report a deadlock). A power loss right after the sync returns keeps the entry
+/// written before it, and what it leaves opens as a dense prefix, wherever the writer is.
+#[test]
+fn a_sync_and_a_roll_share_the_naming() {
+    // Payloads too large for two to share a segment of 8 KiB: every write rolls.
+    let big = |seq: u64| Entry::new(seq, vec![seq as u8; 5000]);
+    loom::model(move || {
+        let storage = SimStorage::new();
+        let ledger =
+            Ledger::open_in(Arc::new(storage.clone()), config(Durability::Buffered)).unwrap();
+        ledger.write(&[big(1)]).unwrap();
+        let writer = {
+            let ledger = ledger.clone();
+            thread::spawn(move || {
+                ledger.write(&[big(2)]).unwrap();
+                ledger.write(&[big(3)]).unwrap();
+            })
+        };
+        ledger.sync().unwrap();
+        // A power loss right after the sync returned, wherever the writer is.
+        for seed in 0..3 {
+            let survivor =
+                Ledger::open_in(Arc::new(storage.crash(seed)), config(Durability::Buffered))
+                    .unwrap();
+            assert!(survivor.head() >= 1, "the synced entry was lost");
+            let read = survivor.read(0, usize::MAX).unwrap();
+            assert_eq!(read.len() as u64, survivor.head());
+            for (i, e) in read.iter().enumerate() {
+                assert_eq!(e.sequence, i as u64 + 1, "a dense prefix");
+                assert_eq!(&e.payload[..], &[e.sequence as u8; 5000][..]);
+            }
+        }
+        writer.join().unwrap();
     });
 }

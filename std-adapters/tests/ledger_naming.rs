@@ -49,6 +49,14 @@ fn files(sim: &SimStorage) -> (Vec<String>, Vec<String>) {
     )
 }
 
+/// Every file of `sim` and its bytes.
+fn image(sim: &SimStorage) -> Vec<(String, Vec<u8>)> {
+    sim.file_names()
+        .into_iter()
+        .map(|n| (n.clone(), sim.contents(&n).unwrap()))
+        .collect()
+}
+
 /// Writes entries one at a time from `last + 1` until the ledger has `segments` segments;
 /// returns the last sequence written.
 fn write_until(ledger: &Ledger, mut last: u64, segments: usize) -> u64 {
@@ -194,23 +202,17 @@ fn open_after_a_kill_adopts_the_unnamed_segment() {
     drop(ledger);
 
     // A read-only open (what `ringledger verify` does) reads it where it is, changing nothing.
-    let before: Vec<(String, Vec<u8>)> = killed
-        .file_names()
-        .into_iter()
-        .map(|n| (n.clone(), killed.contents(&n).unwrap()))
-        .collect();
+    let before = image(&killed);
     let reader = open(&killed, config().with_read_only(true));
     assert_eq!(reader.head(), last);
     assert_holds(&reader, last);
     assert_eq!(reader.verify().unwrap(), last);
     assert_eq!(reader.recovery().adopted, std::slice::from_ref(&unnamed));
     drop(reader);
-    let after: Vec<(String, Vec<u8>)> = killed
-        .file_names()
-        .into_iter()
-        .map(|n| (n.clone(), killed.contents(&n).unwrap()))
-        .collect();
-    assert!(before == after, "a read-only open changed the files");
+    assert!(
+        image(&killed) == before,
+        "a read-only open changed the files"
+    );
 
     let ledger = open(&killed, config());
     assert_eq!(ledger.recovery().adopted, std::slice::from_ref(&unnamed));

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use super::segment::Segment;
 use crate::storage::Storage;
-use crate::sync::{lock, AtomicBool, Mutex, Ordering};
+use crate::sync::{lock, Mutex};
 
 /// A segment the writer rolled to, still under its temporary name.
 pub(super) struct Unnamed {
@@ -38,30 +38,37 @@ pub(super) struct Unnamed {
 pub(super) struct Naming {
     storage: Arc<dyn Storage>,
     /// Held through a whole naming, so that whoever asks for it returns once it is done.
-    unnamed: Mutex<Option<Unnamed>>,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    unnamed: Option<Unnamed>,
     /// Set when a naming failed: a failed `fdatasync` is reported once, so a retry could
     /// "succeed" and name a file whose header never reached the disk. Every later naming
     /// fails too (the ledger is poisoned by then). The file is left to the next open, which
     /// syncs it again through a new descriptor: a disk that lost the header for good cannot
     /// be told apart from one that did not, there or anywhere else.
-    failed: AtomicBool,
+    failed: bool,
 }
 
 impl Naming {
     pub(super) fn new(storage: Arc<dyn Storage>) -> Self {
         Self {
             storage,
-            unnamed: Mutex::new(None),
-            failed: AtomicBool::new(false),
+            slot: Mutex::new(Slot::default()),
         }
     }
 
     /// Takes a segment just rolled to, whose header is written but not synced. The previous
     /// one must be named already ([`name`](Self::name)).
     pub(super) fn defer(&self, unnamed: Unnamed) {
-        let mut slot = lock(&self.unnamed);
-        debug_assert!(slot.is_none(), "a roll names the previous segment first");
-        *slot = Some(unnamed);
+        let mut slot = lock(&self.slot);
+        debug_assert!(
+            slot.unnamed.is_none(),
+            "a roll names the previous segment first"
+        );
+        slot.unnamed = Some(unnamed);
     }
 
     /// Syncs the unnamed segment (its header, and whatever is written in it), renames it and
@@ -74,26 +81,27 @@ impl Naming {
     /// rolled to (a roll asks for this first): a power loss never finds two segments under
     /// temporary names, only the newest, so open has one candidate to adopt.
     pub(super) fn name(&self) -> io::Result<Option<Arc<Segment>>> {
-        let mut slot = lock(&self.unnamed);
-        if slot.is_none() {
+        let mut slot = lock(&self.slot);
+        let Some(unnamed) = &slot.unnamed else {
             return Ok(None);
-        }
-        if self.failed.load(Ordering::Acquire) {
+        };
+        if slot.failed {
             return Err(io::Error::other(
                 "an earlier attempt to name the newest segment failed",
             ));
         }
-        let named = slot.as_ref().map_or(Ok(()), |unnamed| {
-            unnamed.segment.mapping.region().sync()?;
-            self.storage.rename(&unnamed.tmp, &unnamed.segment.name)?;
-            self.storage.sync_dir()?;
-            tracing::debug!(segment = %unnamed.segment.name, "segment named");
-            Ok(())
-        });
+        let named = unnamed
+            .segment
+            .mapping
+            .region()
+            .sync()
+            .and_then(|()| self.storage.rename(&unnamed.tmp, &unnamed.segment.name))
+            .and_then(|()| self.storage.sync_dir());
         if let Err(e) = named {
-            self.failed.store(true, Ordering::Release);
+            slot.failed = true;
             return Err(e);
         }
-        Ok(slot.take().map(|unnamed| unnamed.segment))
+        tracing::debug!(segment = %unnamed.segment.name, "segment named");
+        Ok(slot.unnamed.take().map(|unnamed| unnamed.segment))
     }
 }
