@@ -34,6 +34,9 @@
 //!   throughputs compare directly. Target: ours ≥ 0.8× it. `pwrite288000B_fdatasync` is the
 //!   same with the bytes of 1000 frames (the floor for moving that much data per sync; ours
 //!   also writes into freshly allocated blocks, which costs a journal commit per sync).
+//!   `pwrite288000B_fdatasync_fresh` appends those bytes to a `posix_fallocate`d 64 MiB file
+//!   instead, each write after the last (a fresh file, untimed, when one is full): the floor of
+//!   a synced log that grows into new blocks, which pays that journal commit in every sync.
 //! - `ledger_group_commit_10x256B`: synced writes of 10 entries, from 8 threads at once
 //!   (each claims its sequences from a shared counter and claims again when a later claim
 //!   wrote first) and from one thread; one iteration = 8 writes. Target: 8 threads ≥ 4× one.
@@ -409,6 +412,11 @@ fn synced(c: &mut Criterion) {
             })
         });
     }
+    let mut fresh: Option<FreshAppends> = None;
+    g.bench_function("pwrite288000B_fdatasync_fresh", |b| {
+        let fresh = fresh.get_or_insert_with(|| FreshAppends::new(frames_len));
+        b.iter_custom(|iters| fresh.append(iters))
+    });
     let mut ledger: Option<TempLedger> = None;
     g.bench_function("ringledger_synced_batch1000", |b| {
         let ledger = ledger.get_or_insert_with(|| {
@@ -417,6 +425,74 @@ fn synced(c: &mut Criterion) {
         b.iter_custom(|iters| ledger_append(&ledger.ledger, iters * SYNC_BATCH as u64, SYNC_BATCH))
     });
     g.finish();
+}
+
+/// The floor of a synced log that grows: `pwrite` + `fdatasync` of `len` bytes appended to a
+/// `posix_fallocate`d file of [`FRESH_FILE`] bytes, each write after the last, so that every
+/// sync also commits the conversion of the blocks it wrote from unwritten to written (the
+/// journal commit that an overwrite of written blocks does not pay). A full file is replaced
+/// by a fresh one, untimed.
+struct FreshAppends {
+    dir: TempDir,
+    file: File,
+    files: u64,
+    at: u64,
+    block: Vec<u8>,
+}
+
+/// Bytes of each file [`FreshAppends`] appends to (a default segment's size).
+const FRESH_FILE: u64 = 64 << 20;
+
+impl FreshAppends {
+    fn new(len: usize) -> Self {
+        let dir = scratch_dir();
+        let file = Self::fresh_file(&dir, 0);
+        Self {
+            dir,
+            file,
+            files: 1,
+            at: 0,
+            block: vec![0xA5; len],
+        }
+    }
+
+    fn fresh_file(dir: &TempDir, n: u64) -> File {
+        let path = dir.path().join(format!("fresh-{n}"));
+        let file = File::create(&path).expect("fresh file");
+        let len = libc::off_t::try_from(FRESH_FILE).expect("size fits off_t");
+        // SAFETY: a plain system call on a file descriptor we own.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+        assert_eq!(
+            rc,
+            0,
+            "posix_fallocate: {}",
+            io::Error::from_raw_os_error(rc)
+        );
+        file.sync_all().expect("fresh file sync");
+        file
+    }
+
+    /// `iters` appends; returns their time (replacing full files is not counted).
+    fn append(&mut self, iters: u64) -> Duration {
+        let mut elapsed = Duration::ZERO;
+        for _ in 0..iters {
+            if self.at + self.block.len() as u64 > FRESH_FILE {
+                let old = self.files.saturating_sub(1);
+                let _ = std::fs::remove_file(self.dir.path().join(format!("fresh-{old}")));
+                self.file = Self::fresh_file(&self.dir, self.files);
+                self.files += 1;
+                self.at = 0;
+            }
+            let start = Instant::now();
+            self.file
+                .write_all_at(black_box(&self.block), self.at)
+                .expect("pwrite");
+            self.file.sync_data().expect("fdatasync");
+            elapsed += start.elapsed();
+            self.at += self.block.len() as u64;
+        }
+        elapsed
+    }
 }
 
 /// Writers per iteration of `ledger_group_commit_10x256B`, and entries per write.
