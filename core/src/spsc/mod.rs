@@ -113,12 +113,19 @@ const STREAMING_RUN: usize = 8;
 /// the index every cross-core transfer or two during it measured no better than not waiting.
 const CAUGHT_UP_PAUSES: u32 = 128;
 
-/// Waits [`CAUGHT_UP_PAUSES`] spin hints.
-#[inline(always)]
-fn wait_caught_up() {
+/// Waits [`CAUGHT_UP_PAUSES`] spin hints, then reads `index` (the other side's) again.
+///
+/// Out of line, and given the shared index rather than the handle: a handle whose address
+/// reached a call in the caller's loop would have to live in memory there, and the hot path
+/// would then load and store its own index through the stack on every item (with the caller's
+/// loop kept in registers, a stream near full ran 5-10% faster in the mid placement).
+#[cold]
+#[inline(never)]
+fn read_after_waiting(index: &LoadStoreUsize) -> usize {
     for _ in 0..CAUGHT_UP_PAUSES {
         crate::sync::spin_hint();
     }
+    index.load(Ordering::Acquire)
 }
 
 #[repr(C)]
@@ -785,15 +792,15 @@ impl<T> Producer<'_, T> {
     /// [`STREAMING_RUN`] pushes since it last found it full) waits [`CAUGHT_UP_PAUSES`] spin
     /// hints and reads the consumer's index once more (see the module's *Catching up*);
     /// returns whether there is room now.
-    #[cold]
+    #[inline(always)]
     fn caught_up(&mut self) -> bool {
         let streaming = self.tail.wrapping_sub(self.full_at) >= STREAMING_RUN;
         self.full_at = self.tail;
         if !streaming {
             return false;
         }
-        wait_caught_up();
-        self.free_slots(1) > 0
+        self.cached_head = read_after_waiting(&self.ring.indices().head);
+        self.tail.wrapping_sub(self.cached_head) < self.capacity()
     }
 
     /// The number of free slots right now (a fresh read of the consumer's index).
@@ -931,7 +938,7 @@ impl<T> Consumer<'_, T> {
     /// [`STREAMING_RUN`] pops since it last found it empty) waits [`CAUGHT_UP_PAUSES`] spin
     /// hints and reads the producer's index once more (see the module's *Catching up*);
     /// returns whether there is an item now.
-    #[cold]
+    #[inline(always)]
     fn caught_up(&mut self) -> bool {
         let run = self.head.wrapping_sub(self.empty_at);
         if run != 0 {
@@ -939,8 +946,8 @@ impl<T> Consumer<'_, T> {
             self.empty_at = self.head;
             self.streaming = run >= STREAMING_RUN;
             if self.streaming {
-                wait_caught_up();
-                return self.ready_items(1) > 0;
+                self.cached_tail = read_after_waiting(&self.ring.indices().tail);
+                return self.cached_tail != self.head;
             }
         }
         if !self.streaming {
