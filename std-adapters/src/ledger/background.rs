@@ -37,7 +37,7 @@ enum Job {
 /// The handle on the background threads; dropping it finishes the queued jobs and joins them.
 pub(super) struct Background {
     /// To the preparing thread, to the syncing thread and to the naming thread.
-    senders: Option<(Sender<Job>, Sender<Job>, Sender<Job>)>,
+    senders: Option<Queues>,
     spare: Arc<Mutex<Option<Spare>>>,
     threads: Vec<JoinHandle<()>>,
     storage: Arc<dyn Storage>,
@@ -50,6 +50,15 @@ pub(super) struct Background {
     inert: bool,
     /// The newest segment's name, given by the naming thread.
     naming: Arc<Naming>,
+}
+
+/// The background threads' job queues.
+struct Queues {
+    prepare: Sender<Job>,
+    sync: Sender<Job>,
+    /// None for a synced ledger, which has no naming thread: its rolls name each segment
+    /// themselves.
+    name: Option<Sender<Job>>,
 }
 
 impl Background {
@@ -105,25 +114,33 @@ impl Background {
                 .ok()
                 .map(|thread| (sender, thread))
         };
+        let buffered = config.durability == super::Durability::Buffered;
         match (
             spawn("ringledger-prepare"),
             spawn("ringledger-sync"),
-            spawn("ringledger-name"),
+            buffered.then(|| spawn("ringledger-name")),
         ) {
-            (Some((prepare, t1)), Some((sync, t2)), Some((name, t3))) => Self {
-                senders: Some((prepare, sync, name)),
-                spare,
-                threads: vec![t1, t2, t3],
-                storage,
-                manual: None,
-                shutdown,
-                finish_delay,
-                inert: false,
-                naming,
-            },
+            (Some((prepare, t1)), Some((sync, t2)), naming_thread @ (None | Some(Some(_)))) => {
+                let (name, t3) = naming_thread.flatten().unzip();
+                Self {
+                    senders: Some(Queues {
+                        prepare,
+                        sync,
+                        name,
+                    }),
+                    spare,
+                    threads: [t1, t2].into_iter().chain(t3).collect(),
+                    storage,
+                    manual: None,
+                    shutdown,
+                    finish_delay,
+                    inert: false,
+                    naming,
+                }
+            }
             // No threads (the system refused): the writer does the work inline.
             (a, b, c) => {
-                let threads = [a, b, c].into_iter().flatten().map(|(s, t)| {
+                let threads = [a, b, c.flatten()].into_iter().flatten().map(|(s, t)| {
                     drop(s);
                     t
                 });
@@ -219,10 +236,17 @@ impl Background {
             return Ok(());
         }
         match &self.senders {
-            Some((prepare, sync, name)) => {
+            Some(Queues {
+                prepare,
+                sync,
+                name,
+            }) => {
                 let sender = match job {
                     Job::Finish(..) => sync,
-                    Job::Name => name,
+                    Job::Name => match name {
+                        Some(name) => name,
+                        None => return Err(job),
+                    },
                     Job::Spare | Job::Prefault(..) => prepare,
                 };
                 sender.send(job).map_err(|e| e.0)
@@ -443,6 +467,46 @@ fn run_when_idle() {
 mod tests {
     use super::*;
     use crate::ledger::{Entry, Ledger, LedgerConfig};
+
+    #[test]
+    fn only_a_buffered_ledger_has_a_naming_thread() {
+        use crate::storage::Durability;
+        for (durability, threads) in [(Durability::Buffered, 3), (Durability::Synced, 2)] {
+            let dir = tempfile::tempdir().unwrap();
+            let config = LedgerConfig::default()
+                .with_durability(durability)
+                .with_segment_size(64 << 10);
+            let ledger = Ledger::open(dir.path(), config).unwrap();
+            let background = &ledger.inner.background;
+            assert_eq!(background.threads.len(), threads, "{durability:?}");
+            let names: Vec<_> = background
+                .threads
+                .iter()
+                .map(|t| t.thread().name().unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(
+                names.iter().any(|n| n == "ringledger-name"),
+                durability == Durability::Buffered,
+                "{names:?}"
+            );
+            // Rolls still name every segment: each file is under its own name once written.
+            let payload = vec![3u8; 1000];
+            for seq in 1..=300 {
+                ledger.write(&[Entry::new(seq, payload.clone())]).unwrap();
+            }
+            assert!(ledger.segments().len() > 2);
+            ledger.sync().unwrap();
+            drop(ledger);
+            let temporary = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .count();
+            assert_eq!(temporary, 0, "{durability:?}");
+            let reopened = Ledger::open(dir.path(), LedgerConfig::default()).unwrap();
+            assert_eq!(reopened.head(), 300);
+        }
+    }
 
     #[test]
     fn a_prefault_job_leaves_the_pages_next_to_the_writer_to_the_writer() {
