@@ -547,3 +547,45 @@ fn recv_batch_takes_what_is_ready_within_the_window() {
         (1..=50).collect::<Vec<_>>()
     );
 }
+
+/// A persistent consumer's committer asks not to preempt on wake-up (`SCHED_BATCH`): a mark
+/// that wakes it no longer takes the marking thread's core. Every committer thread of this
+/// process (other tests' too) is checked; one that has just started may not have asked yet,
+/// so the check is retried.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_committer_does_not_preempt_the_thread_that_wakes_it() {
+    let consumer = Consumer::open(ledger(), table(), ConsumerConfig::named("batch")).unwrap();
+    let policies = || {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            // Thread names are cut to 15 bytes: "ringledger-consumer" reads "ringledger-cons".
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != "ringledger-cons" {
+                continue;
+            }
+            let Ok(tid) = task.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+                continue;
+            };
+            // SAFETY: a getter of another thread's policy; -1 if it has exited meanwhile.
+            let policy = unsafe { libc::sched_getscheduler(tid) };
+            if policy != -1 {
+                policies.push(policy);
+            }
+        }
+        policies
+    };
+    let start = Instant::now();
+    loop {
+        let policies = policies();
+        if !policies.is_empty() && policies.iter().all(|&p| p == libc::SCHED_BATCH) {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "committer policies: {policies:?}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    consumer.close().unwrap();
+}

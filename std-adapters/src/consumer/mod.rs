@@ -404,7 +404,10 @@ impl Consumer {
                 let timeout = Some(config.timeout).filter(|t| !t.is_zero());
                 let handle = std::thread::Builder::new()
                     .name("ringledger-consumer".into())
-                    .spawn(move || committer::run(&shared, &table, &name, timeout))
+                    .spawn(move || {
+                        committer::no_wakeup_preemption();
+                        committer::run(&shared, &table, &name, timeout)
+                    })
                     .map_err(|e| ConsumerError::Spawn(std::sync::Arc::new(e)))?;
                 Some(handle)
             }

@@ -241,11 +241,16 @@ impl Shared {
     }
 
     /// Counts `n` entries just put in the queue and wakes a waiting worker.
+    ///
+    /// The lock is released before the notify: a worker woken while the writer still held it
+    /// would run (often on the writer's core, preempting it), find the lock taken and sleep
+    /// again until the unlock woke it a second time.
     fn queued_in(&self, mut state: MutexGuard<'_, State>, n: usize) {
         state.queued += n;
-        if state.worker_waiting {
-            // Once: the writes behind this one find the worker already woken.
-            state.worker_waiting = false;
+        // Once: the writes behind this one find the worker already woken.
+        let wake = mem::take(&mut state.worker_waiting);
+        drop(state);
+        if wake {
             self.worker_wake.notify_one();
         }
     }
@@ -318,21 +323,38 @@ impl Shared {
                     break;
                 }
             }
-            if took && state.blocked_writers > 0 {
-                self.room.notify_all();
-                #[cfg(feature = "async")]
+            let wake_writers = took && state.blocked_writers > 0;
+            #[cfg(feature = "async")]
+            if wake_writers {
                 state.wake_room_tasks();
             }
-            if state.closed {
-                return Next::Closed(batch);
-            }
-            if blocked
+            let closed = state.closed;
+            if closed
+                || blocked
                 || batch.len() >= settings.batch
                 || settings.timeout.is_zero()
                 || until.is_some_and(|at| Instant::now() >= at)
             {
-                state.run_limit = self.run;
-                return Next::Write(batch);
+                if !closed {
+                    state.run_limit = self.run;
+                }
+                // Writers waiting for room are woken once the lock is free: woken under it,
+                // each would run (often on this core, preempting the worker), find the lock
+                // taken, and sleep until the unlock woke it again (two context switches per
+                // batch on each side, `perf record -e sched:sched_switch`).
+                drop(state);
+                if wake_writers {
+                    self.room.notify_all();
+                }
+                return if closed {
+                    Next::Closed(batch)
+                } else {
+                    Next::Write(batch)
+                };
+            }
+            if wake_writers {
+                // About to wait for more entries: the writers must be on their way first.
+                self.room.notify_all();
             }
             // The queue is empty: the runs queued while the worker waits fit in the batch.
             state.run_limit = settings.batch - batch.len();
