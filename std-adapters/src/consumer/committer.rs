@@ -85,13 +85,12 @@ pub(super) fn run(shared: &Shared, table: &Table, name: &str, timeout: Option<Du
             let Some(marks) = state.marks.as_mut() else {
                 return;
             };
+            let mut wake_room = false;
             match written {
                 Ok(()) => {
                     marks.finish(persist, true);
                     state.progress = Instant::now();
-                    if state.room_waiters > 0 {
-                        shared.room.notify_all();
-                    }
+                    wake_room = state.room_waiters > 0;
                 }
                 Err(e) => {
                     marks.finish(persist, false);
@@ -101,11 +100,22 @@ pub(super) fn run(shared: &Shared, table: &Table, name: &str, timeout: Option<Du
                     shared.wake_all();
                 }
             }
-            if state.ack_waiters > 0 {
-                shared.settled.notify_all();
-            }
+            let wake_settled = state.ack_waiters > 0;
             #[cfg(feature = "async")]
             shared.wake_tasks();
+            if wake_room || wake_settled {
+                // Woken once the lock is free: a thread woken under it would find it taken
+                // and sleep until the unlock woke it a second time (see the producer's
+                // worker). The loop looks at the state afresh after.
+                drop(state);
+                if wake_room {
+                    shared.room.notify_all();
+                }
+                if wake_settled {
+                    shared.settled.notify_all();
+                }
+                state = lock(&shared.state);
+            }
             continue;
         }
         let wake = timeout

@@ -1,0 +1,41 @@
+//! A consumer that waits for every mark: `recv`, `mark`, then the ack's `wait`, one entry at a
+//! time, over a ledger and a table in a temporary directory on disk (64-byte entries, all
+//! written first). Prints the time per round: a receive, a persisted mark and the hand-off to
+//! the committer and back. `cargo run --release -p ringledger-benches --example ack_wait --
+//! 20000`
+use std::sync::Arc;
+use std::time::Instant;
+
+use ringledger::consumer::{Consumer, ConsumerConfig};
+use ringledger::ledger::{Entry, Ledger, LedgerConfig};
+use ringledger::table::{Table, TableConfig};
+use ringledger::wait::Deadline;
+use ringledger_benches::setup::scratch_dir;
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let dir = scratch_dir();
+    let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).expect("ledger");
+    let table = Table::open(dir.path().join("table"), TableConfig::default()).expect("table");
+    let entries: Vec<Entry> = (1..=n).map(|s| Entry::new(s, vec![1u8; 64])).collect();
+    ledger.write(&entries).expect("write");
+    let consumer = Consumer::open(ledger, Arc::new(table), ConsumerConfig::named("ack_wait"))
+        .expect("consumer");
+    let start = Instant::now();
+    for _ in 0..n {
+        let entry = consumer.recv(Deadline::Forever).expect("recv");
+        consumer
+            .mark(entry.sequence, true)
+            .expect("mark")
+            .wait(Deadline::Forever)
+            .expect("ack");
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{n} rounds of recv + mark + wait for the ack: {:.2} µs each",
+        elapsed.as_secs_f64() * 1e6 / n as f64
+    );
+}
