@@ -115,28 +115,19 @@ impl Background {
                 .map(|thread| (sender, thread))
         };
         let buffered = config.durability == super::Durability::Buffered;
-        match (
+        let (senders, threads) = match (
             spawn("ringledger-prepare"),
             spawn("ringledger-sync"),
             buffered.then(|| spawn("ringledger-name")),
         ) {
             (Some((prepare, t1)), Some((sync, t2)), naming_thread @ (None | Some(Some(_)))) => {
                 let (name, t3) = naming_thread.flatten().unzip();
-                Self {
-                    senders: Some(Queues {
-                        prepare,
-                        sync,
-                        name,
-                    }),
-                    spare,
-                    threads: [t1, t2].into_iter().chain(t3).collect(),
-                    storage,
-                    manual: None,
-                    shutdown,
-                    finish_delay,
-                    inert: false,
-                    naming,
-                }
+                let queues = Queues {
+                    prepare,
+                    sync,
+                    name,
+                };
+                (Some(queues), [t1, t2].into_iter().chain(t3).collect())
             }
             // No threads (the system refused): the writer does the work inline.
             (a, b, c) => {
@@ -147,18 +138,19 @@ impl Background {
                 for thread in threads {
                     let _ = thread.join();
                 }
-                Self {
-                    senders: None,
-                    spare,
-                    threads: Vec::new(),
-                    storage,
-                    manual: None,
-                    shutdown,
-                    finish_delay,
-                    inert: false,
-                    naming,
-                }
+                (None, Vec::new())
             }
+        };
+        Self {
+            senders,
+            spare,
+            threads,
+            storage,
+            manual: None,
+            shutdown,
+            finish_delay,
+            inert: false,
+            naming,
         }
     }
 
