@@ -53,6 +53,17 @@ pub struct ConsumerConfig {
     /// with [`ConsumerError::Deadlock`]; `None` waits as long as `recv`'s own deadline.
     /// Default `None`.
     pub deadline: Option<Duration>,
+    /// Whether the committer (the thread that persists marks) may take a busy core the moment
+    /// a mark wakes it. `false` (the default) asks Linux for `SCHED_BATCH` for that thread: its
+    /// share of the CPU and its nice value stay as they were, but a wake-up no longer preempts
+    /// the thread running where it lands, typically the consumer that just marked. With every
+    /// core busy, a persist then starts when a core frees up, the running thread blocks (as one
+    /// waiting for its ack does) or its time slice ends, a few milliseconds at most. `true`
+    /// leaves the thread's policy as inherited, for acks that must come back within
+    /// microseconds on saturated cores, at the cost of a context switch per persisted mark on
+    /// the marking thread's core. Ignored off Linux and for a temporary consumer.
+    /// Default `false`.
+    pub urgent_acks: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -65,6 +76,7 @@ impl Default for ConsumerConfig {
             skip: 0,
             timeout: Duration::ZERO,
             deadline: None,
+            urgent_acks: false,
         }
     }
 }
@@ -153,6 +165,14 @@ impl ConsumerConfig {
     #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// The configuration whose committer may preempt on wake-up (see
+    /// [`urgent_acks`](Self::urgent_acks)).
+    #[must_use]
+    pub fn with_urgent_acks(mut self, urgent: bool) -> Self {
+        self.urgent_acks = urgent;
         self
     }
 

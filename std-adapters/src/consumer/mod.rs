@@ -402,10 +402,13 @@ impl Consumer {
             Some(name) => {
                 let (shared, name) = (Arc::clone(&shared), name.clone());
                 let timeout = Some(config.timeout).filter(|t| !t.is_zero());
+                let urgent = config.urgent_acks;
                 let handle = std::thread::Builder::new()
                     .name("ringledger-consumer".into())
                     .spawn(move || {
-                        committer::no_wakeup_preemption();
+                        if !urgent {
+                            committer::no_wakeup_preemption();
+                        }
                         committer::run(&shared, &table, &name, timeout)
                     })
                     .map_err(|e| ConsumerError::Spawn(std::sync::Arc::new(e)))?;
@@ -795,5 +798,75 @@ impl<'a> IntoIterator for &'a Consumer {
 
     fn into_iter(self) -> Iter<'a> {
         self.iter()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod scheduling_tests {
+    use std::os::unix::thread::JoinHandleExt;
+
+    use super::*;
+    use crate::ledger::{Ledger, LedgerConfig};
+    use crate::storage::sim::SimStorage;
+    use crate::table::{Table, TableConfig};
+
+    /// The scheduling policy of `consumer`'s committer thread, once it has had time to set
+    /// it (the thread sets it first thing): the first policy other than `initial` seen within
+    /// 200 ms, else `initial`.
+    fn committer_policy(consumer: &Consumer, initial: libc::c_int) -> libc::c_int {
+        let committer = lock(&consumer.committer);
+        let thread = committer
+            .as_ref()
+            .expect("a named consumer has a committer");
+        let start = std::time::Instant::now();
+        loop {
+            let (mut policy, mut param) = (0, libc::sched_param { sched_priority: 0 });
+            // SAFETY: the thread is alive (joined only by close), and both outputs are valid.
+            let rc = unsafe {
+                libc::pthread_getschedparam(thread.as_pthread_t(), &mut policy, &mut param)
+            };
+            assert_eq!(rc, 0, "pthread_getschedparam");
+            if policy != initial || start.elapsed() > std::time::Duration::from_millis(200) {
+                return policy;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn open(config: ConsumerConfig) -> Consumer {
+        let ledger = Ledger::open_in(Arc::new(SimStorage::new()), LedgerConfig::default()).unwrap();
+        let table = Table::open_in(Arc::new(SimStorage::new()), TableConfig::default()).unwrap();
+        Consumer::open(ledger, Arc::new(table), config).unwrap()
+    }
+
+    /// The committer asks not to preempt on wake-up (`SCHED_BATCH`) unless the consumer wants
+    /// urgent acks, and leaves a policy it inherited other than the normal one alone.
+    #[test]
+    fn the_committer_yields_on_wake_up_unless_acks_are_urgent() {
+        // SAFETY: a getter of this thread's own policy.
+        let ours = unsafe { libc::sched_getscheduler(0) };
+        let allowed = std::thread::spawn(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: this scratch thread's own policy.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) == 0 }
+        })
+        .join()
+        .unwrap();
+        if !allowed {
+            eprintln!("skipped: this environment refuses SCHED_BATCH (sched_setscheduler)");
+            return;
+        }
+        let consumer = open(ConsumerConfig::named("batch"));
+        let expected = if ours == libc::SCHED_OTHER {
+            libc::SCHED_BATCH
+        } else {
+            // Started under another policy (`chrt`): inherited and kept.
+            ours
+        };
+        assert_eq!(committer_policy(&consumer, ours), expected);
+        consumer.close().unwrap();
+        let urgent = open(ConsumerConfig::named("urgent").with_urgent_acks(true));
+        assert_eq!(committer_policy(&urgent, ours), ours);
+        urgent.close().unwrap();
     }
 }

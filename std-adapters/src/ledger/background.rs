@@ -1,9 +1,9 @@
 //! The ledger's background threads: one prepares the next segment file ahead of the writer
 //! (allocated, its allocation synced, its pages faulted in) and faults in the active one; one
-//! finishes sealed segments (syncs the seal, then writes the footer); one gives the newest
-//! segment its name once its header is synced (see `naming`). Three threads, so that a slow
-//! sync never holds up the next file the writer needs, and a finish waiting for its time
-//! never holds up a name.
+//! finishes sealed segments (syncs the seal, then writes the footer); in a buffered ledger, one
+//! gives the newest segment its name once its header is synced (see `naming`; a synced
+//! ledger's rolls do that themselves). Separate threads, so that a slow sync never holds up the
+//! next file the writer needs, and a finish waiting for its time never holds up a name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -36,7 +36,8 @@ enum Job {
 
 /// The handle on the background threads; dropping it finishes the queued jobs and joins them.
 pub(super) struct Background {
-    /// To the preparing thread, to the syncing thread and to the naming thread.
+    /// To the preparing thread, to the syncing thread and (buffered ledgers) to the naming
+    /// thread; `None` without threads.
     senders: Option<Queues>,
     spare: Arc<Mutex<Option<Spare>>>,
     threads: Vec<JoinHandle<()>>,
