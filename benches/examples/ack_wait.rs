@@ -2,7 +2,9 @@
 //! time, over a ledger and a table in a temporary directory on disk (64-byte entries, all
 //! written first). Prints the time per round: a receive, a persisted mark and the hand-off to
 //! the committer and back. `cargo run --release -p ringledger-benches --example ack_wait --
-//! 20000`
+//! 20000`; `URGENT=1` sets `ConsumerConfig::urgent_acks` (a committer that preempts on
+//! wake-up). Run it next to CPU hogs (`yes > /dev/null`, one per core) to see what a
+//! committer that waits for a core costs.
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,20 +24,30 @@ fn main() {
     let table = Table::open(dir.path().join("table"), TableConfig::default()).expect("table");
     let entries: Vec<Entry> = (1..=n).map(|s| Entry::new(s, vec![1u8; 64])).collect();
     ledger.write(&entries).expect("write");
-    let consumer = Consumer::open(ledger, Arc::new(table), ConsumerConfig::named("ack_wait"))
-        .expect("consumer");
+    let urgent = std::env::var_os("URGENT").is_some();
+    let config = ConsumerConfig::named("ack_wait").with_urgent_acks(urgent);
+    let consumer = Consumer::open(ledger, Arc::new(table), config).expect("consumer");
+    let mut rounds = Vec::with_capacity(n as usize);
     let start = Instant::now();
     for _ in 0..n {
+        let round = Instant::now();
         let entry = consumer.recv(Deadline::Forever).expect("recv");
         consumer
             .mark(entry.sequence, true)
             .expect("mark")
             .wait(Deadline::Forever)
             .expect("ack");
+        rounds.push(round.elapsed());
     }
     let elapsed = start.elapsed();
+    rounds.sort_unstable();
+    let at = |q: f64| rounds[((rounds.len() - 1) as f64 * q) as usize];
     println!(
-        "{n} rounds of recv + mark + wait for the ack: {:.2} µs each",
-        elapsed.as_secs_f64() * 1e6 / n as f64
+        "{n} rounds of recv + mark + wait for the ack{}: {:.2} µs each on average, p50 {:?}, p99 {:?}, max {:?}",
+        if urgent { " (urgent acks)" } else { "" },
+        elapsed.as_secs_f64() * 1e6 / n as f64,
+        at(0.5),
+        at(0.99),
+        at(1.0),
     );
 }
