@@ -18,7 +18,8 @@ fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(20_000)
+        .max(1);
     let dir = scratch_dir();
     let ledger = Ledger::open(dir.path().join("ledger"), LedgerConfig::default()).expect("ledger");
     let table = Table::open(dir.path().join("table"), TableConfig::default()).expect("table");
