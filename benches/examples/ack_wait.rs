@@ -2,9 +2,9 @@
 //! time, over a ledger and a table in a temporary directory on disk (64-byte entries, all
 //! written first). Prints the time per round: a receive, a persisted mark and the hand-off to
 //! the committer and back. `cargo run --release -p ringledger-benches --example ack_wait --
-//! 20000`; `URGENT=1` sets `ConsumerConfig::urgent_acks` (a committer that preempts on
-//! wake-up). Run it next to CPU hogs (`yes > /dev/null`, one per core) to see what a
-//! committer that waits for a core costs.
+//! 20000`; `RELAXED=1` sets `ConsumerConfig::relaxed_acks` (a committer that waits for a
+//! core instead of preempting). Run it next to CPU hogs (`yes > /dev/null`, one per core) to
+//! see what that costs.
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,8 +25,8 @@ fn main() {
     let table = Table::open(dir.path().join("table"), TableConfig::default()).expect("table");
     let entries: Vec<Entry> = (1..=n).map(|s| Entry::new(s, vec![1u8; 64])).collect();
     ledger.write(&entries).expect("write");
-    let urgent = std::env::var_os("URGENT").is_some();
-    let config = ConsumerConfig::named("ack_wait").with_urgent_acks(urgent);
+    let relaxed = std::env::var_os("RELAXED").is_some();
+    let config = ConsumerConfig::named("ack_wait").with_relaxed_acks(relaxed);
     let consumer = Consumer::open(ledger, Arc::new(table), config).expect("consumer");
     let mut rounds = Vec::with_capacity(n as usize);
     let start = Instant::now();
@@ -45,7 +45,7 @@ fn main() {
     let at = |q: f64| rounds[((rounds.len() - 1) as f64 * q) as usize];
     println!(
         "{n} rounds of recv + mark + wait for the ack{}: {:.2} µs each on average, p50 {:?}, p99 {:?}, max {:?}",
-        if urgent { " (urgent acks)" } else { "" },
+        if relaxed { " (relaxed acks)" } else { "" },
         elapsed.as_secs_f64() * 1e6 / n as f64,
         at(0.5),
         at(0.99),

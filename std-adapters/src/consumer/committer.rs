@@ -26,13 +26,10 @@ use crate::wait::Deadline;
 
 /// Asks the scheduler not to let the committer preempt the thread running where it wakes
 /// (`SCHED_BATCH`: its share of the CPU and its nice value stay as they were; only a wake-up no
-/// longer takes the core at once), unless the consumer asked for
-/// [`urgent_acks`](super::ConsumerConfig::urgent_acks). A mark wakes the committer, and on a
-/// busy core it used to preempt the consumer that had just marked, once per persisted mark: in
-/// the queue benchmark (`cargo bench -p ringledger-benches --bench queue --
-/// queue_256B/producer_to_consumer`, two runs each way) the process's context switches fell
-/// from 1.20-1.44 M to 0.90-0.92 M. Best effort: a refusal leaves the thread as it was. A
-/// committer that inherited another policy (real-time, idle) is left alone.
+/// longer takes the core at once), for a consumer with
+/// [`relaxed_acks`](super::ConsumerConfig::relaxed_acks). Best effort: a refusal leaves the
+/// thread as it was. A committer that inherited another policy (real-time, idle) is left
+/// alone.
 pub(super) fn no_wakeup_preemption() {
     #[cfg(all(target_os = "linux", not(loom)))]
     {
