@@ -61,8 +61,8 @@ pub struct ConsumerConfig {
     /// 1.20-1.44 M). The price is the ack's latency when every core is busy: a persist then
     /// waits for a core to free up, for the running thread to block or for its time slice to
     /// end (`cargo run --release -p ringledger-benches --example ack_wait` next to two CPU hogs
-    /// on two cores: 55-78 µs a round on average and up to 54 ms, against 4.9-5.8 µs and
-    /// 3.7 ms with `false`). For pipelines that want throughput and do not wait on each ack.
+    /// on two cores, four runs each: 34-78 µs a round on average and up to 54 ms, against
+    /// 4.9-6.4 µs and at most 2.6-6.3 ms with `false`). For pipelines that want throughput and do not wait on each ack.
     /// Ignored off Linux and for a temporary consumer. Default `false`.
     pub relaxed_acks: bool,
 }
