@@ -62,8 +62,9 @@ pub struct ConsumerConfig {
     /// waits for a core to free up, for the running thread to block or for its time slice to
     /// end (`cargo run --release -p ringledger-benches --example ack_wait` next to two CPU hogs
     /// on two cores, four runs each: 34-78 µs a round on average and up to 54 ms, against
-    /// 4.9-6.4 µs and at most 2.6-6.3 ms with `false`). For pipelines that want throughput and do not wait on each ack.
-    /// Ignored off Linux and for a temporary consumer. Default `false`.
+    /// 4.9-6.4 µs and at most 2.6-6.3 ms with `false`). For pipelines that want throughput
+    /// and do not wait on each ack. Ignored off Linux and for a temporary consumer.
+    /// Default `false`.
     pub relaxed_acks: bool,
 }
 
