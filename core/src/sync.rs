@@ -41,6 +41,17 @@ pub(crate) fn spin_hint() {
     core::hint::spin_loop();
 }
 
+/// Offers the rest of this thread's time slice to the other runnable threads (loom: lets
+/// its scheduler switch); nothing without `std`.
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(all(not(loom), feature = "std"))]
+    std::thread::yield_now();
+}
+
 /// A `core::cell::UnsafeCell` with loom's access API.
 #[cfg(not(loom))]
 #[derive(Debug)]

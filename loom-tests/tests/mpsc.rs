@@ -131,3 +131,35 @@ fn a_push_racing_close_is_delivered_or_refused() {
         }
     });
 }
+
+/// A producer a lap ahead of one stalled between claiming its slot and writing it waits for
+/// it (once) and then takes the slot or reports full: whatever the interleaving, the items
+/// popped are exactly those whose push returned `Ok`, each producer's in its order. (Every
+/// operation is tried once, so that no retry loop spins the model.)
+#[test]
+fn a_push_behind_a_stalled_producer_loses_nothing() {
+    loom::model(|| {
+        let (producer, mut consumer) = mpsc::channel::<u32>(2);
+        let other = producer.clone();
+        let a = thread::spawn(move || other.try_push(10).is_ok());
+        let b = thread::spawn(move || {
+            [20, 21, 22]
+                .into_iter()
+                .filter(|&item| producer.try_push(item).is_ok())
+                .collect::<Vec<u32>>()
+        });
+        let mut got: Vec<u32> = consumer.pop().into_iter().collect();
+        let a_ok = a.join().unwrap();
+        let b_ok = b.join().unwrap();
+        while let Some(item) = consumer.pop() {
+            got.push(item);
+        }
+        let b_got: Vec<u32> = got.iter().copied().filter(|&x| x != 10).collect();
+        assert_eq!(b_got, b_ok, "producer b's accepted items, in order");
+        assert_eq!(got.contains(&10), a_ok, "producer a's item iff accepted");
+        assert!(
+            b_ok.len() >= 1,
+            "the first push into an empty ring succeeds"
+        );
+    });
+}
