@@ -36,8 +36,9 @@
 //! the core: measured with two producers on one core, half the runs lost a 4 ms scheduler
 //! tick that way. So a producer that finds its slot claimed and unwritten (not merely full)
 //! waits for it once, a few spin hints and then a yield of its time slice (as crossbeam's
-//! queues do), before it reports the ring full. Only with `std`: on a bare-metal target the
-//! producers are interrupts, which must never wait for the code they interrupted.
+//! queues do), before it reports the ring full. Only with `std` (and not on ESP-IDF): on a
+//! bare-metal target the producers are interrupts, which must never wait for the code they
+//! interrupted.
 //!
 //! Like [`spsc`](crate::spsc), the ring lives inline in a [`Ring<T, N>`] (a `const fn new()`)
 //! or on the heap through [`channel`] (feature `alloc`). On targets without compare-and-swap
@@ -94,7 +95,7 @@ const STREAMING_RUN: usize = 4;
 /// hints, 71-76 M with 128 and 74-77 M with 256: `paired 6 mpsc_1p mpsc_2p`, builds
 /// interleaved. The longer wait is what an item that arrives just after the consumer caught
 /// up can be delayed by; 128 keeps it at the SPSC ring's.)
-const CAUGHT_UP_PAUSES: u32 = 128;
+const CAUGHT_UP_PAUSES: u32 = if cfg!(loom) { 1 } else { 128 };
 
 /// Whether a streaming consumer waits when it catches up: on hosts, where the producers run on
 /// other cores. On a bare-metal target they are interrupts, which preempt the consumer anyway
@@ -104,8 +105,10 @@ const WAIT_WHEN_CAUGHT_UP: bool = cfg!(not(target_os = "none"));
 /// Whether a producer that finds its slot still claimed by a producer of the previous lap
 /// (claimed, not yet written) waits for that one before it reports the ring full: where the
 /// waiting can hand it the core (std, and loom's model of it). On a bare-metal target the
-/// producers are interrupts, and one that waited for the code it interrupted would wait forever.
-const WAIT_FOR_STALLED_PRODUCER: bool = cfg!(any(feature = "std", loom));
+/// producers are interrupts, and one that waited for the code it interrupted would wait forever;
+/// so are they on ESP-IDF, which has `std` but where an interrupt handler must not yield.
+const WAIT_FOR_STALLED_PRODUCER: bool =
+    cfg!(all(any(feature = "std", loom), not(target_os = "espidf")));
 
 /// Spin hints a producer waits for a stalled one (see [`wait_for_producer`]) before it yields.
 const STALLED_SPINS: u32 = if cfg!(loom) { 1 } else { 64 };
@@ -116,6 +119,8 @@ const STALLED_SPINS: u32 = if cfg!(loom) { 1 } else { 64 };
 #[cold]
 #[inline(never)]
 fn wait_for_producer(stamp: &AtomicUsize, claimed: usize) {
+    #[cfg(all(test, not(loom)))]
+    stalled_producer_tests::WAITS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     for _ in 0..STALLED_SPINS {
         crate::sync::spin_hint();
         if stamp.load(Ordering::Relaxed) != claimed {
@@ -548,7 +553,9 @@ impl<T> Producer<'_, T> {
     /// ([`try_push`](Self::try_push) tells the two apart).
     ///
     /// Lock-free: it fails only when the ring is full, never because another producer is
-    /// halfway through its own push.
+    /// halfway through its own push. With `std`, a push that finds its slot claimed a lap ago
+    /// by a producer that has not written it yet waits for that one once (64 spin hints, then
+    /// a yield of its time slice) before it reports the ring full (see *A stalled producer*).
     ///
     /// ```
     /// use ringledger_core::{mpsc, Full};
@@ -730,7 +737,7 @@ impl<'a, T> Consumer<'a, T> {
     /// taking the cache line the producer is filling, which hands it back and forth a few
     /// times per line: with the two threads ~100 ns apart, one producer streamed at half
     /// crossbeam's speed, the consumer finding the slot not ready about once every three
-    /// items. Waiting a few transfers lets the producer fill the line first. A consumer
+    /// items. Waiting about a microsecond lets the producer fill the line first. A consumer
     /// taking items one by one as they come (a request and its reply, say) never waits here.
     #[cold]
     fn not_ready(&mut self) -> bool {
@@ -891,6 +898,10 @@ mod stalled_producer_tests {
     use super::*;
     use std::vec::Vec;
 
+    /// How many times a push waited for a stalled producer (in this test binary).
+    pub(super) static WAITS: core::sync::atomic::AtomicUsize =
+        core::sync::atomic::AtomicUsize::new(0);
+
     /// Claims the next position the way a producer does, without writing it: a producer
     /// stalled between the claim and the write.
     fn claim_and_stall(producer: &Producer<'_, u32>) -> usize {
@@ -915,7 +926,12 @@ mod stalled_producer_tests {
         producer.push(1).unwrap();
         // The next position is the stalled one's slot, a lap on: the push waits for it once,
         // then hands the item back.
+        let waits = WAITS.load(core::sync::atomic::Ordering::Relaxed);
         assert_eq!(producer.try_push(2), Err(PushError::Full(2)));
+        assert!(
+            WAITS.load(core::sync::atomic::Ordering::Relaxed) > waits,
+            "it did not wait"
+        );
         assert_eq!(consumer.pop(), None, "the stalled slot is not ready");
         finish(&producer, stalled, 0);
         assert_eq!(

@@ -155,7 +155,9 @@ impl<T> Clone for Producer<'_, T> {
 }
 
 impl<T> Producer<'_, T> {
-    /// Pushes `item` if there is room now; never waits.
+    /// Pushes `item` if there is room now; never blocks (a push behind a producer stalled
+    /// halfway through its own may yield its time slice once: see
+    /// [`ringledger_core::mpsc::Producer::push`]).
     ///
     /// ```
     /// use ringledger::blocking::{mpsc, PopError, TryPopError};
