@@ -479,11 +479,15 @@ impl FreshAppends {
             if self.at + self.block.len() as u64 > FRESH_FILE {
                 let old = self.files.saturating_sub(1);
                 let _ = std::fs::remove_file(self.dir.path().join(format!("fresh-{old}")));
-                // Closed (its blocks freed) and the freeing synced before the next timed sync,
-                // which would otherwise commit it.
-                self.file = File::open(self.dir.path()).expect("scratch directory");
-                self.file.sync_all().expect("scratch directory sync");
-                self.file = Self::fresh_file(&self.dir, self.files);
+                // The full file closed (its blocks freed) and the freeing synced before the
+                // next timed sync, which would otherwise commit it.
+                drop(std::mem::replace(
+                    &mut self.file,
+                    Self::fresh_file(&self.dir, self.files),
+                ));
+                File::open(self.dir.path())
+                    .and_then(|dir| dir.sync_all())
+                    .expect("scratch directory sync");
                 self.files += 1;
                 self.at = 0;
             }
